@@ -1,0 +1,494 @@
+// Package cleanuptest is an in-memory Azure subscription for the reaper's tests and
+// benchmark, served through the Azure SDK's own fake servers (armresources/v3/fake and
+// armkeyvault/fake) behind the real SDK clients, so the requests, paging, long-running
+// operation polling and the retry policy are the SDK's.
+//
+// It stands in for these documented ARM behaviours:
+//   - GET /subscriptions/{id}/resourcegroups?$filter=tagName eq '<name>' lists, page by page
+//     (nextLink), the groups that carry the tag, the tag name matched without regard to case;
+//   - DELETE of a group is a long-running operation (202, then polls until a terminal state);
+//     deleting a group deletes what is in it: an AKS cluster's node resource group goes with
+//     it, and each Key Vault in it becomes soft-deleted;
+//   - HEAD of a group answers 204 or 404;
+//   - Key Vault purge of a soft-deleted vault is a long-running operation; 404 when there is
+//     no soft-deleted vault of the name, 409 under purge protection;
+//   - GET /subscriptions/{id}/providers/Microsoft.Authorization/locks lists every lock, paged;
+//   - under load ARM answers 429 with Retry-After, which the SDK's retry policy honours.
+//
+// Its simplifications: a group disappears when its deletion starts (a failing deletion
+// leaves it), and a non-terminal poll carries no Retry-After (the poll interval applies).
+// Any call the fake does not serve fails the test loudly with the SDK fake's "not
+// implemented" error or an unexpected-request error.
+package cleanuptest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/keyvault/armkeyvault"
+	kvfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/keyvault/armkeyvault/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v3"
+	rgfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v3/fake"
+)
+
+// SubscriptionID is the subscription the fake serves.
+const SubscriptionID = "00000000-0000-4000-8000-000000000001"
+
+// Group describes a resource group held by the fake.
+type Group struct {
+	Name     string
+	Location string
+	// ManagedBy makes the group an AKS node resource group; see NodeGroupOf.
+	ManagedBy string
+	Tags      map[string]string
+	// DeletePolls is how many non-terminal answers (202) its deletion gives before the
+	// terminal one: 0 completes on the first answer.
+	DeletePolls int
+	// DeleteError, when set, is the ARM error code its deletion ends with (HTTP 409).
+	DeleteError string
+	// Throttle is how many times its deletion is first answered 429 with Retry-After.
+	Throttle int
+	// Lingers keeps a node resource group after its cluster's group is deleted.
+	Lingers bool
+}
+
+// NodeGroupOf is the managedBy of an AKS node resource group whose cluster is in owner.
+func NodeGroupOf(owner, cluster string) string {
+	return "/subscriptions/" + SubscriptionID + "/resourceGroups/" + owner +
+		"/providers/Microsoft.ContainerService/managedClusters/" + cluster
+}
+
+type vault struct {
+	name, group, location string
+	purgeProtection       bool
+	softDeleted, purged   bool
+}
+
+type lock struct{ id, name, level string }
+
+// Subscription is the fake. Its zero value is not usable; call New.
+type Subscription struct {
+	// PageSize is how many groups or locks one page holds.
+	PageSize int
+	// Latency is added to every ARM call, retries and polls included.
+	Latency time.Duration
+	// RetryAfter is the Retry-After of a throttled answer, in whole seconds as ARM sends it.
+	RetryAfter int
+
+	mu        sync.Mutex
+	groups    map[string]*Group // by lower-case name
+	deleted   []string
+	vaults    []*vault
+	locks     []lock
+	filters   []string
+	polls     map[string]int // requests per group deletion, begin and polls
+	throttled int
+	calls     atomic.Int64
+
+	groupsTr http.RoundTripper
+	vaultsTr http.RoundTripper
+}
+
+// New returns an empty fake subscription.
+func New() *Subscription {
+	s := &Subscription{PageSize: 100, RetryAfter: 1, groups: map[string]*Group{}, polls: map[string]int{}}
+	s.groupsTr = roundTripper{rgfake.NewServerFactoryTransport(&rgfake.ServerFactory{ResourceGroupsServer: rgfake.ResourceGroupsServer{
+		NewListPager:   s.listGroups,
+		BeginDelete:    s.beginDelete,
+		CheckExistence: s.checkExistence,
+	}})}
+	s.vaultsTr = roundTripper{kvfake.NewServerFactoryTransport(&kvfake.ServerFactory{VaultsServer: kvfake.VaultsServer{
+		NewListByResourceGroupPager: s.listVaults,
+		BeginPurgeDeleted:           s.purgeVault,
+	}})}
+	return s
+}
+
+type roundTripper struct{ t policy.Transporter }
+
+func (r roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return r.t.Do(req) }
+
+// AddGroup adds a resource group.
+func (s *Subscription) AddGroup(g Group) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g.Location == "" {
+		g.Location = "westeurope"
+	}
+	s.groups[strings.ToLower(g.Name)] = &g
+}
+
+// AddVault adds a Key Vault to a group.
+func (s *Subscription) AddVault(group, name, location string, purgeProtection bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.vaults = append(s.vaults, &vault{name: name, group: group, location: location, purgeProtection: purgeProtection})
+}
+
+// AddLock adds a management lock on a group ("" for the subscription) or, when resource is
+// set (e.g. "providers/Microsoft.KeyVault/vaults/kv1"), on a resource inside the group.
+func (s *Subscription) AddLock(group, resource, name, level string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	scope := "/subscriptions/" + SubscriptionID
+	if group != "" {
+		scope += "/resourceGroups/" + group
+	}
+	if resource != "" {
+		scope += "/" + resource
+	}
+	s.locks = append(s.locks, lock{id: scope + "/providers/Microsoft.Authorization/locks/" + name, name: name, level: level})
+}
+
+// Groups returns the names of the groups that still exist, sorted.
+func (s *Subscription) Groups() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, g := range s.groups {
+		out = append(out, g.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Deleted returns the groups deleted by a request for their own deletion, in order.
+func (s *Subscription) Deleted() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.deleted...)
+}
+
+// Purged returns the names of the purged vaults, sorted.
+func (s *Subscription) Purged() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, v := range s.vaults {
+		if v.purged {
+			out = append(out, v.name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Filters returns every $filter the group listing received.
+func (s *Subscription) Filters() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.filters...)
+}
+
+// DeleteRequests returns how many requests (the begin and each poll) a group's deletion took.
+func (s *Subscription) DeleteRequests(group string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.polls[strings.ToLower(group)]
+}
+
+// Throttled returns how many 429 answers were given.
+func (s *Subscription) Throttled() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.throttled
+}
+
+// Calls returns how many ARM requests reached the fake.
+func (s *Subscription) Calls() int64 { return s.calls.Load() }
+
+// ClientOptions returns client options whose transport is the fake. The SDK's default
+// retry policy stays in place: it is what handles throttling.
+func (s *Subscription) ClientOptions() *arm.ClientOptions {
+	return &arm.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: s}}
+}
+
+// Credential is a credential the fake accepts.
+func Credential() azcore.TokenCredential { return &azfake.TokenCredential{} }
+
+var (
+	groupPathRE = regexp.MustCompile(`(?i)/subscriptions/[^/]+/resourcegroups/([^/?]+)`)
+	locksPathRE = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/providers/Microsoft\.Authorization/locks$`)
+)
+
+// Do serves one ARM request: it waits Latency, answers 429 when a throttle applies, and
+// hands the request to the SDK's fake server for its client (or to the locks handler).
+func (s *Subscription) Do(req *http.Request) (*http.Response, error) {
+	s.calls.Add(1)
+	if s.Latency > 0 {
+		t := time.NewTimer(s.Latency)
+		select {
+		case <-t.C:
+		case <-req.Context().Done():
+			t.Stop()
+			return nil, req.Context().Err()
+		}
+	}
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
+	api, _ := req.Context().Value(runtime.CtxAPINameKey{}).(string)
+	// The SDK fakes close their result channel when the request's context ends and can
+	// then panic sending on it; they only ever see a context that cannot end, and
+	// cancellation is honoured above (and by the SDK pipeline around this transport).
+	req = req.WithContext(context.WithoutCancel(req.Context()))
+
+	if api == "ResourceGroupsClient.BeginDelete" {
+		if m := groupPathRE.FindStringSubmatch(req.URL.Path); m != nil {
+			key := strings.ToLower(m[1])
+			s.mu.Lock()
+			s.polls[key]++
+			g := s.groups[key]
+			throttle := req.Method == http.MethodDelete && g != nil && g.Throttle > 0
+			if throttle {
+				g.Throttle--
+				s.throttled++
+			}
+			s.mu.Unlock()
+			if throttle {
+				return s.tooManyRequests(req), nil
+			}
+		}
+	}
+
+	switch {
+	case strings.HasPrefix(api, "ResourceGroupsClient."):
+		return s.groupsTr.RoundTrip(req)
+	case strings.HasPrefix(api, "VaultsClient."):
+		return s.vaultsTr.RoundTrip(req)
+	case api == "" && req.Method == http.MethodGet && locksPathRE.MatchString(req.URL.Path):
+		return s.listLocks(req)
+	}
+	return nil, fmt.Errorf("cleanuptest: unexpected request %s %s (api %q)", req.Method, req.URL, api)
+}
+
+func (s *Subscription) tooManyRequests(req *http.Request) *http.Response {
+	body := `{"error":{"code":"TooManyRequests","message":"The request is being throttled."}}`
+	h := http.Header{}
+	h.Set("Retry-After", strconv.Itoa(s.RetryAfter))
+	h.Set("Content-Type", "application/json")
+	h.Set("x-ms-error-code", "TooManyRequests")
+	return &http.Response{
+		StatusCode: http.StatusTooManyRequests, Status: "429 Too Many Requests",
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req,
+	}
+}
+
+var tagFilterRE = regexp.MustCompile(`^tagName eq '([^']*)'(?: and tagValue eq '([^']*)')?$`)
+
+func (s *Subscription) listGroups(opts *armresources.ResourceGroupsClientListOptions) (resp azfake.PagerResponder[armresources.ResourceGroupsClientListResponse]) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var name, value *string
+	if opts != nil && opts.Filter != nil {
+		s.filters = append(s.filters, *opts.Filter)
+		m := tagFilterRE.FindStringSubmatch(*opts.Filter)
+		if m == nil {
+			resp.AddResponseError(http.StatusBadRequest, "InvalidFilterInQueryString")
+			return resp
+		}
+		name = &m[1]
+		if strings.Contains(*opts.Filter, "tagValue") {
+			value = &m[2]
+		}
+	} else {
+		s.filters = append(s.filters, "")
+	}
+	var matched []*armresources.ResourceGroup
+	for _, g := range s.sortedGroups() {
+		if name != nil && !hasTag(g.Tags, *name, value) {
+			continue
+		}
+		rg := &armresources.ResourceGroup{
+			Name:       ptr(g.Name),
+			ID:         ptr("/subscriptions/" + SubscriptionID + "/resourceGroups/" + g.Name),
+			Location:   ptr(g.Location),
+			Type:       ptr("Microsoft.Resources/resourceGroups"),
+			Properties: &armresources.ResourceGroupProperties{ProvisioningState: ptr("Succeeded")},
+			Tags:       map[string]*string{},
+		}
+		if g.ManagedBy != "" {
+			rg.ManagedBy = ptr(g.ManagedBy)
+		}
+		for k, v := range g.Tags {
+			rg.Tags[k] = ptr(v)
+		}
+		matched = append(matched, rg)
+	}
+	if len(matched) == 0 {
+		resp.AddPage(http.StatusOK, armresources.ResourceGroupsClientListResponse{}, nil)
+	}
+	for i := 0; i < len(matched); i += s.PageSize {
+		page := matched[i:min(i+s.PageSize, len(matched))]
+		resp.AddPage(http.StatusOK, armresources.ResourceGroupsClientListResponse{
+			ResourceGroupListResult: armresources.ResourceGroupListResult{Value: page},
+		}, nil)
+	}
+	return resp
+}
+
+// hasTag is ARM's tag filter: the name without regard to case, the value exactly.
+func hasTag(tags map[string]string, name string, value *string) bool {
+	for k, v := range tags {
+		if strings.EqualFold(k, name) && (value == nil || v == *value) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Subscription) sortedGroups() []*Group {
+	out := make([]*Group, 0, len(s.groups))
+	for _, g := range s.groups {
+		out = append(out, g)
+	}
+	sort.Slice(out, func(i, j int) bool { return strings.ToLower(out[i].Name) < strings.ToLower(out[j].Name) })
+	return out
+}
+
+func (s *Subscription) beginDelete(_ context.Context, name string, _ *armresources.ResourceGroupsClientBeginDeleteOptions) (resp azfake.PollerResponder[armresources.ResourceGroupsClientDeleteResponse], errResp azfake.ErrorResponder) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := strings.ToLower(name)
+	g, ok := s.groups[key]
+	if !ok {
+		errResp.SetResponseError(http.StatusNotFound, "ResourceGroupNotFound")
+		return resp, errResp
+	}
+	for i := 0; i < g.DeletePolls; i++ {
+		resp.AddNonTerminalResponse(http.StatusAccepted, nil)
+	}
+	if g.DeleteError != "" {
+		resp.SetTerminalError(http.StatusConflict, g.DeleteError)
+		return resp, errResp
+	}
+	resp.SetTerminalResponse(http.StatusOK, armresources.ResourceGroupsClientDeleteResponse{}, nil)
+
+	delete(s.groups, key)
+	s.deleted = append(s.deleted, g.Name)
+	for k, other := range s.groups {
+		if strings.HasPrefix(strings.ToLower(other.ManagedBy), strings.ToLower("/subscriptions/"+SubscriptionID+"/resourceGroups/"+name+"/")) && !other.Lingers {
+			delete(s.groups, k)
+		}
+	}
+	for _, v := range s.vaults {
+		if strings.EqualFold(v.group, name) {
+			v.softDeleted = true
+		}
+	}
+	return resp, errResp
+}
+
+func (s *Subscription) checkExistence(_ context.Context, name string, _ *armresources.ResourceGroupsClientCheckExistenceOptions) (resp azfake.Responder[armresources.ResourceGroupsClientCheckExistenceResponse], errResp azfake.ErrorResponder) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.groups[strings.ToLower(name)]; ok {
+		resp.SetResponse(http.StatusNoContent, armresources.ResourceGroupsClientCheckExistenceResponse{Success: true}, nil)
+	} else {
+		resp.SetResponse(http.StatusNotFound, armresources.ResourceGroupsClientCheckExistenceResponse{}, nil)
+	}
+	return resp, errResp
+}
+
+func (s *Subscription) listVaults(group string, _ *armkeyvault.VaultsClientListByResourceGroupOptions) (resp azfake.PagerResponder[armkeyvault.VaultsClientListByResourceGroupResponse]) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var page []*armkeyvault.Vault
+	for _, v := range s.vaults {
+		if strings.EqualFold(v.group, group) && !v.softDeleted {
+			page = append(page, &armkeyvault.Vault{
+				Name:       ptr(v.name),
+				Location:   ptr(v.location),
+				Properties: &armkeyvault.VaultProperties{EnablePurgeProtection: ptr(v.purgeProtection), EnableSoftDelete: ptr(true)},
+			})
+		}
+	}
+	resp.AddPage(http.StatusOK, armkeyvault.VaultsClientListByResourceGroupResponse{VaultListResult: armkeyvault.VaultListResult{Value: page}}, nil)
+	return resp
+}
+
+func (s *Subscription) purgeVault(_ context.Context, name, location string, _ *armkeyvault.VaultsClientBeginPurgeDeletedOptions) (resp azfake.PollerResponder[armkeyvault.VaultsClientPurgeDeletedResponse], errResp azfake.ErrorResponder) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range s.vaults {
+		if v.name != name || !strings.EqualFold(v.location, location) || !v.softDeleted || v.purged {
+			continue
+		}
+		if v.purgeProtection {
+			errResp.SetResponseError(http.StatusConflict, "VaultPurgeProtected")
+			return resp, errResp
+		}
+		v.purged = true
+		resp.AddNonTerminalResponse(http.StatusAccepted, nil)
+		resp.SetTerminalResponse(http.StatusOK, armkeyvault.VaultsClientPurgeDeletedResponse{}, nil)
+		return resp, errResp
+	}
+	errResp.SetResponseError(http.StatusNotFound, "ResourceNotFound")
+	return resp, errResp
+}
+
+func (s *Subscription) listLocks(req *http.Request) (*http.Response, error) {
+	if v := req.URL.Query().Get("api-version"); v == "" {
+		return nil, fmt.Errorf("cleanuptest: locks request without api-version: %s", req.URL)
+	}
+	skip := 0
+	if t := req.URL.Query().Get("$skiptoken"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil {
+			return nil, fmt.Errorf("cleanuptest: bad $skiptoken %q", t)
+		}
+		skip = n
+	}
+	s.mu.Lock()
+	ls := append([]lock(nil), s.locks...)
+	s.mu.Unlock()
+	type item struct {
+		ID         string            `json:"id"`
+		Name       string            `json:"name"`
+		Type       string            `json:"type"`
+		Properties map[string]string `json:"properties"`
+	}
+	page := struct {
+		Value    []item `json:"value"`
+		NextLink string `json:"nextLink,omitempty"`
+	}{Value: []item{}}
+	end := min(skip+s.PageSize, len(ls))
+	for _, l := range ls[min(skip, len(ls)):end] {
+		page.Value = append(page.Value, item{ID: l.id, Name: l.name, Type: "Microsoft.Authorization/locks", Properties: map[string]string{"level": l.level}})
+	}
+	if end < len(ls) {
+		next := *req.URL
+		q := next.Query()
+		q.Set("$skiptoken", strconv.Itoa(end))
+		next.RawQuery = q.Encode()
+		page.NextLink = next.String()
+	}
+	body, err := json.Marshal(page)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Response{
+		StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:  http.Header{"Content-Type": {"application/json"}},
+		Body:    io.NopCloser(strings.NewReader(string(body))),
+		Request: req, ContentLength: int64(len(body)),
+	}, nil
+}
+
+func ptr[T any](v T) *T { return &v }

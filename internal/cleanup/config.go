@@ -1,0 +1,89 @@
+package cleanup
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+)
+
+// Defaults for a Config.
+const (
+	DefaultConcurrency  = 32
+	MaxConcurrency      = 200
+	DefaultPollInterval = 10 * time.Second
+)
+
+// Config is everything one run of the reaper needs. It is built from the step's inputs
+// (defaults are set there); Validate only checks it.
+type Config struct {
+	// SubscriptionID is the subscription whose groups are reaped.
+	SubscriptionID string
+	// DryRun lists what would go and changes nothing.
+	DryRun bool
+	// Prefix, when set, keeps every group whose name does not start with it.
+	Prefix string
+	// Concurrency bounds how many groups are deleted at once.
+	Concurrency int
+	// PurgeKeyVaults purges the Key Vaults that a deletion leaves soft-deleted.
+	PurgeKeyVaults bool
+	// PollInterval is how often a deletion is polled when ARM sends no Retry-After.
+	PollInterval time.Duration
+	// Now is the instant expires-at is compared with.
+	Now time.Time
+}
+
+// InvalidError names a Config field (the step input it comes from) that is wrong, and how
+// to fix it.
+type InvalidError struct {
+	Input string
+	Msg   string
+}
+
+func (e *InvalidError) Error() string { return e.Input + ": " + e.Msg }
+
+var (
+	subscriptionRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	// Resource group names: letters, digits, '_', '-', '.', '(' and ')'.
+	prefixRE = regexp.MustCompile(`^[-\w.()]*$`)
+)
+
+// Validate checks the Config and returns every problem, each an *InvalidError.
+func (c Config) Validate() error {
+	var errs []error
+	if !subscriptionRE.MatchString(c.SubscriptionID) {
+		errs = append(errs, &InvalidError{"subscription-id", fmt.Sprintf("%q is not a subscription ID; set it to the GUID of the subscription to clean (az account show --query id)", c.SubscriptionID)})
+	}
+	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
+		errs = append(errs, &InvalidError{"concurrency", fmt.Sprintf("%d is out of range; set it between 1 and %d", c.Concurrency, MaxConcurrency)})
+	}
+	if len(c.Prefix) > 90 || !prefixRE.MatchString(c.Prefix) {
+		errs = append(errs, &InvalidError{"prefix", fmt.Sprintf("%q cannot start a resource group name; use letters, digits, '-', '_', '.', '(' or ')' (at most 90)", c.Prefix)})
+	}
+	if c.PollInterval <= 0 {
+		errs = append(errs, &InvalidError{"poll-interval", "must be positive"})
+	}
+	if c.Now.IsZero() {
+		errs = append(errs, &InvalidError{"now", "the instant to compare expires-at with is unset"})
+	}
+	return errors.Join(errs...)
+}
+
+// LogValue shows the Config in logs. Nothing in it is secret; the subscription ID is
+// shortened all the same, as logs of a public repository are public.
+func (c Config) LogValue() slog.Value {
+	sub := c.SubscriptionID
+	if len(sub) > 8 {
+		sub = sub[:8] + "…"
+	}
+	return slog.GroupValue(
+		slog.String("subscription", sub),
+		slog.Bool("dryRun", c.DryRun),
+		slog.String("prefix", c.Prefix),
+		slog.Int("concurrency", c.Concurrency),
+		slog.Bool("purgeKeyVaults", c.PurgeKeyVaults),
+		slog.Duration("pollInterval", c.PollInterval),
+		slog.Time("now", c.Now),
+	)
+}
