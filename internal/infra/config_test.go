@@ -1,0 +1,194 @@
+package infra
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/daedalus-dev/daedalus/internal/actions"
+)
+
+// TestBadInput checks that each kind of bad input is reported as an error on the input
+// with its fix, and that terraform never runs (the binary here records any call).
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	good := map[string]string{
+		"command":           "apply",
+		"working-directory": "stack",
+		"subscription-id":   testSubscription,
+		"var-files":         "stack/dev.tfvars",
+	}
+	tests := []struct {
+		name    string
+		set     map[string]string
+		env     map[string]string
+		input   string
+		problem string
+	}{
+		{"missing command", map[string]string{"command": ""}, nil, "command", "is required"},
+		{"unknown command", map[string]string{"command": "deploy"}, nil, "command", `"deploy" is not a command`},
+		{"missing subscription", map[string]string{"subscription-id": ""}, nil, "subscription-id", "is required"},
+		{"subscription not a UUID", map[string]string{"subscription-id": "my-sub"}, nil, "subscription-id", "is not a UUID"},
+		{"TTL too long", map[string]string{"ttl-hours": "169"}, nil, "ttl-hours", "from 1 to 168"},
+		{"TTL zero", map[string]string{"ttl-hours": "0"}, nil, "ttl-hours", "from 1 to 168"},
+		{"TTL not a number", map[string]string{"ttl-hours": "1d"}, nil, "ttl-hours", "not a whole number"},
+		{"missing var file", map[string]string{"var-files": "stack/dev.tfvars\nstack/prod.tfvars"}, nil, "var-files", "prod.tfvars does not exist"},
+		{"missing working directory", map[string]string{"working-directory": "deploy/tf"}, nil, "working-directory", "is not a directory"},
+		{"lock too young to break", map[string]string{"force-unlock-older-than": "5m"}, nil, "force-unlock-older-than", "too young"},
+		{"secret in backend config", map[string]string{"backend-config": "storage_account_name=st\naccess_key=abc"}, nil, "backend-config", "access_key is a secret"},
+		{"OIDC without client id", nil, map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": "https://token.invalid/?x=1", "INPUT_TENANT-ID": testSubscription}, "client-id", "required for GitHub OIDC"},
+		{"plan file with output", map[string]string{"command": "output", "plan-file": "x.tfplan"}, nil, "plan-file", "not used by output"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ws := t.TempDir()
+			copyDir(t, filepath.Join("testdata", "stack"), filepath.Join(ws, "stack"))
+			called := filepath.Join(ws, "terraform-was-called")
+			bin := filepath.Join(ws, "terraform")
+			if err := os.WriteFile(bin, []byte("#!/bin/sh\ntouch "+called+"\nexit 1\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			env := map[string]string{"INPUT_TERRAFORM": bin}
+			for k, v := range good {
+				env["INPUT_"+strings.ToUpper(k)] = v
+			}
+			for k, v := range tt.set {
+				env["INPUT_"+strings.ToUpper(k)] = v
+			}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			getenv := func(k string) string { return env[k] }
+			var log syncBuffer
+			a := actions.New(actions.WithGetenv(getenv), actions.WithWriter(&log))
+			_, err := Main(context.Background(), a, Env{Getenv: getenv, Dir: ws, Now: time.Now, Log: &log})
+			var ie *actions.InputError
+			if !errors.As(err, &ie) {
+				t.Fatalf("err = %v, want an *actions.InputError", err)
+			}
+			found := false
+			for _, e := range leaves(err) {
+				if errors.As(e, &ie) && ie.Input == tt.input && strings.Contains(ie.Problem, tt.problem) {
+					found = true
+					if ie.Fix == "" {
+						t.Errorf("%v has no fix", ie)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("err = %v, want one on input %q saying %q", err, tt.input, tt.problem)
+			}
+			if _, err := os.Stat(called); err == nil {
+				t.Error("terraform ran despite bad input")
+			}
+			if _, err := os.Stat(filepath.Join(ws, "stack", ".terraform")); err == nil {
+				t.Error("the working directory was initialised despite bad input")
+			}
+
+			// As the binary reports it: one ::error:: titled with the input.
+			a.Fail(err)
+			if !strings.Contains(log.String(), "::error title=Input "+tt.input+"::") {
+				t.Errorf("no ::error:: annotation for %s:\n%s", tt.input, log.String())
+			}
+		})
+	}
+}
+
+func leaves(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leaves(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"INPUT_COMMAND":       "plan",
+		"ARM_SUBSCRIPTION_ID": testSubscription,
+		"RUNNER_TEMP":         "/runner/tmp",
+	}
+	getenv := func(k string) string { return env[k] }
+	a := actions.New(actions.WithGetenv(getenv), actions.WithWriter(&syncBuffer{}))
+	in := a.Inputs()
+	c := NewConfig(in, getenv, "/work")
+	if err := in.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Command: Plan, WorkingDirInput: DefaultWorkingDir, WorkingDir: "/work/deploy/terraform", Terraform: "terraform",
+		TempDir: "/runner/tmp", SubscriptionID: testSubscription, TTL: 24 * time.Hour,
+	}
+	if c.Command != want.Command || c.WorkingDir != want.WorkingDir || c.WorkingDirInput != want.WorkingDirInput ||
+		c.Terraform != want.Terraform || c.TempDir != want.TempDir || c.SubscriptionID != want.SubscriptionID ||
+		c.TTL != want.TTL || c.LockTimeout != 0 || c.ForceUnlockOlderThan != 0 || c.PlanFile != "" {
+		t.Errorf("got %+v\nwant %+v", *c, want)
+	}
+}
+
+func TestLogValueRedactsToken(t *testing.T) {
+	t.Parallel()
+	c := &Config{Command: Apply, OIDCRequestToken: "eyJ-request-token-value", OIDCRequestURL: "https://x", BackendConfig: []string{"storage_account_name=stdaedalus"}}
+	var b strings.Builder
+	slog.New(slog.NewTextHandler(&b, nil)).Info("infra", "config", c)
+	if strings.Contains(b.String(), "eyJ-request-token-value") || !strings.Contains(b.String(), "oidc_request_token=[redacted]") {
+		t.Errorf("log line: %s", b.String())
+	}
+}
+
+func TestTerraformEnv(t *testing.T) {
+	t.Parallel()
+	base := []string{
+		"PATH=/usr/bin", "HOME=/home/runner", "TF_LOG=TRACE", "TF_VAR_env_name=x", "TF_CLI_ARGS=-lock=false",
+		"ARM_CLIENT_SECRET=s3cret", "ARM_ACCESS_KEY=key", "ACTIONS_ID_TOKEN_REQUEST_TOKEN=req-token",
+	}
+	tests := []struct {
+		name string
+		cfg  Config
+		want map[string]string
+		gone []string
+	}{
+		{
+			name: "GitHub OIDC",
+			cfg: Config{SubscriptionID: "sub", TenantID: "tenant", ClientID: "client",
+				OIDCRequestURL: "https://token.actions/?x=1", OIDCRequestToken: "req-token"},
+			want: map[string]string{
+				"PATH": "/usr/bin", "HOME": "/home/runner", "ARM_SUBSCRIPTION_ID": "sub", "ARM_TENANT_ID": "tenant",
+				"ARM_CLIENT_ID": "client", "ARM_USE_OIDC": "true", "ARM_OIDC_REQUEST_URL": "https://token.actions/?x=1",
+				"ARM_OIDC_REQUEST_TOKEN": "req-token", "CHECKPOINT_DISABLE": "1",
+			},
+		},
+		{
+			name: "outside Actions",
+			cfg:  Config{SubscriptionID: "sub"},
+			want: map[string]string{"ARM_SUBSCRIPTION_ID": "sub"},
+			gone: []string{"ARM_USE_OIDC", "ARM_OIDC_REQUEST_URL", "ARM_OIDC_REQUEST_TOKEN", "ARM_CLIENT_ID", "ARM_TENANT_ID"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env := tt.cfg.TerraformEnv(base)
+			for k, v := range tt.want {
+				if env[k] != v {
+					t.Errorf("%s = %q, want %q", k, env[k], v)
+				}
+			}
+			for _, k := range append(tt.gone, "TF_LOG", "TF_VAR_env_name", "TF_CLI_ARGS", "ARM_CLIENT_SECRET", "ARM_ACCESS_KEY") {
+				if _, ok := env[k]; ok {
+					t.Errorf("%s is set", k)
+				}
+			}
+		})
+	}
+}

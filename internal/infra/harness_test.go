@@ -1,0 +1,167 @@
+package infra
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/daedalus-dev/daedalus/internal/actions"
+	"github.com/daedalus-dev/daedalus/internal/engine"
+)
+
+// testSubscription is a well-formed subscription id; nothing here talks to Azure.
+const testSubscription = "3f2b8c1e-7d4a-4e5b-9c6d-0a1b2c3d4e5f"
+
+// terraformBin is the pinned terraform the Makefile builds (`make terraform`).
+func terraformBin(t *testing.T) string {
+	t.Helper()
+	engine.Heavy(t)
+	return engine.Path(t, "DAEDALUS_TERRAFORM", "terraform", "terraform")
+}
+
+// syncBuffer is a log both the step and terraform's output goroutines write to.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// step runs the infra step as a workflow would, against a copy of a fixture: the inputs
+// arrive as INPUT_* variables, outputs and the summary go to files, as on a runner.
+type step struct {
+	t       *testing.T
+	dir     string // the workspace
+	tf      string
+	home    string
+	environ []string
+}
+
+// newStep copies testdata/<fixture> to <workspace>/stack.
+func newStep(t *testing.T, fixture, tf string) *step {
+	t.Helper()
+	ws := t.TempDir()
+	copyDir(t, filepath.Join("testdata", fixture), filepath.Join(ws, "stack"))
+	home := t.TempDir()
+	rc, err := filepath.Abs(filepath.Join("testdata", "terraformrc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &step{t: t, dir: ws, tf: tf, home: home, environ: []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + home,
+		"TF_CLI_CONFIG_FILE=" + rc,
+		"TF_VAR_env_name=from-the-environment", // must not reach terraform
+	}}
+}
+
+// run is one step run: its result, error, log, step outputs and summary.
+type run struct {
+	res     *Result
+	err     error
+	log     string
+	outputs map[string]string
+	summary string
+}
+
+func (s *step) run(ctx context.Context, now time.Time, inputs map[string]string) run {
+	s.t.Helper()
+	tmp := s.t.TempDir()
+	outFile := filepath.Join(tmp, "output")
+	sumFile := filepath.Join(tmp, "summary")
+	for _, f := range []string{outFile, sumFile} {
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	env := map[string]string{
+		"GITHUB_ACTIONS":      "true",
+		"GITHUB_OUTPUT":       outFile,
+		"GITHUB_STEP_SUMMARY": sumFile,
+		"RUNNER_TEMP":         tmp,
+		"INPUT_TERRAFORM":     s.tf,
+	}
+	for k, v := range inputs {
+		env["INPUT_"+strings.ToUpper(k)] = v
+	}
+	getenv := func(k string) string { return env[k] }
+	var log syncBuffer
+	a := actions.New(actions.WithGetenv(getenv), actions.WithWriter(&log))
+	res, err := Main(ctx, a, Env{
+		Getenv:  getenv,
+		Environ: s.environ,
+		Dir:     s.dir,
+		Now:     func() time.Time { return now },
+		Log:     &log,
+	})
+	out, rerr := os.ReadFile(outFile)
+	if rerr != nil {
+		s.t.Fatal(rerr)
+	}
+	sum, rerr := os.ReadFile(sumFile)
+	if rerr != nil {
+		s.t.Fatal(rerr)
+	}
+	return run{res: res, err: err, log: log.String(), outputs: parseOutputFile(s.t, string(out)), summary: string(sum)}
+}
+
+// parseOutputFile reads GITHUB_OUTPUT as the runner does (name<<DELIM … DELIM).
+func parseOutputFile(t *testing.T, s string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	lines := strings.Split(s, "\n")
+	for i := 0; i < len(lines); i++ {
+		if lines[i] == "" {
+			continue
+		}
+		name, delim, ok := strings.Cut(lines[i], "<<")
+		if !ok {
+			t.Fatalf("GITHUB_OUTPUT line %q is not name<<delimiter", lines[i])
+		}
+		var val []string
+		for i++; i < len(lines) && lines[i] != delim; i++ {
+			val = append(val, lines[i])
+		}
+		out[name] = strings.Join(val, "\n")
+	}
+	return out
+}
+
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

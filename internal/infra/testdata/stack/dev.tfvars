@@ -1,0 +1,2 @@
+env_name   = "ci"
+node_count = 3
