@@ -2,6 +2,7 @@ package cleanup
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -51,9 +52,7 @@ type Judgement struct {
 
 // Judge applies the TTL rule to one set of tags at the instant now. It never errs on the
 // side of deleting: anything but auto-destroy=true with an RFC 3339 expires-at strictly
-// before now keeps the group. An expires-at is parsed with time.RFC3339 exactly as written:
-// surrounding spaces, a missing offset, a date without a time or a lower-case 't'/'z'
-// make it unparseable.
+// before now keeps the group. See parseRFC3339 for what parses.
 func Judge(tags map[string]*string, now time.Time) Judgement {
 	var j Judgement
 	raw, hasExpiry := tags[TagExpiresAt]
@@ -81,7 +80,7 @@ func Judge(tags map[string]*string, now time.Time) Judgement {
 		}
 		return j
 	}
-	at, err := time.Parse(time.RFC3339, j.RawExpiresAt)
+	at, err := parseRFC3339(j.RawExpiresAt)
 	if err != nil {
 		j.Reason = ReasonBadExpiry
 		j.Detail = fmt.Sprintf("expires-at %q is not RFC 3339 (e.g. 2026-01-31T09:00:00Z)", j.RawExpiresAt)
@@ -97,6 +96,20 @@ func Judge(tags map[string]*string, now time.Time) Judgement {
 	j.Reason = ReasonExpired
 	j.Detail = fmt.Sprintf("expired %s ago", now.Sub(at).Round(time.Minute))
 	return j
+}
+
+// rfc3339 is RFC 3339's date-time with an upper-case 'T' and 'Z' (the RFC allows lower
+// case too; nothing that writes these tags produces it, so it is treated as a mistake).
+var rfc3339 = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$`)
+
+// parseRFC3339 parses an expires-at exactly as written: surrounding spaces, a missing
+// offset, a date without a time, a one-digit hour, a comma before the fraction or an offset
+// without its colon make it unparseable. time.Parse alone accepts some of these.
+func parseRFC3339(s string) (time.Time, error) {
+	if !rfc3339.MatchString(s) {
+		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 date-time", s)
+	}
+	return time.Parse(time.RFC3339, s)
 }
 
 // protected reports whether the tags carry a protected tag: the key in any case or with
