@@ -3,6 +3,8 @@ package cleanup
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 )
@@ -101,7 +103,19 @@ func (r *Report) Markdown() string {
 		return b.String()
 	}
 	b.WriteString("| Group | expires-at | Past expiry | Action | Result |\n|---|---|---|---|---|\n")
-	for _, e := range r.Groups {
+	// Failures first, then what went (or would go), then what was kept; by name within.
+	rows := slices.Clone(r.Groups)
+	rank := func(e Entry) int {
+		switch {
+		case e.failed:
+			return 0
+		case e.Action != ActionSkip:
+			return 1
+		}
+		return 2
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rank(rows[i]) < rank(rows[j]) })
+	for _, e := range rows {
 		expires := "—"
 		if e.ExpiresAt != "" {
 			expires = "`" + cell(e.ExpiresAt) + "`"

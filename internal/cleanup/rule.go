@@ -61,6 +61,11 @@ func Judge(tags map[string]*string, now time.Time) Judgement {
 	}
 
 	value, ok := tags[TagAutoDestroy]
+	if ok && deref(value) == "false" {
+		j.Reason = ReasonNotOptedIn
+		j.Detail = "auto-destroy=false"
+		return j
+	}
 	if !ok || deref(value) != optIn {
 		if k, v, found := nearMiss(tags, TagAutoDestroy); found {
 			j.Reason = ReasonNearMissOptIn
@@ -89,12 +94,12 @@ func Judge(tags map[string]*string, now time.Time) Judgement {
 	j.ExpiresAt = at
 	if !at.Before(now) {
 		j.Reason = ReasonNotExpired
-		j.Detail = fmt.Sprintf("expires in %s", at.Sub(now).Round(time.Minute))
+		j.Detail = "expires in " + age(at.Sub(now))
 		return j
 	}
 	j.Expired = true
 	j.Reason = ReasonExpired
-	j.Detail = fmt.Sprintf("expired %s ago", now.Sub(at).Round(time.Minute))
+	j.Detail = "expired " + age(now.Sub(at)) + " ago"
 	return j
 }
 

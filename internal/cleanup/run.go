@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 )
 
 // Results of a group in the report.
@@ -103,7 +106,7 @@ func reap(ctx context.Context, cfg Config, a ARM, d Decision, entries []Entry, i
 		var err error
 		if vaults, err = a.ListVaults(ctx, d.Group.Name); err != nil {
 			// Delete all the same: the group expired. Say that its vaults were not purged.
-			e.Vaults = append(e.Vaults, VaultEntry{Name: "?", Result: vaultListFailedNotation, Error: err.Error()})
+			e.Vaults = append(e.Vaults, VaultEntry{Name: "?", Result: vaultListFailedNotation, Error: errorText(err)})
 			e.failed = true
 		}
 	}
@@ -165,7 +168,7 @@ func reap(ctx context.Context, cfg Config, a ARM, d Decision, entries []Entry, i
 		case errors.Is(err, ErrNotSoftDeleted):
 			ve.Result = VaultNotSoftDeleted
 		case err != nil:
-			ve.Result, ve.Error = VaultFailed, err.Error()
+			ve.Result, ve.Error = VaultFailed, errorText(err)
 			e.failed = true
 		default:
 			ve.Result = VaultPurged
@@ -176,8 +179,25 @@ func reap(ctx context.Context, cfg Config, a ARM, d Decision, entries []Entry, i
 
 func fail(e *Entry, result string, err error) {
 	e.Result = result
-	e.Error = err.Error()
+	e.Error = errorText(err)
 	e.failed = true
+}
+
+// errorText is an error as one line for the report: for an ARM error its code and HTTP
+// status instead of the SDK's multi-line dump of the request and response.
+func errorText(err error) string {
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
+		code := re.ErrorCode
+		if code == "" {
+			code = http.StatusText(re.StatusCode)
+		}
+		if i := strings.Index(err.Error(), ": "+re.Error()); i > 0 {
+			return fmt.Sprintf("%s: %s (HTTP %d)", err.Error()[:i], code, re.StatusCode)
+		}
+		return fmt.Sprintf("%s (HTTP %d)", code, re.StatusCode)
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 func newEntry(d Decision) Entry {

@@ -79,9 +79,10 @@ func environment() *cleanuptest.Subscription {
 	add(cleanuptest.Group{Name: "rg-vault-locked", Tags: ttl(past(time.Hour))})
 	s.AddLock("rg-vault-locked", "providers/Microsoft.KeyVault/vaults/kv-locked", "kv", "ReadOnly")
 	// An AKS environment whose group expired: its node groups go with the cluster, one of
-	// them lingers after the cluster is gone and is then deleted.
+	// them lingers after the cluster is gone and is then deleted. Node groups are known by
+	// their managedBy, not their name: the Terraform stack names its "<group>-nodes".
 	add(cleanuptest.Group{Name: "rg-aks", Tags: ttl(past(26 * time.Hour))})
-	add(cleanuptest.Group{Name: "MC_rg-aks_aks1_westeurope", ManagedBy: cleanuptest.NodeGroupOf("rg-aks", "aks1"), Tags: ttl(past(26 * time.Hour))})
+	add(cleanuptest.Group{Name: "rg-aks-nodes", ManagedBy: cleanuptest.NodeGroupOf("rg-aks", "aks1"), Tags: ttl(past(26 * time.Hour))})
 	add(cleanuptest.Group{Name: "MC_rg-aks_aks2_westeurope", ManagedBy: cleanuptest.NodeGroupOf("rg-aks", "aks2"), Tags: ttl(past(26 * time.Hour)), Lingers: true})
 	s.AddVault("rg-aks", "kv-aks", "westeurope", false)
 	s.AddVault("rg-aks", "kv-held", "westeurope", true)
@@ -129,12 +130,12 @@ func TestRunAgainstTheSDKFakes(t *testing.T) {
 		{"rg-no-expiry", cleanup.ActionSkip, cleanup.ReasonMissingExpiry, cleanup.ResultKept},
 		{"rg-bad-expiry", cleanup.ActionSkip, cleanup.ReasonBadExpiry, cleanup.ResultKept},
 		{"rg-capital", cleanup.ActionSkip, cleanup.ReasonNearMissOptIn, cleanup.ResultKept},
-		{"rg-false", cleanup.ActionSkip, cleanup.ReasonNearMissOptIn, cleanup.ResultKept},
+		{"rg-false", cleanup.ActionSkip, cleanup.ReasonNotOptedIn, cleanup.ResultKept},
 		{"rg-protected", cleanup.ActionSkip, cleanup.ReasonProtected, cleanup.ResultKept},
 		{"rg-locked", cleanup.ActionSkip, cleanup.ReasonLocked, cleanup.ResultKept},
 		{"rg-vault-locked", cleanup.ActionSkip, cleanup.ReasonLocked, cleanup.ResultKept},
 		{"rg-aks", cleanup.ActionDelete, cleanup.ReasonExpired, cleanup.ResultDeleted},
-		{"MC_rg-aks_aks1_westeurope", cleanup.ActionWithCluster, cleanup.ReasonNodeGroup, cleanup.ResultGoneWithCluster},
+		{"rg-aks-nodes", cleanup.ActionWithCluster, cleanup.ReasonNodeGroup, cleanup.ResultGoneWithCluster},
 		{"MC_rg-aks_aks2_westeurope", cleanup.ActionWithCluster, cleanup.ReasonNodeGroup, cleanup.ResultDeletedAfter},
 		{"rg-live", cleanup.ActionSkip, cleanup.ReasonNotExpired, cleanup.ResultKept},
 		{"MC_rg-live_aks_westeurope", cleanup.ActionSkip, cleanup.ReasonNodeGroupKept, cleanup.ResultKept},
@@ -167,7 +168,7 @@ func TestRunAgainstTheSDKFakes(t *testing.T) {
 	if vaults["kv-aks"] != cleanup.VaultPurged || vaults["kv-held"] != cleanup.VaultPurgeProtected {
 		t.Errorf("vault results = %v", vaults)
 	}
-	if e := entry(t, r, "rg-aks"); !slices.Equal(e.NodeGroups, []string{"MC_rg-aks_aks1_westeurope", "MC_rg-aks_aks2_westeurope"}) {
+	if e := entry(t, r, "rg-aks"); !slices.Equal(e.NodeGroups, []string{"MC_rg-aks_aks2_westeurope", "rg-aks-nodes"}) {
 		t.Errorf("rg-aks node groups = %v", e.NodeGroups)
 	}
 	if r.Failed != 1 || r.Deleted != 6 {
@@ -198,7 +199,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if r.WouldDelete != 7 || r.Deleted != 0 || r.Failed != 0 {
 		t.Errorf("dry run counts: would %d, deleted %d, failed %d; want 7, 0, 0", r.WouldDelete, r.Deleted, r.Failed)
 	}
-	if e := entry(t, r, "MC_rg-aks_aks1_westeurope"); e.Result != cleanup.ResultWouldGoWith {
+	if e := entry(t, r, "rg-aks-nodes"); e.Result != cleanup.ResultWouldGoWith {
 		t.Errorf("node group in dry run: %q", e.Result)
 	}
 	if e := entry(t, r, "rg-aks"); len(e.Vaults) != 2 || e.Vaults[0].Result != cleanup.VaultWouldPurge {
