@@ -6,11 +6,15 @@ import (
 	"log/slog"
 	"regexp"
 	"time"
+
+	"github.com/daedalus-dev/daedalus/internal/actions"
 )
 
-// Defaults for a Config.
+// Defaults for a Config. ARM refills a subscription's delete budget at about 10 a second
+// from a bucket of 200 (reads: 25 a second), so 50 deletions in flight, each polled every
+// 15 s or so, stay well inside it; throttled calls are retried by the SDK anyway.
 const (
-	DefaultConcurrency  = 32
+	DefaultConcurrency  = 50
 	MaxConcurrency      = 200
 	DefaultPollInterval = 10 * time.Second
 )
@@ -34,38 +38,33 @@ type Config struct {
 	Now time.Time
 }
 
-// InvalidError names a Config field (the step input it comes from) that is wrong, and how
-// to fix it.
-type InvalidError struct {
-	Input string
-	Msg   string
-}
-
-func (e *InvalidError) Error() string { return e.Input + ": " + e.Msg }
-
 var (
 	subscriptionRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	// Resource group names: letters, digits, '_', '-', '.', '(' and ')'.
 	prefixRE = regexp.MustCompile(`^[-\w.()]*$`)
 )
 
-// Validate checks the Config and returns every problem, each an *InvalidError.
+// Validate checks the Config and returns every problem, each an *actions.InputError naming
+// the step input to fix.
 func (c Config) Validate() error {
 	var errs []error
 	if !subscriptionRE.MatchString(c.SubscriptionID) {
-		errs = append(errs, &InvalidError{"subscription-id", fmt.Sprintf("%q is not a subscription ID; set it to the GUID of the subscription to clean (az account show --query id)", c.SubscriptionID)})
+		errs = append(errs, actions.Invalid(InputSubscriptionID, fmt.Sprintf("%q is not a subscription id", c.SubscriptionID),
+			"set it to the GUID of the subscription to clean (az account show --query id)"))
 	}
 	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
-		errs = append(errs, &InvalidError{"concurrency", fmt.Sprintf("%d is out of range; set it between 1 and %d", c.Concurrency, MaxConcurrency)})
+		errs = append(errs, actions.Invalid(InputConcurrency, fmt.Sprintf("%d is out of range", c.Concurrency),
+			fmt.Sprintf("set it between 1 and %d (default %d)", MaxConcurrency, DefaultConcurrency)))
 	}
 	if len(c.Prefix) > 90 || !prefixRE.MatchString(c.Prefix) {
-		errs = append(errs, &InvalidError{"prefix", fmt.Sprintf("%q cannot start a resource group name; use letters, digits, '-', '_', '.', '(' or ')' (at most 90)", c.Prefix)})
+		errs = append(errs, actions.Invalid(InputPrefix, fmt.Sprintf("%q cannot start a resource group name", c.Prefix),
+			"use letters, digits, '-', '_', '.', '(' or ')', at most 90, or leave it empty"))
 	}
 	if c.PollInterval <= 0 {
-		errs = append(errs, &InvalidError{"poll-interval", "must be positive"})
+		errs = append(errs, actions.Invalid(InputPollInterval, fmt.Sprintf("%s is not positive", c.PollInterval), "set a duration such as 10s"))
 	}
 	if c.Now.IsZero() {
-		errs = append(errs, &InvalidError{"now", "the instant to compare expires-at with is unset"})
+		errs = append(errs, errors.New("the instant to compare expires-at with is unset"))
 	}
 	return errors.Join(errs...)
 }

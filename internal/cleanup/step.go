@@ -1,0 +1,178 @@
+package cleanup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/daedalus-dev/daedalus/internal/actions"
+	"github.com/daedalus-dev/daedalus/internal/azure"
+)
+
+// The step's own inputs (tenant-id, client-id, subscription-id and cloud are azure's).
+const (
+	InputSubscriptionID = azure.InputSubscriptionID
+	InputDryRun         = "dry-run"
+	InputPrefix         = "prefix"
+	InputConcurrency    = "concurrency"
+	InputPurgeKeyVaults = "purge-key-vaults"
+	InputPollInterval   = "poll-interval"
+	InputReportFile     = "report-file"
+)
+
+// The step's outputs.
+const (
+	OutputReport      = "report"
+	OutputReportFile  = "report-file"
+	OutputDeleted     = "deleted"
+	OutputWouldDelete = "would-delete"
+	OutputKept        = "kept"
+	OutputFailed      = "failed"
+)
+
+// Env is what the step takes from outside its inputs. Only a main builds the real one.
+type Env struct {
+	// Now is the clock expires-at is compared with.
+	Now func() time.Time
+	// WriteFile writes the JSON report.
+	WriteFile func(name string, data []byte) error
+	// Credential, when set, replaces the Azure credential built from the inputs (tests).
+	Credential azcore.TokenCredential
+	// Transport, when set, carries the ARM requests (tests point it at a fake).
+	Transport policy.Transporter
+}
+
+// FailedError is returned by Main when some deletions failed; the rest went on.
+type FailedError struct{ Failed, Total int }
+
+func (e *FailedError) Error() string {
+	return fmt.Sprintf("%d of %d planned deletions or purges failed; see the step summary and the JSON report", e.Failed, e.Total)
+}
+
+// Main is the cleanup step: it reads and validates every input before anything else, signs
+// in, runs the reaper, and writes the step summary, the JSON report and the outputs. It
+// returns the inputs' problems (each an *actions.InputError) without touching Azure, and a
+// *FailedError after a run in which something failed.
+func Main(ctx context.Context, a *actions.Action, env Env) (*Report, error) {
+	in := a.Inputs()
+	az := azure.ReadConfig(a, in)
+	cfg := Config{
+		SubscriptionID: az.SubscriptionID,
+		DryRun:         in.Bool(InputDryRun, true),
+		Prefix:         in.String(InputPrefix, ""),
+		Concurrency:    DefaultConcurrency,
+		PurgeKeyVaults: in.Bool(InputPurgeKeyVaults, false),
+		PollInterval:   in.Duration(InputPollInterval, DefaultPollInterval),
+		Now:            env.Now().UTC(),
+	}
+	var errs []error
+	if v := in.String(InputConcurrency, ""); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, actions.Invalid(InputConcurrency, fmt.Sprintf("%q is not a whole number", v),
+				fmt.Sprintf("set it between 1 and %d (default %d)", MaxConcurrency, DefaultConcurrency)))
+		} else {
+			cfg.Concurrency = n
+		}
+	}
+	reportFile := in.String(InputReportFile, "cleanup-report.json")
+	if ws := a.Getenv("GITHUB_WORKSPACE"); ws != "" && !filepath.IsAbs(reportFile) {
+		reportFile = filepath.Join(ws, reportFile)
+	}
+	if err := errors.Join(append(errs, in.Err(), az.Validate(a.InActions()), cfg.Validate())...); err != nil {
+		return nil, err
+	}
+	a.Infof("cleanup: %s", cfg.LogValue())
+
+	cred := env.Credential
+	if cred == nil {
+		var err error
+		if cred, err = azure.NewCredential(a, az, nil); err != nil {
+			return nil, err
+		}
+	}
+	opts := &arm.ClientOptions{ClientOptions: azcore.ClientOptions{
+		Cloud: az.CloudConfig(),
+		// ARM asks throttled callers to come back after Retry-After, at times longer than
+		// the SDK's default cap of 60 s (beyond which it would give up at once).
+		Retry:     policy.RetryOptions{MaxRetries: 6, MaxRetryDelay: 5 * time.Minute},
+		Transport: env.Transport,
+	}}
+	client, err := NewARM(cfg.SubscriptionID, cred, opts, cfg.PollInterval)
+	if err != nil {
+		return nil, err
+	}
+
+	title := "Delete expired resource groups"
+	if cfg.DryRun {
+		title = "List expired resource groups (dry run)"
+	}
+	var r *Report
+	if err := a.Group(title, func() error {
+		var err error
+		r, err = Run(ctx, cfg, client)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	a.Infof("%s", r)
+	annotate(a, r)
+
+	data, err := r.JSON()
+	if err != nil {
+		return r, err
+	}
+	var outErrs []error
+	if err := env.WriteFile(reportFile, data); err != nil {
+		outErrs = append(outErrs, fmt.Errorf("writing the report: %w", err))
+	}
+	compact, err := json.Marshal(r)
+	if err != nil {
+		return r, fmt.Errorf("encoding the report: %w", err)
+	}
+	for name, value := range map[string]string{
+		OutputReport:      string(compact),
+		OutputReportFile:  reportFile,
+		OutputDeleted:     strconv.Itoa(r.Deleted),
+		OutputWouldDelete: strconv.Itoa(r.WouldDelete),
+		OutputKept:        strconv.Itoa(r.Kept),
+		OutputFailed:      strconv.Itoa(r.Failed),
+	} {
+		outErrs = append(outErrs, a.SetOutput(name, value))
+	}
+	outErrs = append(outErrs, a.Summary(r.Markdown()))
+	if err := errors.Join(outErrs...); err != nil {
+		return r, err
+	}
+	if r.Failed > 0 {
+		return r, &FailedError{Failed: r.Failed, Total: r.Failed + r.Deleted}
+	}
+	return r, nil
+}
+
+// annotate raises an ::error:: for each failure and a ::warning:: for each group that
+// looks as if it meant to opt in but was kept for its tags, so they show on the run page.
+func annotate(a *actions.Action, r *Report) {
+	for _, e := range r.Groups {
+		switch {
+		case e.failed:
+			a.Errorf("%s: %s: %s", e.Name, e.Result, e.Error)
+			for _, v := range e.Vaults {
+				if v.Error != "" {
+					a.Errorf("%s: Key Vault %s: %s", e.Name, v.Name, v.Error)
+				}
+			}
+		case e.Reason == ReasonMissingExpiry || e.Reason == ReasonBadExpiry || e.Reason == ReasonNearMissOptIn:
+			a.Warningf("%s kept: %s", e.Name, strings.TrimSpace(e.Detail))
+		}
+	}
+}

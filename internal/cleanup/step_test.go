@@ -1,0 +1,150 @@
+package cleanup_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/daedalus-dev/daedalus/internal/actions"
+	"github.com/daedalus-dev/daedalus/internal/cleanup"
+	"github.com/daedalus-dev/daedalus/internal/cleanup/cleanuptest"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// step runs the cleanup step as a runner would: inputs as INPUT_* variables, outputs and
+// summary in the runner's files, the ARM requests going to the fake s.
+func step(t *testing.T, s *cleanuptest.Subscription, inputs map[string]string) (*cleanup.Report, error, map[string]string) {
+	t.Helper()
+	dir := t.TempDir()
+	env := map[string]string{
+		"GITHUB_ACTIONS":      "true",
+		"GITHUB_WORKSPACE":    dir,
+		"GITHUB_OUTPUT":       filepath.Join(dir, "output"),
+		"GITHUB_STEP_SUMMARY": filepath.Join(dir, "summary"),
+		"INPUT_TENANT-ID":     "00000000-0000-4000-8000-0000000000aa",
+		"INPUT_CLIENT-ID":     "00000000-0000-4000-8000-0000000000bb",
+	}
+	for k, v := range inputs {
+		env["INPUT_"+strings.ToUpper(k)] = v
+	}
+	for _, f := range []string{"output", "summary"} {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := &syncBuffer{}
+	a := actions.New(actions.WithGetenv(func(k string) string { return env[k] }), actions.WithWriter(log))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := cleanup.Main(ctx, a, cleanup.Env{
+		Now:        func() time.Time { return now },
+		WriteFile:  func(name string, data []byte) error { return os.WriteFile(name, data, 0o644) },
+		Credential: cleanuptest.Credential(),
+		Transport:  s,
+	})
+	a.Fail(err)
+	files := map[string]string{"log": log.String()}
+	for _, f := range []string{"output", "summary", "cleanup-report.json"} {
+		b, _ := os.ReadFile(filepath.Join(dir, f))
+		files[f] = string(b)
+	}
+	return r, err, files
+}
+
+func TestStepReapsAndReports(t *testing.T) {
+	t.Parallel()
+	s := environment()
+	r, err, files := step(t, s, map[string]string{
+		"subscription-id":  cleanuptest.SubscriptionID,
+		"dry-run":          "false",
+		"purge-key-vaults": "true",
+		"concurrency":      "3",
+		"poll-interval":    "10ms",
+	})
+	var fe *cleanup.FailedError
+	if !errors.As(err, &fe) || fe.Failed != 1 {
+		t.Fatalf("Main error = %v, want a FailedError for rg-fails", err)
+	}
+	if r == nil || r.Deleted != 6 || len(s.Deleted()) != 5 {
+		t.Fatalf("report %v, fake deletions %v", r, s.Deleted())
+	}
+	for _, want := range []string{"deleted<<", "\n6\n", "failed<<", "\n1\n", "report<<", `"name":"rg-aks"`, "report-file<<"} {
+		if !strings.Contains(files["output"], want) {
+			t.Errorf("GITHUB_OUTPUT lacks %q:\n%s", want, files["output"])
+		}
+	}
+	if !strings.Contains(files["summary"], "| rg-fails | `") || !strings.Contains(files["summary"], "| Group | expires-at | Past expiry | Action | Result |") {
+		t.Errorf("step summary:\n%s", files["summary"])
+	}
+	if !strings.Contains(files["cleanup-report.json"], `"failed": 1`) {
+		t.Errorf("report file:\n%s", files["cleanup-report.json"])
+	}
+	for _, want := range []string{"::error::rg-fails: failed: deleting rg-fails: DeleteFailed (HTTP 409)", "::warning::rg-bad-expiry kept:", "::warning::rg-no-expiry kept:", "::group::Delete expired resource groups", "::error::1 of 7 planned deletions"} {
+		if !strings.Contains(files["log"], want) {
+			t.Errorf("log lacks %q:\n%s", want, files["log"])
+		}
+	}
+}
+
+func TestStepDefaultsToDryRun(t *testing.T) {
+	t.Parallel()
+	s := environment()
+	r, err, files := step(t, s, map[string]string{"subscription-id": cleanuptest.SubscriptionID, "poll-interval": "10ms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Deleted()) != 0 || r.WouldDelete == 0 {
+		t.Errorf("without dry-run: false the step deleted %v (would delete %d)", s.Deleted(), r.WouldDelete)
+	}
+	if !strings.Contains(files["summary"], "dry run: nothing was deleted") {
+		t.Errorf("summary:\n%s", files["summary"])
+	}
+}
+
+func TestStepBadInputsTouchNothing(t *testing.T) {
+	t.Parallel()
+	s := environment()
+	_, err, files := step(t, s, map[string]string{
+		"subscription-id": "my-subscription",
+		"dry-run":         "maybe",
+		"concurrency":     "lots",
+		"prefix":          "rg/*",
+		"poll-interval":   "soon",
+	})
+	if err == nil {
+		t.Fatal("bad inputs gave no error")
+	}
+	if n := s.Calls(); n != 0 {
+		t.Errorf("%d ARM calls despite bad inputs", n)
+	}
+	for _, input := range []string{"subscription-id", "dry-run", "concurrency", "prefix", "poll-interval"} {
+		if !strings.Contains(files["log"], "::error title=Input "+input+"::") {
+			t.Errorf("no ::error:: for input %s:\n%s", input, files["log"])
+		}
+	}
+	if files["output"] != "" || files["summary"] != "" || files["cleanup-report.json"] != "" {
+		t.Errorf("bad inputs wrote outputs %q, summary %q, report %q", files["output"], files["summary"], files["cleanup-report.json"])
+	}
+}
