@@ -3,6 +3,7 @@ package cleanup_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -277,5 +278,52 @@ func TestListingFailureDeletesNothing(t *testing.T) {
 	}
 	if len(s.Deleted()) != 0 {
 		t.Errorf("deleted %v", s.Deleted())
+	}
+}
+
+func TestConcurrencyIsBounded(t *testing.T) {
+	t.Parallel()
+	s := cleanuptest.New()
+	s.Latency = 20 * time.Millisecond
+	for i := range 40 {
+		s.AddGroup(cleanuptest.Group{Name: fmt.Sprintf("rg-%02d", i), Tags: ttl(past(time.Hour)), DeletePolls: 1})
+	}
+	cfg := config(false)
+	cfg.Concurrency = 4
+	r := run(t, s, cfg)
+	if r.Deleted != 40 {
+		t.Fatalf("deleted %d of 40", r.Deleted)
+	}
+	if got := s.MaxInFlight(); got != 4 {
+		t.Errorf("at most %d deletion requests in flight, want exactly the bound 4", got)
+	}
+}
+
+func TestCancelMidRunReportsWhatIsUndone(t *testing.T) {
+	t.Parallel()
+	s := cleanuptest.New()
+	s.Latency = 30 * time.Millisecond
+	for i := range 20 {
+		s.AddGroup(cleanuptest.Group{Name: fmt.Sprintf("rg-%02d", i), Tags: ttl(past(time.Hour)), DeletePolls: 2})
+	}
+	cfg := config(false)
+	cfg.Concurrency = 2
+	a, err := cleanup.NewARM(cfg.SubscriptionID, cleanuptest.Credential(), s.ClientOptions(), cfg.PollInterval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+	defer cancel()
+	r, err := cleanup.Run(ctx, cfg, a)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if r.Failed == 0 || r.Deleted+r.Failed != 20 {
+		t.Errorf("after cancellation: deleted %d, failed %d; want every group accounted for and some not done", r.Deleted, r.Failed)
+	}
+	for _, e := range r.Groups {
+		if e.Failed() && e.Error == "" {
+			t.Errorf("%s failed without saying why", e.Name)
+		}
 	}
 }

@@ -99,6 +99,8 @@ type Subscription struct {
 	polls     map[string]int // requests per group deletion, begin and polls
 	throttled int
 	calls     atomic.Int64
+	inFlight  int // deletion requests being served now
+	maxFlight int
 
 	groupsTr http.RoundTripper
 	vaultsTr http.RoundTripper
@@ -209,6 +211,13 @@ func (s *Subscription) Throttled() int {
 	return s.throttled
 }
 
+// MaxInFlight returns the most deletion requests (begins and polls) served at once.
+func (s *Subscription) MaxInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxFlight
+}
+
 // Calls returns how many ARM requests reached the fake.
 func (s *Subscription) Calls() int64 { return s.calls.Load() }
 
@@ -230,6 +239,17 @@ var (
 // hands the request to the SDK's fake server for its client (or to the locks handler).
 func (s *Subscription) Do(req *http.Request) (*http.Response, error) {
 	s.calls.Add(1)
+	if api, _ := req.Context().Value(runtime.CtxAPINameKey{}).(string); api == "ResourceGroupsClient.BeginDelete" {
+		s.mu.Lock()
+		s.inFlight++
+		s.maxFlight = max(s.maxFlight, s.inFlight)
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			s.inFlight--
+			s.mu.Unlock()
+		}()
+	}
 	if s.Latency > 0 {
 		t := time.NewTimer(s.Latency)
 		select {
