@@ -1,0 +1,166 @@
+package publish
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/daedalus-dev/daedalus/internal/actions"
+	"github.com/daedalus-dev/daedalus/internal/azure"
+)
+
+// Input names of the publish step (actions/publish/action.yml), besides azure's.
+const (
+	InputRegistry   = "registry"
+	InputRepository = "repository"
+	InputTags       = "tags"
+	InputBaseImage  = "base-image"
+	InputPackage    = "package"
+	InputPlatforms  = "platforms"
+	InputVersion    = "version"
+)
+
+// Defaults.
+const (
+	// DefaultBase is distroless static, non-root (user 65532): CA certificates, tzdata,
+	// /etc/passwd, nothing else.
+	DefaultBase       = "gcr.io/distroless/static-debian12:nonroot"
+	DefaultRepository = "daedalus-proxy"
+	DefaultPackage    = "./cmd/proxy"
+	// Scratch as base-image means no base: the image holds only the binary.
+	Scratch = "scratch"
+)
+
+// DefaultPlatforms are built when the platforms input is empty.
+var DefaultPlatforms = []string{"linux/amd64", "linux/arm64"}
+
+// Config is everything the publish step needs, read from its inputs.
+type Config struct {
+	Registry   string   // ACR login server, e.g. myacr.azurecr.io
+	Repository string   // e.g. daedalus-proxy
+	Tags       []string // overrides the default tags when set
+	Base       string   // base image reference, or "scratch"
+	Package    string   // main package to build, relative to Dir
+	Platforms  []string // os/arch[/variant]
+	Version    string   // org.opencontainers.image.version; default the ref's tag or the revision
+	Dir        string   // directory of the Go module that holds Package
+	Azure      azure.Config
+}
+
+// ReadConfig reads the step's inputs; problems are in in.Err().
+func ReadConfig(a *actions.Action, in *actions.Inputs) Config {
+	platforms := in.List(InputPlatforms)
+	if len(platforms) == 0 {
+		platforms = DefaultPlatforms
+	}
+	return Config{
+		Registry:   strings.ToLower(in.Required(InputRegistry, "set it to the ACR login server, e.g. myacr.azurecr.io (the acr_login_server Terraform output)")),
+		Repository: in.String(InputRepository, DefaultRepository),
+		Tags:       in.List(InputTags),
+		Base:       in.String(InputBaseImage, DefaultBase),
+		Package:    in.String(InputPackage, DefaultPackage),
+		Platforms:  platforms,
+		Version:    in.String(InputVersion, ""),
+		Dir:        ".",
+		Azure:      azure.ReadConfig(a, in),
+	}
+}
+
+var (
+	hostRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$`)
+	repoRe = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
+	archRe = regexp.MustCompile(`^linux/(amd64|arm64|arm|386|ppc64le|s390x|riscv64)(/v[5-8])?$`)
+)
+
+// Validate checks every field; it changes nothing. oidc says whether the step signs in
+// with GitHub OIDC (in Actions).
+func (c Config) Validate(oidc bool) error {
+	var errs []error
+	bad := func(input, problem, fix string) { errs = append(errs, actions.Invalid(input, problem, fix)) }
+
+	switch r := c.Registry; {
+	case r == "":
+		// Reported by ReadConfig as required.
+	case strings.Contains(r, "://"):
+		bad(InputRegistry, fmt.Sprintf("%q has a scheme", r), "give only the login server host, e.g. myacr.azurecr.io")
+	case strings.Contains(r, "/"):
+		bad(InputRegistry, fmt.Sprintf("%q has a path", r), "give only the login server host and put the path in the repository input")
+	case !hostRe.MatchString(r):
+		bad(InputRegistry, fmt.Sprintf("%q is not a registry host name", r), "use the ACR login server, e.g. myacr.azurecr.io (ACR names have only letters and digits)")
+	default:
+		if _, err := name.NewRegistry(r, name.StrictValidation); err != nil {
+			bad(InputRegistry, fmt.Sprintf("%q is not a registry host name", r), "use the ACR login server, e.g. myacr.azurecr.io")
+		}
+	}
+	if !repoRe.MatchString(c.Repository) || len(c.Repository) > 255 {
+		bad(InputRepository, fmt.Sprintf("%q is not a repository name", c.Repository),
+			"use lower-case letters, digits and . _ - separated by /, e.g. daedalus-proxy")
+	}
+	for _, t := range c.Tags {
+		if !ValidTag(t) {
+			bad(InputTags, fmt.Sprintf("%q is not a valid tag", t),
+				"tags are 1-128 letters, digits, _ . -, not starting with . or -")
+		}
+	}
+	if c.Base != Scratch {
+		if _, err := name.ParseReference(c.Base, name.StrictValidation); err != nil {
+			if _, err := name.ParseReference(c.Base); err != nil {
+				bad(InputBaseImage, fmt.Sprintf("%q is not an image reference", c.Base),
+					"use e.g. "+DefaultBase+", an image@sha256:… digest, or scratch for none")
+			}
+		}
+	}
+	if c.Package == "" || strings.ContainsAny(c.Package, " \t\n") {
+		bad(InputPackage, fmt.Sprintf("%q is not a package path", c.Package), "use a main package such as "+DefaultPackage)
+	}
+	seen := map[string]bool{}
+	for _, p := range c.Platforms {
+		if !archRe.MatchString(p) {
+			bad(InputPlatforms, fmt.Sprintf("%q is not a supported platform", p), "use linux/<arch>, e.g. linux/amd64, linux/arm64")
+		}
+		if seen[p] {
+			bad(InputPlatforms, fmt.Sprintf("%q is listed twice", p), "list each platform once")
+		}
+		seen[p] = true
+	}
+	if len(c.Platforms) == 0 {
+		bad(InputPlatforms, "is empty", "list at least one platform, e.g. linux/amd64")
+	}
+	if err := c.Azure.Validate(oidc); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// platforms parses Platforms (after Validate).
+func (c Config) platforms() []v1.Platform {
+	out := make([]v1.Platform, 0, len(c.Platforms))
+	for _, p := range c.Platforms {
+		parts := strings.Split(p, "/")
+		pl := v1.Platform{OS: parts[0], Architecture: parts[1]}
+		if len(parts) == 3 {
+			pl.Variant = parts[2]
+		}
+		out = append(out, pl)
+	}
+	return out
+}
+
+// LogValue lists the configuration; it holds no secrets.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("registry", c.Registry),
+		slog.String("repository", c.Repository),
+		slog.Any("tags", c.Tags),
+		slog.String("base", c.Base),
+		slog.String("package", c.Package),
+		slog.Any("platforms", c.Platforms),
+		slog.String("version", c.Version),
+		slog.Any("azure", c.Azure),
+	)
+}

@@ -1,0 +1,341 @@
+package publish_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/daedalus-dev/daedalus/internal/azure/azuretest"
+)
+
+const (
+	tenant   = "11111111-2222-3333-4444-555555555555"
+	clientID = "66666666-7777-8888-9999-000000000000"
+	acrScope = "https://containerregistry.azure.net/.default"
+)
+
+// recorder wraps a registry handler and records what it was sent.
+type recorder struct {
+	next        http.Handler
+	requests    atomic.Int64
+	uploadBytes atomic.Int64 // bytes of blob upload bodies
+	mu          sync.Mutex
+	secrets     []string // every Authorization header and token form field received
+}
+
+func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.requests.Add(1)
+	r.mu.Lock()
+	if a := req.Header.Get("Authorization"); a != "" {
+		r.secrets = append(r.secrets, a)
+	}
+	r.mu.Unlock()
+	if strings.Contains(req.URL.Path, "/blobs/uploads") && req.Body != nil {
+		body, _ := io.ReadAll(req.Body)
+		r.uploadBytes.Add(int64(len(body)))
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	if req.Method == http.MethodPost && strings.HasPrefix(req.URL.Path, "/oauth2/") {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.secrets = append(r.secrets, string(body))
+		r.mu.Unlock()
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	r.next.ServeHTTP(w, req)
+}
+
+func (r *recorder) seen() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.secrets...)
+}
+
+// plainRegistry is an anonymous in-process OCI registry (ggcr's pkg/registry).
+type plainRegistry struct {
+	*recorder
+	host string
+}
+
+func newPlainRegistry(t *testing.T) *plainRegistry {
+	t.Helper()
+	rec := &recorder{next: registry.New(registry.Logger(discardLogger()), registry.WithReferrersSupport(true))}
+	srv := httptest.NewServer(rec)
+	t.Cleanup(srv.Close)
+	return &plainRegistry{recorder: rec, host: strings.TrimPrefix(srv.URL, "http://")}
+}
+
+// fakeACR stands in for Azure Container Registry's documented authentication: POST
+// /oauth2/exchange (grant_type=access_token with an Entra token for the ACR scope) returns a
+// refresh token; POST /oauth2/token (grant_type=refresh_token) returns an access token;
+// /v2/ answers 401 with a Bearer challenge without one. Behind it is ggcr's in-process OCI
+// registry with the referrers API.
+type fakeACR struct {
+	*recorder
+	host  string
+	realm string // WWW-Authenticate realm; default this registry's /oauth2/token
+	entra *azuretest.Entra
+
+	mu       sync.Mutex
+	refresh  map[string]bool
+	access   map[string]bool
+	tokens   []string // every refresh and access token issued
+	exchange int
+}
+
+func newFakeACR(t *testing.T, entra *azuretest.Entra) *fakeACR {
+	t.Helper()
+	f := &fakeACR{entra: entra, refresh: map[string]bool{}, access: map[string]bool{}}
+	reg := registry.New(registry.Logger(discardLogger()), registry.WithReferrersSupport(true))
+	f.recorder = &recorder{next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.serve(w, r, reg) })}
+	srv := httptest.NewServer(f.recorder)
+	t.Cleanup(srv.Close)
+	f.host = strings.TrimPrefix(srv.URL, "http://")
+	f.realm = srv.URL + "/oauth2/token"
+	return f
+}
+
+func (f *fakeACR) issued() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.tokens...)
+}
+
+func (f *fakeACR) serve(w http.ResponseWriter, r *http.Request, reg http.Handler) {
+	switch {
+	case r.URL.Path == "/oauth2/exchange" && r.Method == http.MethodPost:
+		_ = r.ParseForm()
+		scope, ok := f.entra.Scope(r.PostForm.Get("access_token"))
+		if r.PostForm.Get("grant_type") != "access_token" || r.PostForm.Get("service") != f.host || !ok || scope != acrScope {
+			acrError(w, http.StatusUnauthorized, "UNAUTHORIZED", "invalid access token")
+			return
+		}
+		tok := f.issue(f.refresh, "acr-refresh-")
+		f.mu.Lock()
+		f.exchange++
+		f.mu.Unlock()
+		_ = json.NewEncoder(w).Encode(map[string]string{"refresh_token": tok})
+	case r.URL.Path == "/oauth2/token" && r.Method == http.MethodPost:
+		_ = r.ParseForm()
+		f.mu.Lock()
+		ok := f.refresh[r.PostForm.Get("refresh_token")]
+		f.mu.Unlock()
+		if r.PostForm.Get("grant_type") != "refresh_token" || !ok || r.PostForm.Get("service") != f.host {
+			acrError(w, http.StatusUnauthorized, "UNAUTHORIZED", "invalid refresh token")
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"access_token": f.issue(f.access, "acr-access-")})
+	case strings.HasPrefix(r.URL.Path, "/v2/"):
+		bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		f.mu.Lock()
+		ok := f.access[bearer]
+		f.mu.Unlock()
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+f.realm+`",service="`+f.host+`"`)
+			acrError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
+			return
+		}
+		reg.ServeHTTP(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (f *fakeACR) issue(into map[string]bool, prefix string) string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	tok := prefix + hex.EncodeToString(b)
+	f.mu.Lock()
+	into[tok] = true
+	f.tokens = append(f.tokens, tok)
+	f.mu.Unlock()
+	return tok
+}
+
+func acrError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": code, "message": msg}}})
+}
+
+// pushBase pushes a two-platform base index (a /etc/passwd with the nonroot user) to reg.
+func pushBase(t *testing.T, reg string) string {
+	t.Helper()
+	passwd := "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	_ = tw.WriteHeader(&tar.Header{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: time.Unix(0, 0)})
+	_ = tw.WriteHeader(&tar.Header{Name: "etc/passwd", Mode: 0o644, Size: int64(len(passwd)), ModTime: time.Unix(0, 0)})
+	_, _ = tw.Write([]byte(passwd))
+	_ = tw.Close()
+	layer, err := tarball.LayerFromReader(bytes.NewReader(buf.Bytes()), tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	for _, arch := range []string{"amd64", "arm64"} {
+		img, err := mutate.Append(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON),
+			mutate.Addendum{Layer: layer, MediaType: types.OCILayer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, _ := img.ConfigFile()
+		cf = cf.DeepCopy()
+		cf.OS, cf.Architecture = "linux", arch
+		cf.Config.User = "65532"
+		cf.Config.Env = []string{"PATH=/bin", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"}
+		if img, err = mutate.ConfigFile(img, cf); err != nil {
+			t.Fatal(err)
+		}
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
+	}
+	ref := reg + "/distroless/static:nonroot"
+	tag, _ := name.NewTag(ref)
+	if err := remote.WriteIndex(tag, idx); err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+// checkout makes a git repository holding a tiny main package (testdata/hello) as its own
+// module, committed at a fixed time, so its revision and commit time never change.
+func checkout(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("testdata", "hello", "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"go.mod":            "module example.com/hello\n\ngo 1.26\n",
+		"cmd/hello/main.go": string(src),
+	}
+	for p, c := range files {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gitEnv := append(os.Environ(),
+		"GIT_AUTHOR_NAME=Fixture", "GIT_AUTHOR_EMAIL=fixture@example.com",
+		"GIT_COMMITTER_NAME=Fixture", "GIT_COMMITTER_EMAIL=fixture@example.com",
+		"GIT_AUTHOR_DATE=2026-01-02T03:04:05Z", "GIT_COMMITTER_DATE=2026-01-02T03:04:05Z",
+		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "."}, {"commit", "-q", "-m", "fixture"}} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir, cmd.Env = dir, gitEnv
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	return dir
+}
+
+// fixtureCommitTime is the commit time checkout uses.
+var fixtureCommitTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// workflowEnv is what the runner sets for a push to main in octo/app, plus the step's
+// output files and the OIDC variables of gh.
+func workflowEnv(t *testing.T, gh *azuretest.GitHub, ref string, event map[string]any) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	ev := filepath.Join(dir, "event.json")
+	b, _ := json.Marshal(event)
+	if err := os.WriteFile(ev, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"GITHUB_REF":          ref,
+		"GITHUB_REPOSITORY":   "octo/app",
+		"GITHUB_SERVER_URL":   "https://github.com",
+		"GITHUB_EVENT_PATH":   ev,
+		"GITHUB_OUTPUT":       filepath.Join(dir, "output"),
+		"GITHUB_STEP_SUMMARY": filepath.Join(dir, "summary"),
+	}
+	for k, v := range gh.Env() {
+		env[k] = v
+	}
+	return env
+}
+
+// outputs parses a GITHUB_OUTPUT file.
+func outputs(t *testing.T, file string) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	lines := strings.Split(string(raw), "\n")
+	for i := 0; i < len(lines); i++ {
+		k, delim, ok := strings.Cut(lines[i], "<<")
+		if !ok {
+			continue
+		}
+		var val []string
+		for i++; i < len(lines) && lines[i] != delim; i++ {
+			val = append(val, lines[i])
+		}
+		out[k] = strings.Join(val, "\n")
+	}
+	return out
+}
+
+func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// extractFile copies the file at path in the flattened image tar rc to dst, mode 0755.
+func extractFile(rc io.ReadCloser, path, dst string) error {
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return fmt.Errorf("%s is not in the image", path)
+		}
+		if err != nil {
+			return err
+		}
+		if strings.TrimPrefix(hdr.Name, "./") != path {
+			continue
+		}
+		if hdr.Mode&0o001 == 0 {
+			return fmt.Errorf("%s has mode %o: others cannot execute it", path, hdr.Mode)
+		}
+		f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(f, tr); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+}

@@ -1,0 +1,340 @@
+package publish_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/daedalus-dev/daedalus/internal/actions"
+	"github.com/daedalus-dev/daedalus/internal/azure/azuretest"
+	"github.com/daedalus-dev/daedalus/internal/publish"
+)
+
+// stepEnv is the full environment of one publish run against the stand-ins.
+type stepEnv struct {
+	env   map[string]string
+	gh    *azuretest.GitHub
+	entra *azuretest.Entra
+	acr   *fakeACR
+	dir   string
+}
+
+func newStepEnv(t *testing.T) *stepEnv {
+	t.Helper()
+	gh := azuretest.NewGitHub(t, azuretest.GitHubOptions{Subject: "repo:octo/app:ref:refs/heads/main"})
+	entra := azuretest.NewEntra(t, azuretest.EntraOptions{Subjects: []string{"repo:octo/app:ref:refs/heads/main"}})
+	acr := newFakeACR(t, entra)
+	env := workflowEnv(t, gh, "refs/heads/main", map[string]any{"repository": map[string]any{"default_branch": "main"}})
+	for k, v := range map[string]string{
+		"INPUT_REGISTRY":   acr.host,
+		"INPUT_REPOSITORY": "daedalus-proxy",
+		"INPUT_BASE-IMAGE": "scratch",
+		"INPUT_PACKAGE":    "./cmd/hello",
+		"INPUT_TENANT-ID":  tenant,
+		"INPUT_CLIENT-ID":  clientID,
+		"INPUT_CLOUD":      entra.URL,
+	} {
+		env[k] = v
+	}
+	return &stepEnv{env: env, gh: gh, entra: entra, acr: acr, dir: checkout(t)}
+}
+
+// run runs the step in-process and returns its output.
+func (s *stepEnv) run(t *testing.T) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	a := actions.New(actions.WithGetenv(func(k string) string { return s.env[k] }), actions.WithWriter(&out))
+	err := publish.Run(context.Background(), a, &publish.Options{AzureTransport: s.entra.Client(), Dir: s.dir})
+	if err != nil {
+		a.Fail(err)
+	}
+	return out.String(), err
+}
+
+// pullKeychain lets the test read the fake ACR directly.
+func (f *fakeACR) pullKeychain() authn.Keychain {
+	return publish.PinnedKeychain{Registry: f.host, Auth: &authn.Bearer{Token: f.issue(f.access, "acr-access-test-")}}
+}
+
+func TestPublishEndToEnd(t *testing.T) {
+	t.Parallel()
+	s := newStepEnv(t)
+	baseReg := newPlainRegistry(t)
+	base := pushBase(t, baseReg.host)
+	s.env["INPUT_BASE-IMAGE"] = base
+
+	out, err := s.run(t)
+	if err != nil {
+		t.Fatalf("publish: %v\n%s", err, out)
+	}
+	firstUpload := s.acr.uploadBytes.Load()
+	o := outputs(t, s.env["GITHUB_OUTPUT"])
+	rev := gitHead(t, s.dir)
+	digest := o["digest"]
+	if o["image"] != s.acr.host+"/daedalus-proxy@"+digest || !strings.HasPrefix(digest, "sha256:") {
+		t.Fatalf("outputs %v", o)
+	}
+	if want := rev + ",main,latest"; o["tags"] != want {
+		t.Fatalf("tags output %q, want %q", o["tags"], want)
+	}
+	sum, _ := os.ReadFile(s.env["GITHUB_STEP_SUMMARY"])
+	for _, w := range []string{"| Image | `" + o["image"] + "` |", "| Digest |", "linux/amd64 (", "linux/arm64 (", "| Tags | `" + rev + "` `main` `latest` |", "SBOM"} {
+		if !strings.Contains(string(sum), w) {
+			t.Errorf("summary lacks %q:\n%s", w, sum)
+		}
+	}
+	for _, g := range []string{"::group::Sign in to " + s.acr.host, "::group::Build ./cmd/hello for linux/amd64, linux/arm64", "::group::Push " + s.acr.host + "/daedalus-proxy"} {
+		if !strings.Contains(out, g) {
+			t.Errorf("output lacks %q", g)
+		}
+	}
+
+	// Pull the index back under every tag.
+	ropts := []remote.Option{remote.WithAuthFromKeychain(s.acr.pullKeychain())}
+	for _, tag := range strings.Split(o["tags"], ",") {
+		ref, _ := name.NewTag(s.acr.host + "/daedalus-proxy:" + tag)
+		desc, err := remote.Head(ref, ropts...)
+		if err != nil || desc.Digest.String() != digest {
+			t.Fatalf("tag %s: %v, %v", tag, desc, err)
+		}
+	}
+	ref, _ := name.NewDigest(o["image"])
+	idx, err := remote.Index(ref, ropts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAnn := map[string]string{
+		publish.AnnotationSource:   "https://github.com/octo/app",
+		publish.AnnotationRevision: rev,
+		publish.AnnotationVersion:  rev,
+		publish.AnnotationCreated:  fixtureCommitTime.Format(time.RFC3339),
+		publish.AnnotationBaseName: base,
+	}
+	if !reflect.DeepEqual(im.Annotations, wantAnn) {
+		t.Errorf("index annotations %v, want %v", im.Annotations, wantAnn)
+	}
+	var plats []string
+	for _, m := range im.Manifests {
+		plats = append(plats, m.Platform.String())
+		img, err := idx.Image(m.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cf.Config.User != "65532:65532" || !reflect.DeepEqual(cf.Config.Entrypoint, []string{"/usr/local/bin/hello"}) ||
+			cf.Architecture != m.Platform.Architecture || !cf.Created.Time.Equal(fixtureCommitTime) ||
+			cf.Config.Labels[publish.AnnotationRevision] != rev || cf.Config.Labels[publish.AnnotationSource] != "https://github.com/octo/app" {
+			t.Errorf("%s config: user %q entrypoint %v arch %s created %v labels %v", m.Platform, cf.Config.User,
+				cf.Config.Entrypoint, cf.Architecture, cf.Created, cf.Config.Labels)
+		}
+		if layers, _ := img.Layers(); len(layers) != 2 {
+			t.Errorf("%s has %d layers, want base + binary", m.Platform, len(layers))
+		}
+		if m.Platform.Architecture == "amd64" {
+			runAsNonRoot(t, img)
+		}
+	}
+	if strings.Join(plats, ",") != "linux/amd64,linux/arm64" {
+		t.Errorf("platforms %v", plats)
+	}
+
+	// The SBOM is a referrer of the index.
+	refs, err := remote.Referrers(ref, ropts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, _ := refs.IndexManifest()
+	if len(rm.Manifests) != 1 {
+		t.Fatalf("referrers %+v", rm.Manifests)
+	}
+	sbomImg, err := remote.Image(ref.Context().Digest(rm.Manifests[0].Digest.String()), ropts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sm, _ := sbomImg.Manifest(); sm.ArtifactType != publish.SBOMMediaType || sm.Subject == nil || sm.Subject.Digest.String() != digest {
+		t.Fatalf("SBOM manifest %+v", sm)
+	}
+	ls, _ := sbomImg.Layers()
+	rc, _ := ls[0].Uncompressed()
+	raw, _ := io.ReadAll(rc)
+	var doc struct {
+		SPDXVersion string `json:"spdxVersion"`
+		Packages    []struct{ Name, VersionInfo string }
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil || doc.SPDXVersion != "SPDX-2.3" || len(doc.Packages) < 2 ||
+		doc.Packages[0].Name != "example.com/hello" || doc.Packages[0].VersionInfo != rev {
+		t.Fatalf("SBOM %s (%v)", raw, err)
+	}
+
+	// The base registry never saw a credential.
+	if seen := baseReg.seen(); len(seen) != 0 {
+		t.Fatalf("the base registry received credentials: %q", seen)
+	}
+
+	// Same commit again: same digest, and no layer bytes uploaded a second time.
+	if out, err := s.run(t); err != nil {
+		t.Fatalf("second publish: %v\n%s", err, out)
+	}
+	if again := outputs(t, s.env["GITHUB_OUTPUT"])["digest"]; again != digest {
+		t.Fatalf("second build of the same commit gave %s, first %s", again, digest)
+	}
+	if n := s.acr.uploadBytes.Load() - firstUpload; n != 0 {
+		t.Fatalf("second push uploaded %d bytes (first push: %d)", n, firstUpload)
+	}
+	if firstUpload == 0 {
+		t.Fatal("first push uploaded nothing: the byte count is broken")
+	}
+	if got := len(s.gh.Issued()); got != 2 {
+		t.Fatalf("GitHub issued %d OIDC tokens for two runs, want 2", got)
+	}
+}
+
+// runAsNonRoot extracts the image's entrypoint binary and runs it as the image's user.
+func runAsNonRoot(t *testing.T, img v1.Image) {
+	t.Helper()
+	cf, _ := img.ConfigFile()
+	dir, err := os.MkdirTemp("", "nonroot-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "entrypoint")
+	if err := extractFile(mutate.Extract(img), strings.TrimPrefix(cf.Config.Entrypoint[0], "/"), bin); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "x")
+	want := "hello uid=65532 gid=65532 args=x"
+	if os.Getuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65532, Gid: 65532}}
+	} else {
+		want = "args=x" // not root: cannot switch user; the mode bits were still checked
+	}
+	got, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(got), want) {
+		t.Fatalf("running the entrypoint as %s: %v: %q, want %q", cf.Config.User, err, got, want)
+	}
+}
+
+func gitHead(t *testing.T, dir string) string {
+	t.Helper()
+	out, err := exec.Command("git", "-C", dir, "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func TestBadInputsChangeNothing(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		env    map[string]string
+		inputs []string // inputs the ::error:: annotations must name
+		is     error
+	}{
+		{"registry with scheme", map[string]string{"INPUT_REGISTRY": "https://myacr.azurecr.io"}, []string{"registry"}, nil},
+		{"registry not a host", map[string]string{"INPUT_REGISTRY": "my_acr.azurecr.io"}, []string{"registry"}, nil},
+		{"registry with path", map[string]string{"INPUT_REGISTRY": "myacr.azurecr.io/proxy"}, []string{"registry"}, nil},
+		{"registry missing", map[string]string{"INPUT_REGISTRY": ""}, []string{"registry"}, nil},
+		{"repository", map[string]string{"INPUT_REPOSITORY": "Daedalus/Proxy"}, []string{"repository"}, nil},
+		{"tag syntax", map[string]string{"INPUT_TAGS": "ok, -bad,also:bad"}, []string{"tags", "tags"}, nil},
+		{"platform", map[string]string{"INPUT_PLATFORMS": "windows/amd64"}, []string{"platforms"}, nil},
+		{"base image", map[string]string{"INPUT_BASE-IMAGE": "UPPER CASE:!"}, []string{"base-image"}, nil},
+		{"ids", map[string]string{"INPUT_TENANT-ID": "", "INPUT_CLIENT-ID": "nope"}, []string{"tenant-id", "client-id"}, nil},
+		{"several at once", map[string]string{"INPUT_REGISTRY": "a_b", "INPUT_TAGS": ".x"}, []string{"registry", "tags"}, nil},
+		{"no id-token permission", map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": "", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": ""}, nil, actions.ErrNoIDToken},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newStepEnv(t)
+			for k, v := range tc.env {
+				s.env[k] = v
+			}
+			out, err := s.run(t)
+			if err == nil {
+				t.Fatal("publish succeeded")
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Fatalf("error %v, want %v", err, tc.is)
+			}
+			var names []string
+			for _, line := range strings.Split(out, "\n") {
+				if n, ok := strings.CutPrefix(line, "::error title=Input "); ok {
+					names = append(names, strings.SplitN(n, "::", 2)[0])
+				}
+			}
+			if strings.Join(names, ",") != strings.Join(tc.inputs, ",") {
+				t.Fatalf("annotations name %v, want %v:\n%s", names, tc.inputs, out)
+			}
+			if !strings.Contains(out, "::error") {
+				t.Fatalf("no ::error:: annotation:\n%s", out)
+			}
+			if n := s.acr.requests.Load(); n != 0 {
+				t.Fatalf("the registry received %d requests", n)
+			}
+			if n := len(s.gh.Issued()); n != 0 {
+				t.Fatalf("%d OIDC tokens were requested", n)
+			}
+			if _, err := os.Stat(s.env["GITHUB_OUTPUT"]); err == nil {
+				t.Fatal("outputs were written")
+			}
+		})
+	}
+}
+
+func TestMissingPermissionNamesTheFix(t *testing.T) {
+	t.Parallel()
+	s := newStepEnv(t)
+	delete(s.env, "ACTIONS_ID_TOKEN_REQUEST_URL")
+	out, _ := s.run(t)
+	if !strings.Contains(out, "::error::") || !strings.Contains(out, "permissions: id-token: write") {
+		t.Fatalf("output does not say how to fix the missing permission:\n%s", out)
+	}
+}
+
+func TestSubjectMismatchIsExplained(t *testing.T) {
+	t.Parallel()
+	s := newStepEnv(t)
+	s.gh = azuretest.NewGitHub(t, azuretest.GitHubOptions{Subject: "repo:octo/app:pull_request"})
+	for k, v := range s.gh.Env() {
+		s.env[k] = v
+	}
+	out, err := s.run(t)
+	if err == nil {
+		t.Fatal("publish succeeded with a subject Entra does not know")
+	}
+	if !strings.Contains(out, `Entra ID rejected the GitHub OIDC token (AADSTS70021)`) || !strings.HasPrefix(strings.SplitN(out, "::error::", 2)[0], "::group::") ||
+		!strings.Contains(out, "repo:octo/app:pull_request") || !strings.Contains(out, "github_oidc_subjects") {
+		t.Fatalf("output:\n%s", out)
+	}
+	if n := s.acr.requests.Load(); n != 0 {
+		t.Fatalf("the registry received %d requests", n)
+	}
+}
