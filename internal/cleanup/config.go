@@ -48,9 +48,11 @@ var (
 // the step input to fix.
 func (c Config) Validate() error {
 	var errs []error
-	if !subscriptionRE.MatchString(c.SubscriptionID) {
-		errs = append(errs, actions.Invalid(InputSubscriptionID, fmt.Sprintf("%q is not a subscription id", c.SubscriptionID),
-			"set it to the GUID of the subscription to clean (az account show --query id)"))
+	switch fix := "set it to the GUID of the subscription to clean (az account show --query id)"; {
+	case c.SubscriptionID == "":
+		errs = append(errs, actions.Invalid(InputSubscriptionID, "is required", fix))
+	case !subscriptionRE.MatchString(c.SubscriptionID):
+		errs = append(errs, actions.Invalid(InputSubscriptionID, fmt.Sprintf("%q is not a subscription id", c.SubscriptionID), fix))
 	}
 	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
 		errs = append(errs, actions.Invalid(InputConcurrency, fmt.Sprintf("%d is out of range", c.Concurrency),

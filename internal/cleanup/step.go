@@ -88,7 +88,7 @@ func Main(ctx context.Context, a *actions.Action, env Env) (*Report, error) {
 	if ws := a.Getenv("GITHUB_WORKSPACE"); ws != "" && !filepath.IsAbs(reportFile) {
 		reportFile = filepath.Join(ws, reportFile)
 	}
-	if err := errors.Join(append(errs, in.Err(), az.Validate(a.InActions()), cfg.Validate())...); err != nil {
+	if err := onePerInput(append(errs, in.Err(), az.Validate(a.InActions()), cfg.Validate())...); err != nil {
 		return nil, err
 	}
 	a.Infof("cleanup: %s", cfg.LogValue())
@@ -157,6 +157,37 @@ func Main(ctx context.Context, a *actions.Action, env Env) (*Report, error) {
 		return r, &FailedError{Failed: r.Failed, Total: r.Failed + r.Deleted}
 	}
 	return r, nil
+}
+
+// onePerInput joins errs, keeping only the first problem reported for each input (the
+// shared Azure inputs are checked both by azure and by Config).
+func onePerInput(errs ...error) error {
+	var out []error
+	seen := map[string]bool{}
+	var walk func(error)
+	walk = func(err error) {
+		if err == nil {
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var ie *actions.InputError
+		if errors.As(err, &ie) {
+			if seen[ie.Input] {
+				return
+			}
+			seen[ie.Input] = true
+		}
+		out = append(out, err)
+	}
+	for _, e := range errs {
+		walk(e)
+	}
+	return errors.Join(out...)
 }
 
 // annotate raises an ::error:: for each failure and a ::warning:: for each group that

@@ -140,8 +140,8 @@ func TestStepBadInputsTouchNothing(t *testing.T) {
 		t.Errorf("%d ARM calls despite bad inputs", n)
 	}
 	for _, input := range []string{"subscription-id", "dry-run", "concurrency", "prefix", "poll-interval"} {
-		if !strings.Contains(files["log"], "::error title=Input "+input+"::") {
-			t.Errorf("no ::error:: for input %s:\n%s", input, files["log"])
+		if n := strings.Count(files["log"], "::error title=Input "+input+"::"); n != 1 {
+			t.Errorf("%d ::error:: annotations for input %s, want one:\n%s", n, input, files["log"])
 		}
 	}
 	if files["output"] != "" || files["summary"] != "" || files["cleanup-report.json"] != "" {
