@@ -16,8 +16,11 @@
 // Vaults left soft-deleted by a deletion are purged when asked, so the next deploy can
 // reuse their names.
 //
-// Judge and Plan are pure: they decide. Run wires the decisions to an ARM implementation
-// (NewARM over the Azure SDK clients; the cleanuptest package stands the SDK's own fake
-// servers behind the same clients) and writes a Report, rendered as a Markdown step
-// summary and as JSON.
+// Judge and Plan are pure: they decide. Run carries the decisions out through an ARM
+// implementation (NewARM over the Azure SDK clients; the cleanuptest package puts the SDK's
+// own fake servers behind the same clients) and returns a Report, rendered as a Markdown
+// step summary and as JSON. Main is the GitHub Actions step around Run: inputs, the Azure
+// credential from internal/azure, outputs, summary and annotations through
+// internal/actions. A run deletes only with dry-run false; the nightly workflow passes that
+// on its schedule, and a manual run defaults to a dry run.
 package cleanup
