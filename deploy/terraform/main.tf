@@ -41,26 +41,26 @@ module "aks" {
 }
 
 module "gha_identity" {
-  source                 = "./modules/gha-identity"
-  name                   = "id-daedalus-${var.env_name}-github"
-  resource_group_name    = data.azurerm_resource_group.shared.name
-  location               = data.azurerm_resource_group.shared.location
-  github_repository      = var.github_repository
-  subjects               = local.github_oidc_subjects
-  enable_cleanup_role    = var.enable_cleanup_role
-  subscription_id        = var.subscription_id
+  source              = "./modules/gha-identity"
+  name                = "id-daedalus-${var.env_name}-github"
+  resource_group_name = data.azurerm_resource_group.shared.name
+  location            = data.azurerm_resource_group.shared.location
+  github_repository   = var.github_repository
+  subjects            = local.github_oidc_subjects
+  enable_cleanup_role = var.enable_cleanup_role
+  subscription_id     = var.subscription_id
   # Not local.tags: this identity outlives the environment (it runs the cleanup).
   tags = merge(var.tags, { "environment" = var.env_name, "managed-by" = "terraform", "auto-destroy" = "false" })
 }
 
 module "acr" {
-  source               = "./modules/acr"
-  name                 = "acrdaedalus${var.env_name}${local.suffix}"
-  resource_group_name  = module.rg.name
-  location             = var.location
-  pull_principal_id    = module.aks.kubelet_identity_object_id
-  push_principal_ids   = concat([module.gha_identity.principal_id], var.additional_push_principal_ids)
-  tags                 = local.tags
+  source              = "./modules/acr"
+  name                = "acrdaedalus${var.env_name}${local.suffix}"
+  resource_group_name = module.rg.name
+  location            = var.location
+  pull_principal_id   = module.aks.kubelet_identity_object_id
+  push_principal_ids  = concat([module.gha_identity.principal_id], var.additional_push_principal_ids)
+  tags                = local.tags
 }
 
 module "keyvault" {

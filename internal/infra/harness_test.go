@@ -66,7 +66,7 @@ func newStep(t *testing.T, fixture, tf string) *step {
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + home,
 		"TF_CLI_CONFIG_FILE=" + rc,
-		"TF_VAR_env_name=from-the-environment", // must not reach terraform
+		"TF_VAR_admin_token=from-the-environment", // must not reach terraform
 	}}
 }
 

@@ -41,17 +41,44 @@ type Reporter interface {
 }
 
 // New returns the real terraform-exec client for cfg: terraform in cfg.WorkingDir with
-// the environment TerraformEnv builds from environ, its normal output streamed to log.
-func New(cfg *Config, environ []string, log io.Writer) (*tfexec.Terraform, error) {
-	tf, err := tfexec.NewTerraform(cfg.WorkingDir, cfg.Terraform)
+// the environment TerraformEnv builds from environ. The human output of init, plan,
+// apply and force-unlock streams to log; the JSON of output and show never does, since
+// it holds sensitive values in the clear.
+func New(cfg *Config, environ []string, log io.Writer) (Terraform, error) {
+	newTF := func() (*tfexec.Terraform, error) {
+		tf, err := tfexec.NewTerraform(cfg.WorkingDir, cfg.Terraform)
+		if err != nil {
+			return nil, fmt.Errorf("setting up terraform: %w", err)
+		}
+		if err := tf.SetEnv(cfg.TerraformEnv(environ)); err != nil {
+			return nil, fmt.Errorf("setting up terraform: %w", err)
+		}
+		return tf, nil
+	}
+	loud, err := newTF()
 	if err != nil {
-		return nil, fmt.Errorf("setting up terraform: %w", err)
+		return nil, err
 	}
-	if err := tf.SetEnv(cfg.TerraformEnv(environ)); err != nil {
-		return nil, fmt.Errorf("setting up terraform: %w", err)
+	loud.SetStdout(log)
+	quiet, err := newTF()
+	if err != nil {
+		return nil, err
 	}
-	tf.SetStdout(log)
-	return tf, nil
+	return &client{Terraform: loud, quiet: quiet}, nil
+}
+
+// client streams the commands a reader should see and keeps JSON commands quiet.
+type client struct {
+	*tfexec.Terraform
+	quiet *tfexec.Terraform
+}
+
+func (c *client) Output(ctx context.Context, opts ...tfexec.OutputOption) (map[string]tfexec.OutputMeta, error) {
+	return c.quiet.Output(ctx, opts...)
+}
+
+func (c *client) ShowPlanFile(ctx context.Context, planPath string, opts ...tfexec.ShowOption) (*tfjson.Plan, error) {
+	return c.quiet.ShowPlanFile(ctx, planPath, opts...)
 }
 
 // ActionOutputs are the stack's outputs that actions/infra/action.yml declares (a
@@ -103,6 +130,7 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 	}
 
 	reuse := cfg.Command == Apply && cfg.PlanFile != "" && exists(cfg.PlanFile)
+	var changes bool // from plan's -detailed-exitcode: resources or outputs change
 	if !reuse {
 		expiresAt, err := r.expiresAt(ctx)
 		if err != nil {
@@ -115,7 +143,8 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 		}
 		err = r.Report.Group(title, func() error {
 			return r.withLock(ctx, func() error {
-				_, err := r.Terraform.Plan(ctx, r.planOptions(planFile, expiresAt)...)
+				var err error
+				changes, err = r.Terraform.Plan(ctx, r.planOptions(planFile, expiresAt)...)
 				return err
 			})
 		})
@@ -130,20 +159,21 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 	}
 	if reuse {
 		res.ExpiresAt = planExpiresAt(plan)
+		changes = planChanges(plan)
 	}
 	sum := Summarize(plan)
 	res.Plan = &sum
 	if err := r.Report.Summary(sum.Markdown(r.planTitle(reuse))); err != nil {
 		return nil, err
 	}
-	if err := r.planOutputs(sum, res.ExpiresAt, planFile); err != nil {
+	if err := r.planOutputs(sum, changes, res.ExpiresAt, planFile); err != nil {
 		return nil, err
 	}
 	if cfg.Command == Plan {
 		return res, nil
 	}
 
-	if sum.HasChanges() || len(plan.OutputChanges) > 0 {
+	if changes {
 		title := "terraform apply"
 		if cfg.Command == Destroy {
 			title = "terraform destroy"
@@ -189,7 +219,8 @@ func (r *Runner) init(ctx context.Context) error {
 
 // expiresAt decides the expires_at to plan with. Apply (and destroy, where it does not
 // matter) extend the TTL to now + ttl-hours. Plan keeps the deployed expires_at when the
-// deployed ttl_hours equals ttl-hours, so an unchanged stack plans no changes.
+// deployed ttl_hours equals ttl-hours and it has not passed, so an unchanged stack plans
+// no changes.
 func (r *Runner) expiresAt(ctx context.Context) (time.Time, error) {
 	fresh := r.Now().UTC().Add(r.Config.TTL).Truncate(time.Second)
 	if r.Config.Command != Plan {
@@ -208,10 +239,25 @@ func (r *Runner) expiresAt(ctx context.Context) (time.Time, error) {
 		return fresh, nil
 	}
 	t, err := time.Parse(time.RFC3339, deployed)
-	if err != nil {
+	if err != nil || !t.After(r.Now()) {
+		// Expired (awaiting the cleanup): show what an apply would set.
 		return fresh, nil
 	}
 	return t.UTC(), nil
+}
+
+// planChanges reports whether a saved plan changes any resource or output, as plan's
+// -detailed-exitcode would have.
+func planChanges(p *tfjson.Plan) bool {
+	if Summarize(p).HasChanges() {
+		return true
+	}
+	for _, oc := range p.OutputChanges {
+		if oc != nil && !oc.Actions.NoOp() {
+			return true
+		}
+	}
+	return false
 }
 
 // planExpiresAt reads the expires_at variable a saved plan was made with.
@@ -249,9 +295,11 @@ func (r *Runner) applyOptions(planFile string) []tfexec.ApplyOption {
 	return opts
 }
 
-func (r *Runner) planOutputs(s PlanSummary, expiresAt time.Time, planFile string) error {
+// planOutputs writes the plan's step outputs; has-changes is plan's detailed exit code
+// (resources or outputs change).
+func (r *Runner) planOutputs(s PlanSummary, changes bool, expiresAt time.Time, planFile string) error {
 	set := []struct{ name, value string }{
-		{"has-changes", strconv.FormatBool(s.HasChanges())},
+		{"has-changes", strconv.FormatBool(changes)},
 		{"to-add", strconv.Itoa(s.Add)},
 		{"to-change", strconv.Itoa(s.Change)},
 		{"to-destroy", strconv.Itoa(s.Destroy)},

@@ -49,6 +49,7 @@ variable "admin_token" {
 }
 
 locals {
+  resource_group = "rg-daedalus-${var.env_name}"
   tags = {
     "auto-destroy" = "true"
     "expires-at"   = var.expires_at
@@ -58,7 +59,7 @@ locals {
 
 resource "terraform_data" "resource_group" {
   input = {
-    name = "rg-daedalus-${var.env_name}"
+    name = local.resource_group
     tags = local.tags
   }
 }
@@ -66,7 +67,7 @@ resource "terraform_data" "resource_group" {
 resource "terraform_data" "cluster" {
   input = {
     name           = "aks-daedalus-${var.env_name}"
-    resource_group = terraform_data.resource_group.output.name
+    resource_group = local.resource_group
     node_count     = var.node_count
     tags           = local.tags
   }
@@ -75,7 +76,7 @@ resource "terraform_data" "cluster" {
 resource "terraform_data" "registry" {
   input = {
     name           = "acrdaedalus${var.env_name}"
-    resource_group = terraform_data.resource_group.output.name
+    resource_group = local.resource_group
     tags           = local.tags
   }
 }
