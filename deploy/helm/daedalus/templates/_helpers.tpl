@@ -1,0 +1,307 @@
+{{/* Name of the release's objects: <release>, or <release>-daedalus when the release name lacks it. */}}
+{{- define "daedalus.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "daedalus.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: daedalus
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Selector labels; takes (dict "root" $ "component" "nats"). */}}
+{{- define "daedalus.selectorLabels" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "daedalus.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "daedalus.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "daedalus.nats.name" -}}{{ include "daedalus.fullname" . }}-nats{{- end -}}
+{{- define "daedalus.nats.headless" -}}{{ include "daedalus.fullname" . }}-nats-headless{{- end -}}
+{{- define "daedalus.nats.authSecret" -}}
+{{- default (printf "%s-nats-auth" (include "daedalus.fullname" .)) .Values.nats.auth.existingSecret -}}
+{{- end -}}
+
+{{/* The client URL every proxy and the bootstrap hook use. */}}
+{{- define "daedalus.nats.url" -}}
+{{- if .Values.nats.enabled -}}
+{{- printf "%s://%s.%s.svc:4222" (ternary "tls" "nats" .Values.nats.tls.enabled) (include "daedalus.nats.name" .) .Release.Namespace -}}
+{{- else -}}
+{{- required "nats.externalUrl is required when nats.enabled=false" .Values.nats.externalUrl -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Stream replicas: nats.streamReplicas, else min(nats.replicas, 3). */}}
+{{- define "daedalus.streamReplicas" -}}
+{{- if .Values.nats.streamReplicas -}}
+{{- .Values.nats.streamReplicas -}}
+{{- else -}}
+{{- min (int .Values.nats.replicas) 3 -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The monitoring endpoint KEDA polls. In a cluster it is the headless service, so the
+scaler can reach the consumer leader as <server name>.<endpoint>. */}}
+{{- define "daedalus.nats.monitoringEndpoint" -}}
+{{- if gt (int .Values.nats.replicas) 1 -}}
+{{- printf "%s.%s.svc.cluster.local:8222" (include "daedalus.nats.headless" .) .Release.Namespace -}}
+{{- else -}}
+{{- printf "%s.%s.svc.cluster.local:8222" (include "daedalus.nats.name" .) .Release.Namespace -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "daedalus.image" -}}
+{{- $repo := .image.repository -}}
+{{- if hasPrefix "REPLACE_VIA_HELM_SET" $repo -}}
+{{- fail (printf "%s.repository is the placeholder %q: set it with --set %s.repository=<registry>/<name>" .path $repo .path) -}}
+{{- end -}}
+{{- $tag := default .root.Chart.AppVersion (toString .image.tag) -}}
+{{- if hasPrefix "REPLACE_VIA_HELM_SET" $tag -}}
+{{- fail (printf "%s.tag is the placeholder %q: set it with --set %s.tag=<tag>" .path $tag .path) -}}
+{{- end -}}
+{{- if hasPrefix "sha256:" $tag -}}
+{{- printf "%s@%s" $repo $tag -}}
+{{- else -}}
+{{- printf "%s:%s" $repo $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Pod-level security context shared by every pod. */}}
+{{- define "daedalus.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 1000
+runAsGroup: 1000
+fsGroup: 1000
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Container security context of the proxy, the bootstrap hook and NATS. */}}
+{{- define "daedalus.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 1000
+runAsGroup: 1000
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* NATS connection environment; takes the root context. */}}
+{{- define "daedalus.nats.env" -}}
+- name: NATS_URL
+  value: {{ include "daedalus.nats.url" . | quote }}
+{{- if or (and .Values.nats.enabled .Values.nats.auth.enabled) (and (not .Values.nats.enabled) .Values.nats.auth.existingSecret) }}
+- name: NATS_USER
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "daedalus.nats.authSecret" . }}
+      key: user
+- name: NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "daedalus.nats.authSecret" . }}
+      key: password
+{{- end }}
+{{- if .Values.nats.tls.enabled }}
+- name: NATS_CA_FILE
+  value: /etc/nats-tls/ca.crt
+{{- end }}
+{{- end -}}
+
+{{- define "daedalus.nats.tlsVolumeMount" -}}
+{{- if .Values.nats.tls.enabled -}}
+- name: nats-tls
+  mountPath: /etc/nats-tls
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "daedalus.nats.tlsVolume" -}}
+{{- if .Values.nats.tls.enabled -}}
+- name: nats-tls
+  secret:
+    secretName: {{ required "nats.tls.secretName is required when nats.tls.enabled=true" .Values.nats.tls.secretName }}
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
+{{- end -}}
+
+{{/* A worker merged over workerDefaults; takes (dict "root" $ "worker" $w). Returns YAML. */}}
+{{- define "daedalus.worker" -}}
+{{- $w := mergeOverwrite (deepCopy .root.Values.workerDefaults) (deepCopy .worker) -}}
+{{- toYaml $w -}}
+{{- end -}}
+
+{{/* The pod spec of a worker: the proxy container, and the agent as a native sidecar
+(an init container with restartPolicy Always) so that the Job completes when the proxy
+exits, whether or not the agent does. Takes (dict "root" $ "w" $w "index" $i "mode" "job"). */}}
+{{- define "daedalus.workerPod" -}}
+{{- $root := .root -}}
+{{- $w := .w -}}
+{{- $grace := int $w.terminationGracePeriodSeconds -}}
+{{- if lt $grace 10 -}}
+{{- fail (printf "workers[%d].terminationGracePeriodSeconds is %d: it must be at least 10 (the proxy drains for it minus 5 seconds)" .index $grace) -}}
+{{- end -}}
+metadata:
+  labels:
+    {{- include "daedalus.selectorLabels" (dict "root" $root "component" "worker") | nindent 4 }}
+    daedalus.dev/worker: {{ $w.name }}
+    {{- with $w.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with $w.podAnnotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  serviceAccountName: {{ include "daedalus.serviceAccountName" $root }}
+  automountServiceAccountToken: {{ $root.Values.serviceAccount.automountToken }}
+  restartPolicy: {{ ternary "Never" "Always" (eq .mode "job") }}
+  terminationGracePeriodSeconds: {{ $grace }}
+  {{- with $root.Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    {{- include "daedalus.podSecurityContext" $root | nindent 4 }}
+  {{- with $w.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $w.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $w.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  initContainers:
+    - name: agent
+      image: {{ include "daedalus.image" (dict "root" $root "image" $w.image "path" (printf "workers[%d].image" .index)) | quote }}
+      imagePullPolicy: {{ $w.image.pullPolicy | default "IfNotPresent" }}
+      restartPolicy: Always
+      {{- with $w.command }}
+      command:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $w.args }}
+      args:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      ports:
+        - name: acp
+          containerPort: {{ $w.port }}
+          protocol: TCP
+      env:
+        - name: DAEDALUS_WORKER
+          value: {{ $w.name | quote }}
+        - name: DAEDALUS_WORKSPACE
+          value: /workspace
+        {{- with $w.env }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- with $w.resources }}
+      resources:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      securityContext:
+        {{- toYaml $w.securityContext | nindent 8 }}
+      volumeMounts:
+        - name: workspace
+          mountPath: /workspace
+  containers:
+    - name: proxy
+      image: {{ include "daedalus.image" (dict "root" $root "image" $root.Values.proxy.image "path" "proxy.image") | quote }}
+      imagePullPolicy: {{ $root.Values.proxy.image.pullPolicy }}
+      args: [run]
+      env:
+        {{- include "daedalus.nats.env" $root | nindent 8 }}
+        - name: DAEDALUS_WORKER
+          value: {{ $w.name | quote }}
+        - name: DAEDALUS_MODE
+          value: {{ .mode | quote }}
+        - name: DAEDALUS_AGENT_ADDR
+          value: {{ printf "127.0.0.1:%v" $w.port | quote }}
+        - name: DAEDALUS_WORKSPACE
+          value: /workspace
+        - name: DAEDALUS_STARTUP_TIMEOUT
+          value: {{ $root.Values.proxy.startupTimeout | quote }}
+        - name: DAEDALUS_TASK_TIMEOUT
+          value: {{ $root.Values.proxy.taskTimeout | quote }}
+        {{- if eq .mode "job" }}
+        - name: DAEDALUS_IDLE_TIMEOUT
+          value: {{ $root.Values.proxy.idleTimeout | quote }}
+        {{- else }}
+        - name: DAEDALUS_LISTEN
+          value: {{ printf ":%v" $root.Values.proxy.metricsPort | quote }}
+        {{- end }}
+        - name: DAEDALUS_GRACE_PERIOD
+          value: {{ printf "%ds" $grace | quote }}
+        - name: DAEDALUS_DRAIN_TIMEOUT
+          value: {{ printf "%ds" (sub $grace 5) | quote }}
+        - name: DAEDALUS_PERMISSION_POLICY
+          value: {{ $root.Values.proxy.permissionPolicy | quote }}
+        - name: DAEDALUS_LOG_LEVEL
+          value: {{ $root.Values.proxy.logLevel | quote }}
+      {{- if ne .mode "job" }}
+      ports:
+        - name: metrics
+          containerPort: {{ $root.Values.proxy.metricsPort }}
+          protocol: TCP
+      livenessProbe:
+        httpGet:
+          path: /healthz
+          port: metrics
+        periodSeconds: 10
+      readinessProbe:
+        httpGet:
+          path: /healthz
+          port: metrics
+        periodSeconds: 5
+      {{- end }}
+      {{- with $w.proxy }}
+      {{- with .resources }}
+      resources:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- end }}
+      securityContext:
+        {{- include "daedalus.containerSecurityContext" $root | nindent 8 }}
+      volumeMounts:
+        - name: workspace
+          mountPath: /workspace
+        {{- if $root.Values.nats.tls.enabled }}
+        {{- include "daedalus.nats.tlsVolumeMount" $root | nindent 8 }}
+        {{- end }}
+  volumes:
+    - name: workspace
+      emptyDir:
+        sizeLimit: {{ $w.workspaceSizeLimit }}
+    {{- if $root.Values.nats.tls.enabled }}
+    {{- include "daedalus.nats.tlsVolume" $root | nindent 4 }}
+    {{- end }}
+{{- end -}}

@@ -1,0 +1,179 @@
+package deploy
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/action"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+// chartDir is deploy/helm/daedalus in this repository.
+func chartDir(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "deploy", "helm", "daedalus")
+}
+
+// overlaySets are the image overrides the deploy step passes with the AKS overlay.
+var overlaySets = []string{
+	"proxy.image.repository=example.azurecr.io/daedalus-proxy",
+	"proxy.image.tag=1.2.3",
+	"workers[0].image.repository=example.azurecr.io/copilot-bridge",
+	"workers[0].image.tag=1.2.3",
+}
+
+// generatedPassword matches the generated NATS password in a render (no cluster to
+// look the live Secret up in, so it is random each time).
+var generatedPassword = regexp.MustCompile(`(?m)^(  password: )"[A-Za-z0-9+/=]{44}"$`)
+
+func TestGoldenRenders(t *testing.T) {
+	t.Parallel()
+	ch, err := LoadChart(chartDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		files  []string
+		sets   []string
+		golden string
+	}{
+		{name: "service mode (chart defaults)", golden: "render-service.yaml"},
+		{name: "job mode (AKS overlay)", files: []string{"values-aks-test.yaml"}, sets: overlaySets, golden: "render-job.yaml"},
+		{name: "3-node cluster (production example)", files: []string{"values-production.yaml"}, golden: "render-cluster.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			vals, err := Values(chartDir(t), tt.files, tt.sets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel, err := Render(ch, vals, "daedalus", "daedalus")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := Manifests(rel) + "---\n# NOTES.txt\n" + rel.Info.Notes + "\n"
+			got = generatedPassword.ReplaceAllString(got, `${1}"GENERATED"`)
+			path := filepath.Join("testdata", tt.golden)
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run `go test ./internal/deploy -run TestGoldenRenders -update`)", err)
+			}
+			if got != string(want) {
+				t.Errorf("render differs from %s (rerun with -update and review the diff):\n%s", path, firstDiff(string(want), got))
+			}
+		})
+	}
+}
+
+func firstDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return "line " + strconv.Itoa(i+1) + ":\n- " + wl + "\n+ " + gl
+		}
+	}
+	return ""
+}
+
+func TestHelmLint(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		files []string
+		sets  []string
+	}{
+		{name: "defaults"},
+		{name: "AKS overlay", files: []string{"values-aks-test.yaml"}, sets: overlaySets},
+		{name: "production example", files: []string{"values-production.yaml"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			vals, err := Values(chartDir(t), tt.files, tt.sets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lint := action.NewLint()
+			lint.Strict = true
+			lint.Namespace = "daedalus"
+			res := lint.Run([]string{chartDir(t)}, vals)
+			if res.TotalChartsLinted != 1 {
+				t.Fatalf("linted %d charts, want 1: %v", res.TotalChartsLinted, res.Errors)
+			}
+			for _, m := range res.Messages {
+				t.Logf("lint: %s", m)
+			}
+			if len(res.Errors) > 0 {
+				t.Errorf("helm lint --strict: %v", res.Errors)
+			}
+		})
+	}
+}
+
+// TestValuesRejected: values a user can get wrong fail at render (install) time, with
+// a message that names the value.
+func TestValuesRejected(t *testing.T) {
+	t.Parallel()
+	ch, err := LoadChart(chartDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		files []string
+		sets  []string
+		want  string
+	}{
+		{name: "unknown top-level key", sets: []string{"kedaa.enabled=true"}, want: "kedaa"},
+		{name: "misspelt nested key", sets: []string{"nats.replica=3"}, want: "replica"},
+		{name: "misspelt worker key", sets: []string{"workers[0].resorces.limits.cpu=1"}, want: "resorces"},
+		{name: "bad worker name", sets: []string{"workers[0].name=Copilot.X"}, want: "name"},
+		{name: "bad quantity", sets: []string{"workers[0].resources.limits.memory=lots"}, want: "memory"},
+		{name: "bad duration", sets: []string{"jetstream.ackWait=soon"}, want: "ackWait"},
+		{name: "two NATS nodes", sets: []string{"nats.replicas=2"}, want: "replicas"},
+		{name: "grace below the drain", sets: []string{"workerDefaults.terminationGracePeriodSeconds=5"}, want: "terminationGracePeriodSeconds"},
+		{name: "placeholder images", files: []string{"values-aks-test.yaml"}, want: "image.repository is the placeholder"},
+		{name: "placeholder proxy tag", files: []string{"values-aks-test.yaml"}, sets: append([]string{"proxy.image.repository=r/p"}, overlaySets[2:]...), want: "proxy.image.tag is the placeholder"},
+		{name: "placeholder worker tag", files: []string{"values-aks-test.yaml"}, sets: overlaySets[:3], want: "workers[0].image.tag is the placeholder"},
+		{name: "duplicate workers", sets: []string{"workers[0].name=copilot", "workers[0].image.repository=x", "workers[1].name=copilot", "workers[1].image.repository=y"}, want: "names must be unique"},
+		{name: "external NATS without URL", sets: []string{"nats.enabled=false"}, want: "nats.externalUrl is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			vals, err := Values(chartDir(t), tt.files, tt.sets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Render(ch, vals, "daedalus", "daedalus")
+			if err == nil {
+				t.Fatalf("render succeeded, want an error mentioning %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,260 @@
+package deploy
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/daedalus-dev/daedalus/internal/actions"
+	"github.com/daedalus-dev/daedalus/internal/azure"
+)
+
+// Input names of actions/deploy/action.yml.
+const (
+	InputKubeconfig       = "kubeconfig"
+	InputKubeContext      = "kube-context"
+	InputResourceGroup    = "resource-group"
+	InputClusterName      = "cluster-name"
+	InputACRName          = "acr-name"
+	InputNamespace        = "namespace"
+	InputRelease          = "release"
+	InputChart            = "chart"
+	InputValues           = "values"
+	InputSet              = "set"
+	InputProxyImage       = "proxy-image"
+	InputWorkerImages     = "worker-images"
+	InputGitHubToken      = "github-token"
+	InputTokenSecret      = "token-secret"
+	InputWorkloadClientID = "workload-identity-client-id"
+	InputInstallKEDA      = "install-keda"
+	InputKEDAChart        = "keda-chart"
+	InputKEDAVersion      = "keda-version"
+	InputKEDANamespace    = "keda-namespace"
+	InputTimeout          = "timeout"
+)
+
+// Defaults of the inputs.
+const (
+	DefaultNamespace     = "daedalus"
+	DefaultRelease       = "daedalus"
+	DefaultChart         = "deploy/helm/daedalus"
+	DefaultValues        = "values-aks-test.yaml"
+	DefaultTokenSecret   = "copilot-secret"
+	TokenSecretKey       = "github-token"
+	DefaultKEDAChart     = "https://kedacore.github.io/charts"
+	DefaultKEDAVersion   = "2.14.0"
+	DefaultKEDANamespace = "keda"
+	DefaultTimeout       = 5 * time.Minute
+)
+
+// Config is the deploy step's input, built by ReadConfig (or by hand in tests).
+type Config struct {
+	// Cluster access: a kubeconfig file, or an AKS cluster read through Azure.
+	Kubeconfig    string
+	KubeContext   string
+	Azure         azure.Config
+	ResourceGroup string
+	ClusterName   string
+	// ACRName is the registry whose AcrPull grant to the kubelet identity is checked
+	// (warn-only; AKS only).
+	ACRName string
+
+	Namespace string
+	Release   string
+	Chart     string   // chart directory or archive
+	Values    []string // value files, later wins; relative names also resolve in Chart
+	Sets      []string // --set assignments, applied after the files
+	// ProxyImage is the proxy's image reference (registry/name:tag or @sha256:…).
+	ProxyImage string
+	// WorkerImages maps a worker name to its agent image reference.
+	WorkerImages map[string]string
+
+	GitHubToken string // upserted into TokenSecret (key github-token) when set
+	TokenSecret string
+	// WorkloadClientID annotates the release's ServiceAccount for workload identity.
+	WorkloadClientID string
+
+	InstallKEDA   bool
+	KEDAChart     string // repository URL, oci:// reference or local path
+	KEDAVersion   string
+	KEDANamespace string
+
+	Timeout time.Duration
+}
+
+// ReadConfig reads the step's inputs; problems come back together as *actions.InputError
+// values. Call Validate next.
+func ReadConfig(a *actions.Action) (Config, error) {
+	in := a.Inputs()
+	c := Config{
+		Kubeconfig:       in.String(InputKubeconfig, ""),
+		KubeContext:      in.String(InputKubeContext, ""),
+		Azure:            azure.ReadConfig(a, in),
+		ResourceGroup:    in.String(InputResourceGroup, ""),
+		ClusterName:      in.String(InputClusterName, ""),
+		ACRName:          in.String(InputACRName, ""),
+		Namespace:        in.String(InputNamespace, DefaultNamespace),
+		Release:          in.String(InputRelease, DefaultRelease),
+		Chart:            in.String(InputChart, DefaultChart),
+		Values:           in.List(InputValues),
+		Sets:             lines(in.String(InputSet, "")),
+		ProxyImage:       in.String(InputProxyImage, ""),
+		GitHubToken:      in.Secret(InputGitHubToken),
+		TokenSecret:      in.String(InputTokenSecret, DefaultTokenSecret),
+		WorkloadClientID: in.String(InputWorkloadClientID, ""),
+		InstallKEDA:      in.Bool(InputInstallKEDA, true),
+		KEDAChart:        in.String(InputKEDAChart, DefaultKEDAChart),
+		KEDAVersion:      in.String(InputKEDAVersion, DefaultKEDAVersion),
+		KEDANamespace:    in.String(InputKEDANamespace, DefaultKEDANamespace),
+		Timeout:          in.Duration(InputTimeout, DefaultTimeout),
+	}
+	if len(c.Values) == 0 {
+		c.Values = []string{DefaultValues}
+	}
+	var err error
+	c.WorkerImages, err = parseWorkerImages(lines(in.String(InputWorkerImages, "")))
+	return c, errors.Join(in.Err(), err)
+}
+
+// lines splits on newlines only (a --set value may hold commas), trimming and dropping
+// empty lines.
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// FirstWorker is the key of a bare image in worker-images: the first worker in values.
+const FirstWorker = ""
+
+func parseWorkerImages(items []string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, it := range items {
+		name, ref, ok := strings.Cut(it, "=")
+		if !ok {
+			name, ref = FirstWorker, it
+		}
+		name, ref = strings.TrimSpace(name), strings.TrimSpace(ref)
+		if _, dup := m[name]; dup {
+			return nil, actions.Invalid(InputWorkerImages, fmt.Sprintf("names worker %q twice", name), "give each worker one image")
+		}
+		m[name] = ref
+	}
+	return m, nil
+}
+
+// imageRe is a registry/name with a :tag or @sha256 digest.
+var imageRe = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$`)
+
+// SplitImage splits an image reference into repository and tag (or sha256:… digest).
+func SplitImage(ref string) (repo, tag string, ok bool) {
+	if !imageRe.MatchString(ref) {
+		return "", "", false
+	}
+	if i := strings.LastIndex(ref, "@"); i >= 0 {
+		return ref[:i], ref[i+1:], true
+	}
+	i := strings.LastIndex(ref, ":")
+	return ref[:i], ref[i+1:], true
+}
+
+var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// UsesAKS reports whether cluster credentials come from AKS rather than a kubeconfig.
+func (c Config) UsesAKS() bool { return c.Kubeconfig == "" }
+
+// Validate checks the configuration without touching anything.
+func (c Config) Validate(inActions bool) error {
+	var errs []error
+	bad := func(input, problem, fix string) { errs = append(errs, actions.Invalid(input, problem, fix)) }
+	if c.UsesAKS() {
+		if c.ResourceGroup == "" || c.ClusterName == "" {
+			bad(InputClusterName, "no cluster to deploy to: neither kubeconfig nor resource-group and cluster-name are set",
+				"set kubeconfig to a kubeconfig file, or resource-group and cluster-name to an AKS cluster")
+		}
+		if err := c.Azure.Validate(inActions); err != nil {
+			errs = append(errs, err)
+		}
+		if c.Azure.SubscriptionID == "" {
+			bad(azure.InputSubscriptionID, "is required to read AKS credentials", "set it to the cluster's subscription id")
+		}
+	}
+	if c.ACRName != "" && !regexp.MustCompile(`^[a-zA-Z0-9]{5,50}$`).MatchString(c.ACRName) {
+		bad(InputACRName, fmt.Sprintf("%q is not a registry name", c.ACRName), "use the registry's name (5-50 letters and digits), not its login server")
+	}
+	for _, p := range validation.IsDNS1123Label(c.Namespace) {
+		bad(InputNamespace, fmt.Sprintf("%q is not a valid namespace name: %s", c.Namespace, p), "use lower-case letters, digits and dashes, at most 63 characters, e.g. daedalus")
+	}
+	if c.KEDANamespace != "" {
+		for _, p := range validation.IsDNS1123Label(c.KEDANamespace) {
+			bad(InputKEDANamespace, fmt.Sprintf("%q is not a valid namespace name: %s", c.KEDANamespace, p), "use e.g. keda")
+		}
+	}
+	for _, p := range validation.IsDNS1123Label(c.Release) {
+		bad(InputRelease, fmt.Sprintf("%q is not a valid release name: %s", c.Release, p), "use lower-case letters, digits and dashes, e.g. daedalus")
+	}
+	if len(c.Release) > 53 {
+		bad(InputRelease, "is longer than 53 characters", "use a shorter name")
+	}
+	if c.Chart == "" {
+		bad(InputChart, "is empty", "set it to the chart directory, e.g. deploy/helm/daedalus")
+	}
+	if c.ProxyImage != "" {
+		if _, _, ok := SplitImage(c.ProxyImage); !ok {
+			bad(InputProxyImage, fmt.Sprintf("%q is not an image reference with a tag or digest", c.ProxyImage), "use registry/name:tag, e.g. myacr.azurecr.io/daedalus-proxy:1.2.3")
+		}
+	}
+	for name, ref := range c.WorkerImages {
+		if _, _, ok := SplitImage(ref); !ok {
+			what := "the first worker's image"
+			if name != FirstWorker {
+				what = "worker " + name + "'s image"
+			}
+			bad(InputWorkerImages, fmt.Sprintf("%s %q is not an image reference with a tag or digest", what, ref), "use name=registry/name:tag, e.g. copilot=myacr.azurecr.io/copilot-bridge:1.2.3")
+		}
+	}
+	if c.WorkloadClientID != "" && !guid.MatchString(c.WorkloadClientID) {
+		bad(InputWorkloadClientID, "is not a GUID", "use the workload identity's client id (terraform output workload_identity_client_id)")
+	}
+	if c.InstallKEDA && c.KEDAVersion == "" && !isLocalChart(c.KEDAChart) {
+		bad(InputKEDAVersion, "is empty", "pin KEDA, e.g. 2.14.0")
+	}
+	if c.Timeout < 10*time.Second {
+		bad(InputTimeout, fmt.Sprintf("%s is too short for NATS to become ready", c.Timeout), "use at least 1m, e.g. 5m")
+	}
+	return errors.Join(errs...)
+}
+
+// LogValue lists the configuration; the token is never printed.
+func (c Config) LogValue() slog.Value {
+	token := "(unset)"
+	if c.GitHubToken != "" {
+		token = "(set)"
+	}
+	return slog.GroupValue(
+		slog.String("kubeconfig", c.Kubeconfig),
+		slog.String("cluster", c.ResourceGroup+"/"+c.ClusterName),
+		slog.String("namespace", c.Namespace),
+		slog.String("release", c.Release),
+		slog.String("chart", c.Chart),
+		slog.Any("values", c.Values),
+		slog.Int("sets", len(c.Sets)),
+		slog.String("proxy_image", c.ProxyImage),
+		slog.Any("worker_images", c.WorkerImages),
+		slog.String("github_token", token),
+		slog.String("workload_identity_client_id", c.WorkloadClientID),
+		slog.Bool("install_keda", c.InstallKEDA),
+		slog.String("keda_chart", c.KEDAChart),
+		slog.String("keda_version", c.KEDAVersion),
+		slog.Duration("timeout", c.Timeout),
+	)
+}

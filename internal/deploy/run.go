@@ -1,0 +1,416 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/strvals"
+	"k8s.io/client-go/rest"
+
+	"github.com/daedalus-dev/daedalus/internal/actions"
+)
+
+// Reporter is what Run tells the runner; *actions.Action satisfies it.
+type Reporter interface {
+	Logger
+	Group(title string, fn func() error) error
+	SetOutput(name, value string) error
+	Summary(markdown string) error
+}
+
+// Deps are Run's connections to the outside: how it reaches the cluster and Azure.
+type Deps struct {
+	// REST returns the cluster's client configuration. Run calls it after the chart has
+	// rendered, so bad input fails before any request.
+	REST func(ctx context.Context) (*rest.Config, error)
+	// AcrPull answers the AcrPull sanity check; nil skips it (not on AKS).
+	AcrPull func(ctx context.Context, acrName string) (bool, error)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// WorkDir holds Helm's caches for remote charts; "" means a temporary directory.
+	WorkDir string
+}
+
+// Result is what a successful Run deployed.
+type Result struct {
+	Release      string
+	Namespace    string
+	Revision     int
+	Status       string
+	ChartVersion string
+	ProxyImage   string
+	Workers      []WorkerImage
+	KEDA         bool   // ScaledJob path
+	KEDAVersion  string // installed KEDA chart version, "" when not installed here
+}
+
+// WorkerImage is one worker and its agent image.
+type WorkerImage struct{ Name, Image string }
+
+// Plan is the rendered, validated deployment: what Run will apply.
+type Plan struct {
+	Chart   *chart.Chart
+	Values  map[string]any // user values: files, --set, image overrides, annotations
+	Workers []WorkerImage
+	Proxy   string
+	KEDA    bool
+	// ServiceAccount is the release's ServiceAccount and whether the chart creates it.
+	ServiceAccount       string
+	CreateServiceAccount bool
+}
+
+// Prepare loads the chart, merges the values with the image overrides and renders it
+// client-side. Every problem it finds is an input problem (*actions.InputError); nothing
+// has touched a cluster yet.
+func Prepare(cfg Config) (*Plan, error) {
+	ch, err := LoadChart(cfg.Chart)
+	if err != nil {
+		return nil, actions.Invalid(InputChart, err.Error(), "point it at the chart directory, e.g. deploy/helm/daedalus")
+	}
+	for _, f := range cfg.Values {
+		if _, err := os.Stat(ResolveValuesFile(cfg.Chart, f)); err != nil {
+			return nil, actions.Invalid(InputValues, fmt.Sprintf("values file %s not found (also looked in %s)", f, cfg.Chart), "list existing files, e.g. values-aks-test.yaml")
+		}
+	}
+	vals, err := Values(cfg.Chart, cfg.Values, nil)
+	if err != nil {
+		return nil, actions.Invalid(InputValues, err.Error(), "fix the values file")
+	}
+	eff, err := chartutil.CoalesceValues(ch, vals)
+	if err != nil {
+		return nil, actions.Invalid(InputValues, err.Error(), "fix the values files")
+	}
+	names, err := WorkerNames(eff)
+	if err != nil {
+		return nil, actions.Invalid(InputValues, err.Error(), "define at least one entry under workers:")
+	}
+
+	var sets []string
+	var errs []error
+	if cfg.ProxyImage != "" {
+		repo, tag, _ := SplitImage(cfg.ProxyImage)
+		sets = append(sets, "proxy.image.repository="+repo, "proxy.image.tag="+tag)
+	}
+	for name, ref := range cfg.WorkerImages {
+		i := indexOf(names, name)
+		if name == FirstWorker {
+			i = 0
+		}
+		if i < 0 {
+			errs = append(errs, actions.Invalid(InputWorkerImages, fmt.Sprintf("names worker %q, which the values do not define (workers: %s)", name, strings.Join(names, ", ")), "use one of the workers' names"))
+			continue
+		}
+		repo, tag, _ := SplitImage(ref)
+		sets = append(sets, fmt.Sprintf("workers[%d].image.repository=%s", i, repo), fmt.Sprintf("workers[%d].image.tag=%s", i, tag))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	// The step's image inputs win over set lines; order is fixed for a stable result.
+	sort.Strings(sets)
+	if err := applySets(vals, eff, cfg.Sets); err != nil {
+		return nil, actions.Invalid(InputSet, err.Error(), "use key=value lines, e.g. keda.enabled=true")
+	}
+	if err := applySets(vals, eff, sets); err != nil {
+		return nil, err
+	}
+	plan := &Plan{Chart: ch, Values: vals}
+	eff, err = chartutil.CoalesceValues(ch, vals)
+	if err != nil {
+		return nil, actions.Invalid(InputValues, err.Error(), "fix the values files")
+	}
+	plan.KEDA, _ = lookup(eff, "keda", "enabled").(bool)
+	plan.CreateServiceAccount, _ = lookup(eff, "serviceAccount", "create").(bool)
+	plan.ServiceAccount, _ = lookup(eff, "serviceAccount", "name").(string)
+	if cfg.WorkloadClientID != "" && plan.CreateServiceAccount {
+		plan.Values = mergeMaps(plan.Values, map[string]any{"serviceAccount": map[string]any{
+			"annotations": map[string]any{WorkloadIdentityClientID: cfg.WorkloadClientID}}})
+	}
+
+	rel, err := Render(ch, plan.Values, cfg.Release, cfg.Namespace)
+	if err != nil {
+		return nil, inputErrorFor(err)
+	}
+	plan.Proxy, plan.Workers = imagesOf(rel)
+	return plan, nil
+}
+
+// applySets applies --set assignments to vals. A list the user values do not hold yet
+// (the chart's default workers) is first copied from the effective values eff, so that
+// workers[0].image.tag=x changes one field of the default worker instead of replacing
+// the whole list with a worker that has only an image tag.
+func applySets(vals, eff map[string]any, sets []string) error {
+	for _, s := range sets {
+		if key, _, _ := strings.Cut(s, "["); !strings.ContainsAny(key, ".=") {
+			if _, ok := vals[key]; !ok {
+				if l, ok := eff[key].([]any); ok {
+					vals[key] = deepCopyList(l)
+				}
+			}
+		}
+		if err := strvals.ParseInto(s, vals); err != nil {
+			return fmt.Errorf("parsing %q: %w", s, err)
+		}
+	}
+	return nil
+}
+
+func deepCopyList(l []any) []any {
+	out := make([]any, len(l))
+	for i, item := range l {
+		if m, ok := item.(map[string]any); ok {
+			out[i] = mergeMaps(map[string]any{}, m)
+			continue
+		}
+		out[i] = item
+	}
+	return out
+}
+
+func indexOf(list []string, s string) int {
+	for i, v := range list {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// inputErrorFor maps a render failure to the input that can fix it.
+func inputErrorFor(err error) error {
+	msg := err.Error()
+	var ve *ValuesError
+	if errors.As(err, &ve) {
+		msg = cleanHelmError(ve.Err)
+	}
+	switch {
+	case strings.Contains(msg, "proxy.image") && strings.Contains(msg, "placeholder"):
+		return actions.Invalid(InputProxyImage, "is required: "+msg, "set proxy-image to the published proxy image, e.g. myacr.azurecr.io/daedalus-proxy:1.2.3")
+	case strings.Contains(msg, "workers[") && strings.Contains(msg, "placeholder"):
+		return actions.Invalid(InputWorkerImages, "is required: "+msg, "set worker-images to name=image lines, e.g. copilot=myacr.azurecr.io/copilot-bridge:1.2.3")
+	case strings.Contains(msg, "schema"):
+		return actions.Invalid(InputValues, msg, "fix or remove the key in your values files or set lines (deploy/helm/daedalus/values.schema.json lists every key)")
+	}
+	return actions.Invalid(InputValues, msg, "fix the values files or set lines")
+}
+
+// imagesOf reads the rendered proxy and agent images of each worker from a release.
+func imagesOf(rel *release.Release) (proxy string, workers []WorkerImage) {
+	for _, doc := range strings.Split(rel.Manifest, "\n---") {
+		var name, agent string
+		for _, line := range strings.Split(doc, "\n") {
+			t := strings.TrimSpace(line)
+			if v, ok := strings.CutPrefix(t, "daedalus.dev/worker: "); ok && name == "" {
+				name = v
+			}
+		}
+		if name == "" {
+			continue
+		}
+		lines := strings.Split(doc, "\n")
+		for i, line := range lines {
+			t := strings.TrimSpace(line)
+			if i+1 < len(lines) && (t == "- name: agent" || t == "- name: proxy") {
+				img, ok := strings.CutPrefix(strings.TrimSpace(lines[i+1]), "image: ")
+				if !ok {
+					continue
+				}
+				img, _ = strconv.Unquote(img)
+				if t == "- name: agent" {
+					agent = img
+				} else {
+					proxy = img
+				}
+			}
+		}
+		workers = append(workers, WorkerImage{Name: name, Image: agent})
+	}
+	return proxy, workers
+}
+
+// Run deploys Daedalus: see the package doc for the order of things. It reports
+// progress through r and returns what it deployed.
+func Run(ctx context.Context, cfg Config, r Reporter, deps Deps) (*Result, error) {
+	var plan *Plan
+	if err := r.Group("Render the chart", func() error {
+		var err error
+		plan, err = Prepare(cfg)
+		if err != nil {
+			return err
+		}
+		r.Infof("chart %s %s renders: %d worker(s), %s mode", plan.Chart.Name(), plan.Chart.Metadata.Version, len(plan.Workers), mode(plan.KEDA))
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+
+	var cluster *Cluster
+	if err := r.Group("Connect to the cluster", func() error {
+		rc, err := deps.REST(ctx)
+		if err != nil {
+			return err
+		}
+		if cluster, err = NewCluster(rc); err != nil {
+			return err
+		}
+		v, err := cluster.Client.Discovery().ServerVersion()
+		if err != nil {
+			return fmt.Errorf("reaching the Kubernetes API at %s: %w", rc.Host, err)
+		}
+		r.Infof("Kubernetes %s at %s", v.GitVersion, rc.Host)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+
+	if deps.AcrPull != nil && cfg.ACRName != "" {
+		_ = r.Group("AcrPull sanity check", func() error {
+			ok, err := deps.AcrPull(ctx, cfg.ACRName)
+			switch {
+			case err != nil:
+				r.Warningf("could not check the kubelet identity's AcrPull on %s: %v", cfg.ACRName, err)
+			case !ok:
+				r.Warningf("the AKS kubelet identity has no AcrPull on registry %s: pods will fail with ImagePullBackOff. Re-run Terraform (the acr module reconciles it) or `az aks update --attach-acr %s`", cfg.ACRName, cfg.ACRName)
+			default:
+				r.Infof("the kubelet identity holds AcrPull on %s: no image pull secret needed", cfg.ACRName)
+			}
+			return nil
+		})
+	}
+
+	rs := &Releaser{Cluster: cluster, Log: r, Now: deps.Now}
+	res := &Result{Release: cfg.Release, Namespace: cfg.Namespace, ProxyImage: plan.Proxy, Workers: plan.Workers, KEDA: plan.KEDA}
+
+	if plan.KEDA {
+		if err := r.Group("KEDA", func() error {
+			if cfg.InstallKEDA {
+				work := deps.WorkDir
+				if work == "" {
+					dir, err := os.MkdirTemp("", "deploy-helm-")
+					if err != nil {
+						return err
+					}
+					defer os.RemoveAll(dir)
+					work = dir
+				}
+				ch, err := FetchChart(ctx, cfg.KEDAChart, KEDAChartName, cfg.KEDAVersion, work)
+				if err != nil {
+					return actions.Invalid(InputKEDAChart, err.Error(), "use a chart repository URL, an oci:// reference or a local chart path, and a version it holds")
+				}
+				rel, err := rs.Apply(ctx, ReleaseSpec{Name: "keda", Namespace: cfg.KEDANamespace, Chart: ch, Values: map[string]any{},
+					Timeout: cfg.Timeout, CreateNamespace: true})
+				if err != nil {
+					return fmt.Errorf("installing KEDA: %w", err)
+				}
+				res.KEDAVersion = rel.Chart.Metadata.Version
+				r.Infof("KEDA %s: release keda revision %d in namespace %s", res.KEDAVersion, rel.Version, cfg.KEDANamespace)
+			}
+			if err := cluster.WaitCRDsEstablished(ctx, KEDACRDs, cfg.Timeout); err != nil {
+				return fmt.Errorf("KEDA's CRDs: %w (install KEDA first, or set install-keda: true)", err)
+			}
+			r.Infof("KEDA's CRDs are Established: %s", strings.Join(KEDACRDs, ", "))
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+
+	if err := r.Group("Namespace and secrets", func() error {
+		created, err := cluster.UpsertNamespace(ctx, cfg.Namespace, map[string]string{WorkloadIdentityLabel: "true"})
+		if err != nil {
+			return err
+		}
+		r.Infof("namespace %s %s, labelled %s=true", cfg.Namespace, map[bool]string{true: "created", false: "exists"}[created], WorkloadIdentityLabel)
+		if cfg.GitHubToken != "" {
+			if err := cluster.UpsertSecret(ctx, cfg.Namespace, cfg.TokenSecret, map[string][]byte{TokenSecretKey: []byte(cfg.GitHubToken)}); err != nil {
+				return err
+			}
+			r.Infof("secret %s (key %s) upserted", cfg.TokenSecret, TokenSecretKey)
+		}
+		if cfg.WorkloadClientID != "" && !plan.CreateServiceAccount {
+			if err := cluster.AnnotateServiceAccount(ctx, cfg.Namespace, plan.ServiceAccount, map[string]string{WorkloadIdentityClientID: cfg.WorkloadClientID}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+
+	if err := r.Group("Release "+cfg.Release, func() error {
+		rel, err := rs.Apply(ctx, ReleaseSpec{Name: cfg.Release, Namespace: cfg.Namespace, Chart: plan.Chart, Values: plan.Values, Timeout: cfg.Timeout})
+		if err != nil {
+			return err
+		}
+		res.Revision, res.Status, res.ChartVersion = rel.Version, rel.Info.Status.String(), rel.Chart.Metadata.Version
+		r.Infof("release %s revision %d: %s", rel.Name, rel.Version, rel.Info.Status)
+		if plan.KEDA {
+			n, err := cluster.CountScaledJobs(ctx, cfg.Namespace, cfg.Release)
+			if err != nil {
+				return err
+			}
+			if n != len(plan.Workers) {
+				return fmt.Errorf("release %s has %d ScaledJob(s), want %d (one per worker)", cfg.Release, n, len(plan.Workers))
+			}
+			r.Infof("%d ScaledJob(s) registered", n)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func mode(keda bool) string {
+	if keda {
+		return "KEDA ScaledJob"
+	}
+	return "Deployment"
+}
+
+// Summary is the step summary: one Markdown table of what was deployed.
+func (res *Result) Summary() string {
+	var workers, images []string
+	for _, w := range res.Workers {
+		workers = append(workers, w.Name)
+		images = append(images, w.Name+": `"+w.Image+"`")
+	}
+	keda := "not installed by this step"
+	if res.KEDAVersion != "" {
+		keda = res.KEDAVersion
+	}
+	if !res.KEDA {
+		keda = "disabled (Deployment per worker)"
+	}
+	rows := [][]string{
+		{"Release", res.Release},
+		{"Revision", strconv.Itoa(res.Revision) + " (" + res.Status + ")"},
+		{"Chart version", res.ChartVersion},
+		{"Proxy image", "`" + res.ProxyImage + "`"},
+		{"Agent images", strings.Join(images, "<br>")},
+		{"Workers", strings.Join(workers, ", ")},
+		{"KEDA", keda},
+		{"Namespace", res.Namespace},
+	}
+	return "### Daedalus deployed\n\n" + actions.Table([]string{"", ""}, rows)
+}
+
+// Outputs are the step outputs of a successful Run.
+func (res *Result) Outputs() map[string]string {
+	return map[string]string{
+		"release":       res.Release,
+		"namespace":     res.Namespace,
+		"revision":      strconv.Itoa(res.Revision),
+		"chart-version": res.ChartVersion,
+		"keda-version":  res.KEDAVersion,
+	}
+}
