@@ -79,6 +79,9 @@ type run struct {
 	summary string
 }
 
+// outsideActions as an inputs key runs the step as on a workstation: no GITHUB_* files.
+const outsideActions = "(outside actions)"
+
 func (s *step) run(ctx context.Context, now time.Time, inputs map[string]string) run {
 	s.t.Helper()
 	tmp := s.t.TempDir()
@@ -97,6 +100,12 @@ func (s *step) run(ctx context.Context, now time.Time, inputs map[string]string)
 		"INPUT_TERRAFORM":     s.tf,
 	}
 	for k, v := range inputs {
+		if k == outsideActions {
+			delete(env, "GITHUB_ACTIONS")
+			delete(env, "GITHUB_OUTPUT")
+			delete(env, "GITHUB_STEP_SUMMARY")
+			continue
+		}
 		env["INPUT_"+strings.ToUpper(k)] = v
 	}
 	getenv := func(k string) string { return env[k] }

@@ -96,6 +96,9 @@ type Runner struct {
 	Report    Reporter
 	// Now is the clock the TTL and lock ages are computed with.
 	Now func() time.Time
+	// InActions is true on a GitHub Actions runner, where masked sensitive outputs
+	// may be written as step outputs; elsewhere they are withheld.
+	InActions bool
 }
 
 // Result is what a run did.
@@ -329,15 +332,28 @@ func (r *Runner) outputs(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
-	for _, o := range outs {
-		for _, s := range o.Secrets {
-			r.Report.Mask(s)
+	if r.InActions {
+		// Outside Actions the ::add-mask:: line itself would print the secret.
+		for _, o := range outs {
+			for _, s := range o.Secrets {
+				r.Report.Mask(s)
+			}
 		}
 	}
+	var withheld []string
 	for _, o := range outs {
+		if o.Sensitive && !r.InActions {
+			// Outside Actions a step output is a plain line on the terminal, and
+			// nothing masks it.
+			withheld = append(withheld, o.Name)
+			continue
+		}
 		if err := r.Report.SetOutput(o.Name, o.Value); err != nil {
 			return err
 		}
+	}
+	if len(withheld) > 0 {
+		r.Report.Noticef("Sensitive outputs not printed outside GitHub Actions (read them with terraform output -raw): %s", strings.Join(withheld, ", "))
 	}
 	var missing []string
 	for _, name := range ActionOutputs {

@@ -152,6 +152,16 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("output: got %v", r.outputs)
 	}
 
+	// Outside Actions nothing masks a step output: sensitive outputs are withheld.
+	r = s.run(ctx, t2, map[string]string{"command": "output", "working-directory": "stack", outsideActions: ""})
+	if r.err != nil {
+		t.Fatalf("output outside Actions: %v\n%s", r.err, r.log)
+	}
+	if strings.Contains(r.log, secret) || !strings.Contains(r.log, "cluster_name=aks-daedalus-ci") ||
+		!strings.Contains(r.log, "::notice::Sensitive outputs not printed outside GitHub Actions (read them with terraform output -raw): admin_token") {
+		t.Errorf("output outside Actions:\n%s", r.log)
+	}
+
 	// 6. Destroy: a destroy plan, summarised, then applied.
 	r = s.run(ctx, t2, in("destroy", "ttl-hours", "48"))
 	if r.err != nil {
