@@ -69,6 +69,8 @@ type Config struct {
 	// the provider falls back to the Azure CLI login.
 	OIDCRequestURL   string
 	OIDCRequestToken string
+	// InActions is true on a GitHub Actions runner (GITHUB_ACTIONS=true).
+	InActions bool
 
 	TTL         time.Duration
 	LockTimeout time.Duration
@@ -100,6 +102,7 @@ func NewConfig(in *actions.Inputs, getenv func(string) string, dir string) *Conf
 		LockTimeout:          in.Duration("lock-timeout", 0),
 		ForceUnlockOlderThan: in.Duration("force-unlock-older-than", 0),
 		TempDir:              getenv("RUNNER_TEMP"),
+		InActions:            getenv("GITHUB_ACTIONS") == "true",
 	}
 	c.TTL, c.ttlUnparsed = c.hours(in.String("ttl-hours", "24"), "ttl-hours")
 	for _, f := range in.List("var-files") {
@@ -178,14 +181,20 @@ func (c *Config) Validate() error {
 	if c.OIDCRequestURL != "" {
 		// On a runner with id-token: write, the provider and backend sign in with OIDC
 		// and need to know which identity and tenant.
-		for input, v := range map[string]string{"client-id": c.ClientID, "tenant-id": c.TenantID} {
+		for _, id := range []struct{ input, value, what string }{
+			{"client-id", c.ClientID, "the client id of the managed identity to deploy as"},
+			{"tenant-id", c.TenantID, "the Entra tenant id"},
+		} {
 			switch {
-			case v == "":
-				bad(input, "is required for GitHub OIDC sign-in", "set it to the "+map[string]string{"client-id": "client id of the deploying managed identity", "tenant-id": "Entra tenant id"}[input])
-			case !uuidRE.MatchString(v):
-				bad(input, fmt.Sprintf("%q is not a UUID", v), "set it to the id shown by az identity show / az account show")
+			case id.value == "":
+				bad(id.input, "is required for GitHub OIDC sign-in", "set it to "+id.what)
+			case !uuidRE.MatchString(id.value):
+				bad(id.input, fmt.Sprintf("%q is not a UUID", id.value), "set it to "+id.what+" (a UUID)")
 			}
 		}
+	} else if c.InActions && c.ClientID != "" {
+		bad("client-id", "is set but the job has no GitHub OIDC token to sign in with",
+			"grant the job `permissions: id-token: write`")
 	}
 	if c.ForceUnlockOlderThan != 0 && c.ForceUnlockOlderThan < MinForceUnlockAge {
 		bad("force-unlock-older-than", fmt.Sprintf("%s is too young a lock to break", c.ForceUnlockOlderThan),
@@ -219,6 +228,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("subscription_id", c.SubscriptionID),
 		slog.String("tenant_id", c.TenantID),
 		slog.String("client_id", c.ClientID),
+		slog.Bool("in_actions", c.InActions),
 		slog.Bool("oidc", c.OIDCRequestURL != ""),
 		slog.String("oidc_request_token", token),
 		slog.Duration("ttl", c.TTL),

@@ -42,6 +42,8 @@ func TestBadInput(t *testing.T) {
 		{"lock too young to break", map[string]string{"force-unlock-older-than": "5m"}, nil, "force-unlock-older-than", "too young"},
 		{"secret in backend config", map[string]string{"backend-config": "storage_account_name=st\naccess_key=abc"}, nil, "backend-config", "access_key is a secret"},
 		{"OIDC without client id", nil, map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": "https://token.invalid/?x=1", "INPUT_TENANT-ID": testSubscription}, "client-id", "required for GitHub OIDC"},
+		{"client id without an OIDC token", map[string]string{"client-id": testSubscription}, map[string]string{"GITHUB_ACTIONS": "true"}, "client-id", "no GitHub OIDC token"},
+		{"tenant id not a UUID", map[string]string{"client-id": testSubscription, "tenant-id": "contoso"}, map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": "https://token.invalid/?x=1"}, "tenant-id", "is not a UUID"},
 		{"plan file with output", map[string]string{"command": "output", "plan-file": "x.tfplan"}, nil, "plan-file", "not used by output"},
 	}
 	for _, tt := range tests {

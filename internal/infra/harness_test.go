@@ -79,6 +79,7 @@ type run struct {
 	summary string
 }
 
+// An inputs key "env:NAME" sets the variable NAME instead of an input, and
 // outsideActions as an inputs key runs the step as on a workstation: no GITHUB_* files.
 const outsideActions = "(outside actions)"
 
@@ -104,6 +105,10 @@ func (s *step) run(ctx context.Context, now time.Time, inputs map[string]string)
 			delete(env, "GITHUB_ACTIONS")
 			delete(env, "GITHUB_OUTPUT")
 			delete(env, "GITHUB_STEP_SUMMARY")
+			continue
+		}
+		if name, ok := strings.CutPrefix(k, "env:"); ok {
+			env[name] = v
 			continue
 		}
 		env["INPUT_"+strings.ToUpper(k)] = v

@@ -96,9 +96,6 @@ type Runner struct {
 	Report    Reporter
 	// Now is the clock the TTL and lock ages are computed with.
 	Now func() time.Time
-	// InActions is true on a GitHub Actions runner, where masked sensitive outputs
-	// may be written as step outputs; elsewhere they are withheld.
-	InActions bool
 }
 
 // Result is what a run did.
@@ -117,11 +114,11 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 	if err := r.Report.Group("terraform init", func() error { return r.init(ctx) }); err != nil {
 		return nil, err
 	}
+	res := &Result{}
 	if cfg.Command == Output {
-		return &Result{}, r.outputs(ctx, &Result{})
+		return res, r.outputs(ctx, res)
 	}
 
-	res := &Result{}
 	planFile := cfg.PlanFile
 	if planFile == "" {
 		dir, err := os.MkdirTemp(cfg.TempDir, "daedalus-infra-")
@@ -332,7 +329,7 @@ func (r *Runner) outputs(ctx context.Context, res *Result) error {
 	if err != nil {
 		return err
 	}
-	if r.InActions {
+	if r.Config.InActions {
 		// Outside Actions the ::add-mask:: line itself would print the secret.
 		for _, o := range outs {
 			for _, s := range o.Secrets {
@@ -342,9 +339,9 @@ func (r *Runner) outputs(ctx context.Context, res *Result) error {
 	}
 	var withheld []string
 	for _, o := range outs {
-		if o.Sensitive && !r.InActions {
-			// Outside Actions a step output is a plain line on the terminal, and
-			// nothing masks it.
+		if o.Sensitive && !r.Config.InActions {
+			// Outside Actions a step output is a plain line on the terminal and
+			// nothing masks it: withhold sensitive ones.
 			withheld = append(withheld, o.Name)
 			continue
 		}

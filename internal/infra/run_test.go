@@ -148,8 +148,8 @@ func TestLifecycle(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("output: %v\n%s", r.err, r.log)
 	}
-	if r.outputs["cluster_name"] != "aks-daedalus-ci" || r.outputs["has-changes"] != "" {
-		t.Errorf("output: got %v", r.outputs)
+	if r.outputs["cluster_name"] != "aks-daedalus-ci" || r.outputs["has-changes"] != "" || r.res.Plan != nil || len(r.res.Outputs) != 8 {
+		t.Errorf("output: got %v, result %+v", r.outputs, r.res)
 	}
 
 	// Outside Actions nothing masks a step output: sensitive outputs are withheld.

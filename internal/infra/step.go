@@ -43,7 +43,7 @@ func Main(ctx context.Context, a *actions.Action, env Env) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Runner{Config: cfg, Terraform: tf, Report: a, Now: env.Now, InActions: a.InActions()}
+	r := &Runner{Config: cfg, Terraform: tf, Report: a, Now: env.Now}
 	res, err := r.Run(ctx)
 	var le *LockedError
 	if errors.As(err, &le) {

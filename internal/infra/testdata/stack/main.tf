@@ -116,3 +116,18 @@ output "admin_token" {
   value     = var.admin_token
   sensitive = true
 }
+
+# Tests set env_dump_file to see the environment terraform runs with (the azurerm
+# provider and backend read their sign-in settings from it).
+variable "env_dump_file" {
+  type    = string
+  default = ""
+}
+
+resource "terraform_data" "env_dump" {
+  count = var.env_dump_file == "" ? 0 : 1
+
+  provisioner "local-exec" {
+    command = "env > '${var.env_dump_file}'"
+  }
+}
