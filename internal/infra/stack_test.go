@@ -160,6 +160,9 @@ func TestStackInit(t *testing.T) {
 	if err := tf.Init(context.Background(), tfexec.Backend(false), tfexec.PluginDir(plugins)); err != nil {
 		t.Fatalf("terraform init: %v", err)
 	}
+	if err := testTerraform(t, bin, filepath.Join(dir, "bootstrap")).Init(context.Background(), tfexec.PluginDir(plugins)); err != nil {
+		t.Fatalf("terraform init of bootstrap/: %v", err)
+	}
 	lock, err := os.ReadFile(filepath.Join(dir, ".terraform.lock.hcl"))
 	if err != nil || !strings.Contains(string(lock), `provider "registry.terraform.io/hashicorp/azurerm"`) {
 		t.Fatalf("init wrote no lock entry for azurerm: %v\n%s", err, lock)

@@ -237,6 +237,16 @@ func TestStackStructure(t *testing.T) {
 		if got := root.exprText(locals, "ttl_tags"); !strings.Contains(got, `"auto-destroy" = "true"`) || !strings.Contains(got, `"expires-at"   = var.expires_at`) {
 			t.Errorf("ttl_tags = %s", got)
 		}
+		// The bootstrap group holds the state and the reaper's identity: never reaped.
+		boot := parseModule(t, filepath.Join(stackDir, "bootstrap"))
+		rg := boot.one(t, "resource", "azurerm_resource_group")
+		if got := literal(t, rg, "tags").GetAttr("auto-destroy").AsString(); got != "false" {
+			t.Errorf("bootstrap resource group auto-destroy = %q, want false", got)
+		}
+		st := boot.one(t, "resource", "azurerm_storage_account")
+		if literal(t, st, "shared_access_key_enabled").True() {
+			t.Error("the state storage account must not allow shared keys (Entra ID only)")
+		}
 		err := filepath.WalkDir(stackDir, func(p string, d os.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".tf") {
 				return err
