@@ -1,0 +1,105 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrUsage marks a bad command line or configuration: main prints it and exits 2.
+var ErrUsage = errors.New("usage")
+
+// Main is the proxy command: `proxy [run] [flags]` runs the proxy, `proxy bootstrap [flags]`
+// creates the streams and consumers. It reads the environment only through getenv. ctx ending
+// (SIGTERM) starts the graceful shutdown; Main returns once the in-flight task is settled.
+func Main(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cmd := "run"
+	if len(args) > 0 && (args[0] == "run" || args[0] == "bootstrap") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "bootstrap":
+		return mainBootstrap(ctx, args, getenv, stderr)
+	default:
+		return mainRun(ctx, args, getenv, stderr)
+	}
+}
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+func usageErr(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUsage, err)
+}
+
+func mainRun(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := ParseConfig(args, getenv, stderr)
+	if err != nil {
+		return usageErr(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageErr(err)
+	}
+	log := newLogger(stderr, cfg.LogLevel).With("worker", cfg.Worker)
+	log.Info("starting", "config", cfg)
+	var d Dialer = TCPDialer{Addr: cfg.AgentAddr}
+	if len(cfg.AgentCommand) > 0 {
+		d = CommandDialer{Args: cfg.AgentCommand, Dir: cfg.Workspace, Stderr: stderr, Env: os.Environ()}
+	}
+	nc, err := Connect(cfg.NATS, "daedalus-proxy/"+cfg.Worker, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	r := NewRunner(cfg, js, d, log)
+	if cfg.Listen != "" {
+		sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		defer stop()
+		errc := make(chan error, 1)
+		go func() { errc <- Serve(sctx, cfg.Listen, nc, r.Metrics(), log) }()
+		defer func() { stop(); <-errc }()
+	}
+	if err := r.Run(ctx); err != nil {
+		return err
+	}
+	if err := nc.Drain(); err != nil {
+		log.Warn("draining the NATS connection", "err", err)
+	}
+	log.Info("exiting")
+	return nil
+}
+
+func mainBootstrap(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := ParseBootstrapConfig(args, getenv, stderr)
+	if err != nil {
+		return usageErr(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageErr(err)
+	}
+	log := newLogger(stderr, slog.LevelInfo)
+	nc, err := Connect(cfg.NATS, "daedalus-bootstrap", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	return Bootstrap(ctx, js, cfg, log)
+}

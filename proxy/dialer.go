@@ -1,0 +1,133 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// AgentConn is one live connection to an ACP agent: newline-delimited JSON-RPC 2.0 is written
+// to it and read from it. Close ends the connection; for a spawned agent it also ends the process.
+type AgentConn interface {
+	io.Reader
+	io.Writer
+	io.Closer
+}
+
+// Dialer connects to an agent. Dial keeps trying until ctx ends, because the agent container
+// starts at the same moment as the proxy; the caller bounds ctx with the startup timeout.
+type Dialer interface {
+	Dial(ctx context.Context) (AgentConn, error)
+	// String names the agent for logs.
+	String() string
+}
+
+// TCPDialer reaches an agent listening on a TCP address (the agent container on :3000).
+type TCPDialer struct {
+	Addr string
+}
+
+func (d TCPDialer) String() string { return "tcp://" + d.Addr }
+
+// Dial connects with exponential backoff (25 ms doubling to 1 s) until ctx ends.
+func (d TCPDialer) Dial(ctx context.Context) (AgentConn, error) {
+	var nd net.Dialer
+	wait := 25 * time.Millisecond
+	for {
+		c, err := nd.DialContext(ctx, "tcp", d.Addr)
+		if err == nil {
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetNoDelay(true)
+			}
+			return c, nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("agent at %s did not come up: %w (last error: %v)", d.Addr, context.Cause(ctx), err)
+		case <-t.C:
+		}
+		wait = min(wait*2, time.Second)
+	}
+}
+
+// CommandDialer spawns the agent as a child process per connection and speaks ACP over its
+// stdin and stdout, which is how most ACP agents run. The child's stderr goes to Stderr.
+type CommandDialer struct {
+	Args   []string
+	Dir    string
+	Env    []string
+	Stderr io.Writer
+}
+
+func (d CommandDialer) String() string { return fmt.Sprintf("stdio://%q", d.Args) }
+
+// Dial starts the process. It does not retry: a command that cannot start will not start later.
+func (d CommandDialer) Dial(ctx context.Context) (AgentConn, error) {
+	if len(d.Args) == 0 {
+		return nil, errors.New("agent command is empty")
+	}
+	cmd := exec.Command(d.Args[0], d.Args[1:]...)
+	cmd.Dir, cmd.Env, cmd.Stderr = d.Dir, d.Env, d.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("agent command stdin: %w", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("agent command stdout: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting agent command %q: %w", d.Args[0], err)
+	}
+	return &processConn{cmd: cmd, stdin: stdin, stdout: stdout}, nil
+}
+
+// processConn is a spawned agent's stdio.
+type processConn struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout io.ReadCloser
+	once   sync.Once
+	err    error
+}
+
+func (p *processConn) Read(b []byte) (int, error)  { return p.stdout.Read(b) }
+func (p *processConn) Write(b []byte) (int, error) { return p.stdin.Write(b) }
+
+// processExitWait is how long a spawned agent gets to exit after its stdin closes.
+const processExitWait = 2 * time.Second
+
+// Close closes the agent's stdin, which tells an ACP agent to exit, then waits for it; an agent
+// still running after processExitWait gets SIGTERM, and SIGKILL after as long again.
+func (p *processConn) Close() error {
+	p.once.Do(func() {
+		_ = p.stdin.Close()
+		done := make(chan error, 1)
+		go func() { done <- p.cmd.Wait() }()
+		for _, sig := range []syscall.Signal{0, syscall.SIGTERM, syscall.SIGKILL} {
+			if sig != 0 {
+				_ = syscall.Kill(-p.cmd.Process.Pid, sig)
+			}
+			select {
+			case err := <-done:
+				var ee *exec.ExitError
+				if err != nil && !errors.As(err, &ee) {
+					p.err = err
+				}
+				return
+			case <-time.After(processExitWait):
+			}
+		}
+		p.err = fmt.Errorf("agent process %d did not exit", p.cmd.Process.Pid)
+	})
+	return p.err
+}

@@ -1,0 +1,340 @@
+package refagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	acp "github.com/coder/acp-go-sdk"
+)
+
+// Options shape every connection an agent serves.
+type Options struct {
+	// CrashRate is the probability, per prompt, that the agent crashes mid-prompt as if
+	// the prompt said @crash. Chaos tests set it.
+	CrashRate float64
+	// Latency adds a uniformly random delay in [0, Latency) before each answer.
+	Latency time.Duration
+	// Crash is what a crash does. Nil drops the connection (in-process agents); the
+	// standalone binary exits the process.
+	Crash func()
+	// OnPrompt, when set, is called as each session/prompt arrives.
+	OnPrompt func(text string, at time.Time)
+	Log      *slog.Logger
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Log != nil {
+		return o.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Serve runs ACP on one connection until the peer closes it or ctx ends; then it closes rwc.
+func Serve(ctx context.Context, rwc io.ReadWriteCloser, opts Options) {
+	a := &agent{opts: opts, sessions: map[acp.SessionId]*sessionState{}}
+	a.crash = opts.Crash
+	if a.crash == nil {
+		a.crash = func() { _ = rwc.Close() }
+	}
+	a.conn = acp.NewAgentSideConnection(a, rwc, rwc)
+	a.conn.SetLogger(opts.logger())
+	select {
+	case <-a.conn.Done():
+	case <-ctx.Done():
+	}
+	_ = rwc.Close()
+}
+
+// ListenAndServe accepts ACP connections on ln until ctx ends, serving each concurrently.
+// With once set it returns after the first connection ends, which is how the agent container
+// of a Job exits when its proxy is done.
+func ListenAndServe(ctx context.Context, ln net.Listener, once bool, opts Options) error {
+	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("accepting ACP connections: %w", err)
+		}
+		if once {
+			Serve(ctx, c, opts)
+			return nil
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			Serve(ctx, c, opts)
+		}()
+	}
+}
+
+type agent struct {
+	conn  *acp.AgentSideConnection
+	opts  Options
+	crash func()
+
+	mu       sync.Mutex
+	sessions map[acp.SessionId]*sessionState
+	next     int
+}
+
+// sessionState is a session the agent created. The SDK cancels a prompt's context on
+// session/cancel (and $/cancel_request); that is the agent's cancel signal.
+type sessionState struct{}
+
+func (a *agent) Initialize(_ context.Context, p acp.InitializeRequest) (acp.InitializeResponse, error) {
+	return acp.InitializeResponse{
+		ProtocolVersion:   acp.ProtocolVersionNumber,
+		AgentCapabilities: acp.AgentCapabilities{},
+		AgentInfo:         &acp.Implementation{Name: "daedalus-refagent", Version: "1"},
+		AuthMethods:       []acp.AuthMethod{},
+	}, nil
+}
+
+func (a *agent) Authenticate(context.Context, acp.AuthenticateRequest) (acp.AuthenticateResponse, error) {
+	return acp.AuthenticateResponse{}, nil
+}
+
+func (a *agent) NewSession(_ context.Context, p acp.NewSessionRequest) (acp.NewSessionResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.next++
+	id := acp.SessionId("ref-" + strconv.Itoa(a.next))
+	a.sessions[id] = &sessionState{}
+	return acp.NewSessionResponse{SessionId: id}, nil
+}
+
+// Cancel needs no work of its own: the SDK has already cancelled the prompt's context.
+func (a *agent) Cancel(context.Context, acp.CancelNotification) error { return nil }
+
+func (a *agent) CloseSession(_ context.Context, p acp.CloseSessionRequest) (acp.CloseSessionResponse, error) {
+	a.mu.Lock()
+	delete(a.sessions, p.SessionId)
+	a.mu.Unlock()
+	return acp.CloseSessionResponse{}, nil
+}
+
+func (a *agent) ListSessions(context.Context, acp.ListSessionsRequest) (acp.ListSessionsResponse, error) {
+	return acp.ListSessionsResponse{}, acp.NewMethodNotFound(acp.AgentMethodSessionList)
+}
+
+func (a *agent) ResumeSession(context.Context, acp.ResumeSessionRequest) (acp.ResumeSessionResponse, error) {
+	return acp.ResumeSessionResponse{}, acp.NewMethodNotFound(acp.AgentMethodSessionResume)
+}
+
+func (a *agent) SetSessionConfigOption(context.Context, acp.SetSessionConfigOptionRequest) (acp.SetSessionConfigOptionResponse, error) {
+	return acp.SetSessionConfigOptionResponse{}, acp.NewMethodNotFound(acp.AgentMethodSessionSetConfigOption)
+}
+
+func (a *agent) SetSessionMode(context.Context, acp.SetSessionModeRequest) (acp.SetSessionModeResponse, error) {
+	return acp.SetSessionModeResponse{}, acp.NewMethodNotFound(acp.AgentMethodSessionSetMode)
+}
+
+// Prompt runs the prompt's script.
+func (a *agent) Prompt(ctx context.Context, p acp.PromptRequest) (acp.PromptResponse, error) {
+	var text []string
+	for _, b := range p.Prompt {
+		if b.Text != nil {
+			text = append(text, b.Text.Text)
+		}
+	}
+	prompt := strings.Join(text, "\n")
+	if a.opts.OnPrompt != nil {
+		a.opts.OnPrompt(prompt, time.Now())
+	}
+	a.mu.Lock()
+	s := a.sessions[p.SessionId]
+	a.mu.Unlock()
+	if s == nil {
+		return acp.PromptResponse{}, acp.NewInvalidParams(map[string]any{"error": "unknown session " + string(p.SessionId)})
+	}
+	sc, err := parseScript(prompt)
+	if err != nil {
+		return acp.PromptResponse{}, acp.NewInvalidParams(map[string]any{"error": err.Error()})
+	}
+	if a.opts.CrashRate > 0 && rand.Float64() < a.opts.CrashRate {
+		sc.crash = true
+	}
+	if a.opts.Latency > 0 {
+		sc.sleep += rand.N(a.opts.Latency)
+	}
+	return a.run(ctx, p.SessionId, sc)
+}
+
+// run plays the script. ctx ending means the client cancelled the turn: the agent then
+// answers stopReason cancelled, as ACP requires, unless the script ignores cancellation.
+func (a *agent) run(ctx context.Context, id acp.SessionId, sc script) (acp.PromptResponse, error) {
+	cancelled := ctx.Done()
+	if sc.ignoreCancel {
+		cancelled = nil
+	}
+	ctx = context.WithoutCancel(ctx)
+	answer := "echo: " + sc.text
+	if sc.tool {
+		if err := a.update(ctx, id, acp.StartToolCall("tool-1", "Read the workspace",
+			acp.WithStartKind(acp.ToolKindRead), acp.WithStartStatus(acp.ToolCallStatusInProgress))); err != nil {
+			return acp.PromptResponse{}, err
+		}
+		if err := a.update(ctx, id, acp.UpdateToolCall("tool-1", acp.WithUpdateStatus(acp.ToolCallStatusCompleted))); err != nil {
+			return acp.PromptResponse{}, err
+		}
+	}
+	if sc.permission {
+		title := "Edit README.md"
+		resp, err := a.conn.RequestPermission(ctx, acp.RequestPermissionRequest{
+			SessionId: id,
+			ToolCall:  acp.ToolCallUpdate{ToolCallId: "perm-1", Title: &title},
+			Options: []acp.PermissionOption{
+				{OptionId: "yes", Name: "Allow once", Kind: acp.PermissionOptionKindAllowOnce},
+				{OptionId: "always", Name: "Always allow", Kind: acp.PermissionOptionKindAllowAlways},
+				{OptionId: "no", Name: "Reject", Kind: acp.PermissionOptionKindRejectOnce},
+			},
+		})
+		if err != nil {
+			return acp.PromptResponse{}, err
+		}
+		switch o := resp.Outcome; {
+		case o.Cancelled != nil:
+			return acp.PromptResponse{StopReason: acp.StopReasonCancelled}, nil
+		case o.Selected != nil:
+			answer += " (permission: " + string(o.Selected.OptionId) + ")"
+		}
+	}
+	chunks := splitChunks(answer, sc.chunks)
+	if sc.crash {
+		_ = a.update(ctx, id, acp.UpdateAgentMessageText(chunks[0]))
+		a.crash()
+		return acp.PromptResponse{}, errors.New("crashed")
+	}
+	// Work: the sleep is spread between the chunks.
+	step := sc.sleep / time.Duration(len(chunks))
+	for _, c := range chunks {
+		if step > 0 {
+			t := time.NewTimer(step)
+			select {
+			case <-cancelled:
+				t.Stop()
+				return acp.PromptResponse{StopReason: acp.StopReasonCancelled}, nil
+			case <-t.C:
+			}
+		}
+		if err := a.update(ctx, id, acp.UpdateAgentMessageText(c)); err != nil {
+			return acp.PromptResponse{}, err
+		}
+	}
+	if sc.errCode != 0 {
+		return acp.PromptResponse{}, &acp.RequestError{Code: sc.errCode, Message: sc.errMsg}
+	}
+	select {
+	case <-cancelled:
+		return acp.PromptResponse{StopReason: acp.StopReasonCancelled}, nil
+	default:
+	}
+	return acp.PromptResponse{StopReason: sc.stop}, nil
+}
+
+func (a *agent) update(ctx context.Context, id acp.SessionId, u acp.SessionUpdate) error {
+	return a.conn.SessionUpdate(ctx, acp.SessionNotification{SessionId: id, Update: u})
+}
+
+// script is a parsed prompt.
+type script struct {
+	text         string
+	chunks       int
+	sleep        time.Duration
+	tool         bool
+	permission   bool
+	ignoreCancel bool
+	crash        bool
+	errCode      int
+	errMsg       string
+	stop         acp.StopReason
+}
+
+func parseScript(prompt string) (script, error) {
+	sc := script{chunks: 1, stop: acp.StopReasonEndTurn}
+	var text []string
+	for _, line := range strings.Split(prompt, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], "@") {
+			text = append(text, line)
+			continue
+		}
+		arg := func() (string, error) {
+			if len(f) < 2 {
+				return "", fmt.Errorf("%s needs an argument", f[0])
+			}
+			return f[1], nil
+		}
+		switch f[0] {
+		case "@chunks":
+			v, err := arg()
+			if err != nil {
+				return sc, err
+			}
+			if sc.chunks, err = strconv.Atoi(v); err != nil || sc.chunks < 1 {
+				return sc, fmt.Errorf("@chunks %q: want a positive number", v)
+			}
+		case "@sleep":
+			v, err := arg()
+			if err != nil {
+				return sc, err
+			}
+			if sc.sleep, err = time.ParseDuration(v); err != nil {
+				return sc, fmt.Errorf("@sleep: %w", err)
+			}
+		case "@tool":
+			sc.tool = true
+		case "@permission":
+			sc.permission = true
+		case "@ignore-cancel":
+			sc.ignoreCancel = true
+		case "@crash":
+			sc.crash = true
+		case "@error":
+			v, err := arg()
+			if err != nil {
+				return sc, err
+			}
+			if sc.errCode, err = strconv.Atoi(v); err != nil || sc.errCode == 0 {
+				return sc, fmt.Errorf("@error %q: want a non-zero JSON-RPC code", v)
+			}
+			sc.errMsg = strings.Join(f[2:], " ")
+		case "@stop":
+			v, err := arg()
+			if err != nil {
+				return sc, err
+			}
+			sc.stop = acp.StopReason(v)
+		default:
+			return sc, fmt.Errorf("unknown directive %s", f[0])
+		}
+	}
+	sc.text = strings.TrimSpace(strings.Join(text, "\n"))
+	return sc, nil
+}
+
+// splitChunks splits s into n non-empty pieces (fewer when s is shorter).
+func splitChunks(s string, n int) []string {
+	r := []rune(s)
+	n = max(1, min(n, len(r)))
+	out := make([]string, 0, n)
+	for i := range n {
+		out = append(out, string(r[i*len(r)/n:(i+1)*len(r)/n]))
+	}
+	return out
+}

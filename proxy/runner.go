@@ -1,0 +1,364 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	acp "github.com/coder/acp-go-sdk"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Runner takes tasks from a worker's durable consumer and drives the agent through each one.
+type Runner struct {
+	cfg     Config
+	js      jetstream.JetStream
+	dialer  Dialer
+	log     *slog.Logger
+	metrics *Metrics
+
+	// Read from the consumer when Run starts.
+	attempts  int
+	heartbeat time.Duration
+	results   jetstream.Stream
+}
+
+// NewRunner returns a Runner for a validated Config.
+func NewRunner(cfg Config, js jetstream.JetStream, d Dialer, log *slog.Logger) *Runner {
+	return &Runner{cfg: cfg, js: js, dialer: d, log: log, metrics: NewMetrics(cfg.Worker)}
+}
+
+// Metrics returns the runner's metrics.
+func (r *Runner) Metrics() *Metrics { return r.metrics }
+
+// fetchWait bounds one pull request, so that shutdown and the idle timeout are noticed promptly.
+const fetchWait = 5 * time.Second
+
+// Run takes tasks until ctx ends (shutdown: SIGTERM) or, in job mode, until one task has been
+// handled or none arrived within the idle timeout. When ctx ends mid-task, the task is drained
+// (see execute) and settled before Run returns, inside the grace period. Run returns an error
+// only when it cannot start: the consumer is missing or NATS is unreachable.
+func (r *Runner) Run(ctx context.Context) error {
+	cons, err := r.js.Consumer(ctx, TasksStream, r.cfg.Worker)
+	if err != nil {
+		return fmt.Errorf("consumer %q on stream %s: %w (create it with `proxy bootstrap --workers %s`)",
+			r.cfg.Worker, TasksStream, err, r.cfg.Worker)
+	}
+	ci := cons.CachedInfo()
+	r.attempts = maxAttempts(ci)
+	r.heartbeat = max(ci.Config.AckWait/3, 100*time.Millisecond)
+	if r.results, err = r.js.Stream(ctx, ResultsStream); err != nil {
+		return fmt.Errorf("stream %s: %w (create it with `proxy bootstrap`)", ResultsStream, err)
+	}
+	r.log.Info("taking tasks", "consumer", r.cfg.Worker, "subject", ci.Config.FilterSubject,
+		"mode", r.cfg.Mode, "agent", r.dialer.String(), "ack_wait", ci.Config.AckWait,
+		"heartbeat", r.heartbeat, "max_attempts", r.attempts)
+
+	idleSince := time.Now()
+	for ctx.Err() == nil {
+		wait := fetchWait
+		if r.cfg.Mode == ModeJob {
+			left := r.cfg.IdleTimeout - time.Since(idleSince)
+			if left <= 0 {
+				r.log.Info("no task arrived within the idle timeout; exiting", "idle_timeout", r.cfg.IdleTimeout)
+				return nil
+			}
+			wait = min(wait, left)
+		}
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(wait))
+		if err != nil {
+			r.log.Warn("fetching a task", "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		got := false
+		for msg := range batch.Messages() {
+			got = true
+			if ctx.Err() != nil {
+				// Shutdown began while the pull was open: hand the task straight back.
+				r.nak(msg, 0, "proxy shutting down before starting it", r.log)
+				continue
+			}
+			r.handle(ctx, msg)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+			r.log.Warn("fetching a task", "err", err)
+		}
+		if got {
+			if r.cfg.Mode == ModeJob {
+				return nil
+			}
+			idleSince = time.Now()
+		}
+	}
+	r.log.Info("shut down: taking no more tasks")
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// delivery is one delivery of a task message.
+type delivery struct {
+	msg       jetstream.Msg
+	attempt   int
+	seq       uint64
+	published time.Time
+	received  time.Time
+	trace     traceContext
+}
+
+// outcome is how one run of the agent ended.
+type outcome struct {
+	state      string // a final A2A state; empty with retry or requeue
+	retry      bool   // infrastructure failure: run again on another delivery, if attempts remain
+	requeue    bool   // interrupted by shutdown: hand back for redelivery now
+	reason     string
+	stopReason acp.StopReason
+	text       string
+	toolCalls  int
+	promptAt   time.Time
+	answeredAt time.Time
+}
+
+// handle settles one delivery: exactly one of publish-then-ack, publish-then-term, or nak.
+func (r *Runner) handle(ctx context.Context, msg jetstream.Msg) {
+	d := delivery{msg: msg, attempt: 1, received: time.Now(), trace: newTraceContext(msg.Headers())}
+	d.published = d.received
+	if md, err := msg.Metadata(); err == nil {
+		d.attempt, d.seq, d.published = int(md.NumDelivered), md.Sequence.Stream, md.Timestamp
+	}
+	log := r.log.With("seq", d.seq, "attempt", d.attempt, "trace_id", d.trace.TraceID)
+	r.metrics.inFlight.Inc()
+	defer r.metrics.inFlight.Dec()
+	stopHeartbeat := r.startHeartbeat(msg, log)
+	defer stopHeartbeat()
+
+	// Settling outlives shutdown, but only until the grace period is nearly over.
+	sctx, cancel := r.settleContext(ctx)
+	defer cancel()
+
+	task, err := DecodeTask(msg.Data())
+	if err != nil {
+		var rej *RejectError
+		errors.As(err, &rej)
+		task = Task{ID: rej.TaskID}
+		if task.ID == "" {
+			task.ID = fmt.Sprintf("seq-%d", d.seq)
+		}
+		log.Warn("task rejected", "task_id", task.ID, "reason", rej.Reason)
+		r.settle(sctx, d, task, outcome{state: StateRejected, reason: rej.Reason}, log)
+		return
+	}
+	log = log.With("task_id", task.ID)
+	if r.resultStored(sctx, task.ID) {
+		log.Info("result already stored by an earlier delivery; acking")
+		r.ack(sctx, d, "duplicate", log)
+		return
+	}
+	if d.attempt > r.attempts {
+		r.settle(sctx, d, task, outcome{state: StateFailed, reason: fmt.Sprintf(
+			"no answer after %d attempts: the last attempt ended without settling the task (its proxy was killed or lost NATS)",
+			r.attempts)}, log)
+		return
+	}
+	log.Info("task received", "queued", d.received.Sub(d.published))
+	out := r.execute(ctx, sctx, task, d, log)
+	switch {
+	case out.requeue:
+		r.nak(msg, 0, out.reason, log)
+	case out.retry && d.attempt < r.attempts:
+		r.nak(msg, retryDelay(d.attempt), out.reason, log)
+	default:
+		if out.retry {
+			out.state = StateFailed
+			out.reason = fmt.Sprintf("attempt %d of %d failed: %s", d.attempt, r.attempts, out.reason)
+		}
+		r.settle(sctx, d, task, out, log)
+	}
+}
+
+// retryDelay is the nak delay before attempt n+1: 500 ms doubling, at most 15 s.
+func retryDelay(attempt int) time.Duration {
+	return min(500*time.Millisecond<<min(attempt-1, 5), 15*time.Second)
+}
+
+// settleContext lives until ctx ends plus the grace period less a safety second, so the
+// proxy settles its task and exits before the kubelet's SIGKILL.
+func (r *Runner) settleContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(r.cfg.GracePeriod-time.Second, cancel)
+		context.AfterFunc(sctx, func() { t.Stop() })
+	})
+	return sctx, func() { stop(); cancel() }
+}
+
+func (r *Runner) startHeartbeat(msg jetstream.Msg, log *slog.Logger) func() {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(r.heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if err := msg.InProgress(); err != nil {
+					log.Warn("heartbeat (in progress) not sent", "err", err)
+				}
+			}
+		}
+	}()
+	return func() { close(stop); wg.Wait() }
+}
+
+// resultStored reports whether AGENT_RESULTS already holds this task's result, so a task
+// redelivered after its result was stored (and its ack lost) is acked, not run again.
+func (r *Runner) resultStored(ctx context.Context, taskID string) bool {
+	_, err := r.results.GetLastMsgForSubject(ctx, ResultSubject(taskID))
+	return err == nil
+}
+
+// execute runs the task on the agent. ctx ending means shutdown: the turn is cancelled with
+// session/cancel and given the drain timeout to end; a turn that completes in that time is
+// published, any other is requeued.
+func (r *Runner) execute(ctx, sctx context.Context, task Task, d delivery, log *slog.Logger) outcome {
+	meta := map[string]any{"worker": r.cfg.Worker, "attempt": d.attempt}
+	status := newStatusPublisher(r.js, task, d.trace, r.cfg.StatusInterval, meta, log)
+	var mu sync.Mutex
+	var answer strings.Builder
+	tools := map[string]bool{}
+	onUpdate := func(u Update) {
+		mu.Lock()
+		answer.WriteString(u.Text)
+		if u.Tool != nil {
+			tools[u.Tool.ID] = true
+		}
+		mu.Unlock()
+		status.add(u)
+	}
+	status.start(sctx, fmt.Sprintf("attempt %d of %d: starting the agent", d.attempt, r.attempts))
+	defer status.close(sctx)
+	collect := func(o outcome) outcome {
+		mu.Lock()
+		defer mu.Unlock()
+		o.text, o.toolCalls = answer.String(), len(tools)
+		return o
+	}
+
+	startCtx, cancel := context.WithTimeout(ctx, r.cfg.StartupTimeout)
+	sess, err := openSession(startCtx, r.dialer, r.cfg.Workspace, r.cfg.PermissionPolicy, d.trace.meta(), log, onUpdate)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return outcome{requeue: true, reason: "proxy shut down while the agent was starting"}
+		}
+		return outcome{retry: true, reason: "starting the agent: " + err.Error()}
+	}
+	defer sess.close()
+
+	type answerT struct {
+		stop acp.StopReason
+		err  error
+	}
+	promptCtx, cancelPrompt := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelPrompt()
+	answered := make(chan answerT, 1)
+	promptAt := time.Now()
+	r.metrics.dispatch.Observe(promptAt.Sub(d.published).Seconds())
+	go func() {
+		stop, err := sess.prompt(promptCtx, task.Prompt, d.trace.meta())
+		answered <- answerT{stop, err}
+	}()
+	await := func(limit time.Duration) (answerT, bool) {
+		t := time.NewTimer(limit)
+		defer t.Stop()
+		select {
+		case a := <-answered:
+			return a, true
+		case <-t.C:
+			cancelPrompt()
+			return answerT{}, false
+		}
+	}
+
+	timeout := time.NewTimer(r.cfg.TaskTimeout)
+	defer timeout.Stop()
+	var a answerT
+	select {
+	case a = <-answered:
+	case <-ctx.Done():
+		log.Info("shutting down: cancelling the turn", "drain_timeout", r.cfg.DrainTimeout)
+		sess.cancel()
+		var ok bool
+		if a, ok = await(r.cfg.DrainTimeout); !ok {
+			return collect(outcome{requeue: true, reason: "proxy shut down and the agent did not finish within the drain timeout"})
+		}
+		out := classify(a.stop, a.err)
+		if out.state != StateCompleted {
+			return collect(outcome{requeue: true, reason: "proxy shut down; the agent stopped with " + describe(a.stop, a.err)})
+		}
+		log.Info("the agent finished inside the drain")
+		out.promptAt, out.answeredAt = promptAt, time.Now()
+		return collect(out)
+	case <-timeout.C:
+		log.Warn("task timeout: cancelling the turn", "task_timeout", r.cfg.TaskTimeout)
+		sess.cancel()
+		await(min(r.cfg.DrainTimeout, 10*time.Second))
+		return collect(outcome{state: StateFailed, reason: fmt.Sprintf("the agent did not finish within the task timeout (%s)", r.cfg.TaskTimeout),
+			promptAt: promptAt, answeredAt: time.Now()})
+	}
+	out := classify(a.stop, a.err)
+	out.promptAt, out.answeredAt = promptAt, time.Now()
+	return collect(out)
+}
+
+// classify maps the end of a prompt turn to an outcome. A JSON-RPC error from the agent is a
+// final failure; a dropped connection is an infrastructure failure, retried.
+func classify(stop acp.StopReason, err error) outcome {
+	if err != nil {
+		if errors.Is(err, errAgentGone) {
+			return outcome{retry: true, reason: "the agent crashed or exited mid-prompt: " + err.Error()}
+		}
+		var re *acp.RequestError
+		if errors.As(err, &re) {
+			return outcome{state: StateFailed, reason: fmt.Sprintf("the agent answered session/prompt with JSON-RPC error %d: %s", re.Code, re.Message)}
+		}
+		return outcome{retry: true, reason: "session/prompt: " + err.Error()}
+	}
+	o := outcome{stopReason: stop}
+	switch stop {
+	case acp.StopReasonEndTurn:
+		o.state = StateCompleted
+	case acp.StopReasonRefusal:
+		o.state, o.reason = StateRejected, "the agent refused the task"
+	case acp.StopReasonCancelled:
+		o.state, o.reason = StateCanceled, "the agent cancelled the turn"
+	case acp.StopReasonMaxTokens, acp.StopReasonMaxTurnRequests:
+		o.state, o.reason = StateFailed, "the agent stopped early: "+string(stop)
+	default:
+		o.state, o.reason = StateFailed, fmt.Sprintf("the agent ended the turn with unknown stop reason %q", stop)
+	}
+	return o
+}
+
+func describe(stop acp.StopReason, err error) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return "stop reason " + string(stop)
+}

@@ -1,0 +1,322 @@
+package proxy
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/daedalus-dev/daedalus/proxy/refagent"
+)
+
+func TestHappyPathJobMode(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	addr := startAgent(t, refagent.Options{})
+	h := nats.Header{}
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	h.Set("traceparent", parent)
+	id := "happy-1"
+	e.publishRaw(envelope(id, "@chunks 3\nhello world"), h)
+
+	p := e.runProxy(e.config(addr))
+	if err := p.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("job-mode proxy returned %v, want nil after its one task", err)
+	}
+	res, raw := e.result(id, time.Second)
+	if res.Status.State != StateCompleted {
+		t.Fatalf("state = %q (%s), want completed", res.Status.State, res.Metadata.Error)
+	}
+	if len(res.Artifacts) != 1 || res.Artifacts[0].Parts[0].Text != "echo: hello world" {
+		t.Errorf("artifacts = %+v, want the agent's answer \"echo: hello world\"", res.Artifacts)
+	}
+	if res.Kind != "task" || res.ID != id || res.ContextID != "ctx-"+id || res.Metadata.Attempt != 1 || res.Metadata.StopReason != "end_turn" {
+		t.Errorf("result = %+v", res)
+	}
+	if got := raw.Header.Get(nats.MsgIdHdr); got != id {
+		t.Errorf("Nats-Msg-Id = %q, want the task id %q", got, id)
+	}
+	tp := raw.Header.Get("traceparent")
+	if !strings.HasPrefix(tp, "00-4bf92f3577b34da6a3ce929d0e0e4736-") || tp == parent {
+		t.Errorf("result traceparent = %q, want a child span of the task's trace", tp)
+	}
+	if tm := res.Metadata.Timings; tm == nil || tm.DispatchMs <= 0 || tm.TotalMs < tm.DispatchMs {
+		t.Errorf("timings = %+v", tm)
+	}
+	e.settled(2 * time.Second)
+	if n := e.count(ResultsStream, ResultSubject(id)); n != 1 {
+		t.Errorf("%d results stored, want 1", n)
+	}
+}
+
+func TestJobModeExitsWhenIdle(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfg := e.config(startAgent(t, refagent.Options{}))
+	cfg.IdleTimeout = 300 * time.Millisecond
+	start := time.Now()
+	if err := e.runProxy(cfg).wait(t, 5*time.Second); err != nil {
+		t.Fatalf("idle job-mode proxy returned %v, want nil", err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("returned after %s, before the idle timeout", d)
+	}
+}
+
+func TestMissingConsumerIsAClearError(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfg := e.config("127.0.0.1:1")
+	cfg.Worker = "nobody"
+	err := e.runProxy(cfg).wait(t, 5*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "proxy bootstrap --workers nobody") {
+		t.Fatalf("err = %v, want one that says how to create the consumer", err)
+	}
+}
+
+func TestStreamedStatus(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.publish("@tool\n@chunks 6\n@sleep 600ms\nstreamed answer")
+	e.runProxy(e.config(startAgent(t, refagent.Options{})))
+	res, _ := e.result(id, 10*time.Second)
+	if res.Status.State != StateCompleted || res.Metadata.ToolCalls != 1 {
+		t.Fatalf("result = %+v", res)
+	}
+	evs := e.statuses(id)
+	if len(evs) < 3 {
+		t.Fatalf("%d status events, want a stream of them: %+v", len(evs), evs)
+	}
+	var text strings.Builder
+	sawTool := false
+	for i, ev := range evs {
+		if ev.Kind != "status-update" || ev.TaskID != id {
+			t.Errorf("event %d = %+v", i, ev)
+		}
+		last := i == len(evs)-1
+		if ev.Final != last {
+			t.Errorf("event %d final = %v, want only the last final", i, ev.Final)
+		}
+		if last {
+			if ev.Status.State != StateCompleted {
+				t.Errorf("final event state = %q", ev.Status.State)
+			}
+			continue
+		}
+		if ev.Status.State != StateWorking {
+			t.Errorf("event %d state = %q, want working", i, ev.Status.State)
+		}
+		if i > 0 && ev.Status.Message != nil {
+			text.WriteString(ev.Status.Message.Parts[0].Text)
+		}
+		if _, ok := ev.Metadata["toolCalls"]; ok {
+			sawTool = true
+		}
+	}
+	if text.String() != "echo: streamed answer" {
+		t.Errorf("streamed text = %q, want the whole answer in order", text.String())
+	}
+	if !sawTool {
+		t.Error("no status event carried the tool call")
+	}
+	// Throttled: six chunks over 600 ms at a 50 ms interval cannot yield more events than
+	// intervals; without coalescing the tool call alone would add two more.
+	if len(evs) > 2+6+1 {
+		t.Errorf("%d events for 6 chunks: not throttled", len(evs))
+	}
+}
+
+func TestPermissionPolicy(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		policy, want string
+	}{
+		{PolicyAllow, "echo: edit it (permission: yes)"},
+		{PolicyReject, "echo: edit it (permission: no)"},
+	} {
+		t.Run(tc.policy, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			cfg := e.config(startAgent(t, refagent.Options{}))
+			cfg.PermissionPolicy = tc.policy
+			id := e.publish("@permission\nedit it")
+			e.runProxy(cfg)
+			res, _ := e.result(id, 10*time.Second)
+			if res.Status.State != StateCompleted || res.Artifacts[0].Parts[0].Text != tc.want {
+				t.Fatalf("result = %+v, want completed with %q", res, tc.want)
+			}
+		})
+	}
+}
+
+func TestAgentErrorIsFailedNotCompleted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.publish("@error -32000 model overloaded\nwork")
+	e.runProxy(e.config(startAgent(t, refagent.Options{})))
+	res, _ := e.result(id, 10*time.Second)
+	if res.Status.State != StateFailed {
+		t.Fatalf("state = %q, want failed", res.Status.State)
+	}
+	if !strings.Contains(res.Metadata.Error, "-32000") || !strings.Contains(res.Metadata.Error, "model overloaded") {
+		t.Errorf("error = %q, want the agent's JSON-RPC error", res.Metadata.Error)
+	}
+	ci := e.settled(3 * time.Second) // terminated: not redelivered
+	if ci.Delivered.Consumer != 1 {
+		t.Errorf("delivered %d times, want once", ci.Delivered.Consumer)
+	}
+}
+
+func TestStopReasons(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ stop, state string }{
+		{"refusal", StateRejected}, {"max_tokens", StateFailed}, {"max_turn_requests", StateFailed}, {"cancelled", StateCanceled},
+	} {
+		t.Run(tc.stop, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			id := e.publish("@stop " + tc.stop + "\nx")
+			e.runProxy(e.config(startAgent(t, refagent.Options{})))
+			if res, _ := e.result(id, 10*time.Second); res.Status.State != tc.state {
+				t.Fatalf("stop %s: state = %q, want %q", tc.stop, res.Status.State, tc.state)
+			}
+			e.settled(3 * time.Second)
+		})
+	}
+}
+
+func TestMalformedTaskIsRejectedAndTerminated(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, data string
+		id         string // "" → answered under seq-<n>
+		reason     string
+	}{
+		{"not json", `{"jsonrpc":`, "", "not a JSON object"},
+		{"wrong method", `{"jsonrpc":"2.0","id":1,"method":"tasks/get","params":{}}`, "", "message/send"},
+		{"no id", `{"message":{"role":"user","parts":[{"kind":"text","text":"hi"}]}}`, "", "neither taskId nor messageId"},
+		{"no text", `{"message":{"role":"user","messageId":"m-empty","parts":[{"kind":"file","file":{}}]}}`, "m-empty", "no text parts"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.publishRaw([]byte(tc.data), nil)
+			id := tc.id
+			if id == "" {
+				id = "seq-1"
+			}
+			e.runProxy(e.config("127.0.0.1:1")) // the agent is never needed
+			res, _ := e.result(id, 10*time.Second)
+			if res.Status.State != StateRejected || !strings.Contains(res.Metadata.Error, tc.reason) {
+				t.Fatalf("result = %+v, want rejected mentioning %q", res, tc.reason)
+			}
+			if ci := e.settled(3 * time.Second); ci.Delivered.Consumer != 1 {
+				t.Errorf("delivered %d times, want once (terminated)", ci.Delivered.Consumer)
+			}
+		})
+	}
+}
+
+func TestCrashingAgentRetriedThenOneFailedResult(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var prompts int
+	addr := startAgent(t, refagent.Options{OnPrompt: func(string, time.Time) { prompts++ }})
+	cfg := e.config(addr)
+	cfg.Mode = ModeService
+	id := e.publish("@crash\nnever finishes")
+	e.runProxy(cfg)
+	res, _ := e.result(id, 20*time.Second)
+	if res.Status.State != StateFailed || res.Metadata.Attempt != 3 || !strings.Contains(res.Metadata.Error, "crashed") {
+		t.Fatalf("result = %+v, want failed on attempt 3 saying the agent crashed", res)
+	}
+	e.settled(5 * time.Second)
+	if prompts != 3 {
+		t.Errorf("agent prompted %d times, want 3 (max attempts)", prompts)
+	}
+	if n := e.count(ResultsStream, ResultSubject(id)); n != 1 {
+		t.Errorf("%d results, want exactly 1", n)
+	}
+}
+
+func TestAgentNeverComesUpRedeliveredThenFailed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ln := closedPort(t)
+	cfg := e.config(ln)
+	cfg.Mode = ModeService
+	cfg.StartupTimeout = 300 * time.Millisecond
+	id := e.publish("hello")
+	e.runProxy(cfg)
+	res, _ := e.result(id, 20*time.Second)
+	if res.Status.State != StateFailed || res.Metadata.Attempt != 3 || !strings.Contains(res.Metadata.Error, "did not come up") {
+		t.Fatalf("result = %+v, want failed on attempt 3 saying the agent did not come up", res)
+	}
+	e.settled(5 * time.Second)
+}
+
+func TestDeliveryPastMaxAttemptsAnswersWithoutRunning(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	// A proxy killed on its last attempt leaves the task unsettled; the next delivery (4th)
+	// must answer it, not run it again. Simulate three lost attempts by fetching without acking.
+	id := e.publish("hello")
+	cons, err := e.js.Consumer(t.Context(), TasksStream, testWorker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		b, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range b.Messages() {
+			if err := m.Nak(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var prompts int
+	e.runProxy(e.config(startAgent(t, refagent.Options{OnPrompt: func(string, time.Time) { prompts++ }})))
+	res, _ := e.result(id, 10*time.Second)
+	if res.Status.State != StateFailed || res.Metadata.Attempt != 4 || !strings.Contains(res.Metadata.Error, "no answer after 3 attempts") {
+		t.Fatalf("result = %+v", res)
+	}
+	if prompts != 0 {
+		t.Errorf("agent prompted %d times on the delivery past the limit", prompts)
+	}
+	e.settled(3 * time.Second)
+}
+
+func TestRedeliveryOfAnsweredTaskIsAckedNotRerun(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var prompts int
+	addr := startAgent(t, refagent.Options{OnPrompt: func(string, time.Time) { prompts++ }})
+	id := e.publish("once only")
+	e.runProxy(e.config(addr)).wait(t, 10*time.Second)
+	// The same task again (as after a lost ack): the stored result answers it.
+	e.publishRaw(envelope(id, "once only"), nil)
+	e.runProxy(e.config(addr)).wait(t, 10*time.Second)
+	e.settled(3 * time.Second)
+	if prompts != 1 {
+		t.Errorf("agent prompted %d times, want 1", prompts)
+	}
+	if n := e.count(ResultsStream, ResultSubject(id)); n != 1 {
+		t.Errorf("%d results, want 1", n)
+	}
+}
+
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there afterwards
+	return addr
+}

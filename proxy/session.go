@@ -1,0 +1,237 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	acp "github.com/coder/acp-go-sdk"
+)
+
+// Update is what the proxy reports of one session/update notification.
+type Update struct {
+	// Text is a chunk of the agent's answer (agent_message_chunk).
+	Text string
+	// Tool is set for tool_call and tool_call_update.
+	Tool *ToolEvent
+	// Plan holds the plan's entries when the agent sent one.
+	Plan []string
+}
+
+// ToolEvent is a tool call the agent started or updated.
+type ToolEvent struct {
+	ID     string `json:"id"`
+	Title  string `json:"title,omitempty"`
+	Kind   string `json:"kind,omitempty"`
+	Status string `json:"status,omitempty"`
+}
+
+// session is the client side of one ACP connection: it answers the agent's requests and
+// forwards its updates. It implements acp.Client.
+type session struct {
+	conn       *acp.ClientSideConnection
+	agent      AgentConn
+	id         acp.SessionId
+	policy     string
+	log        *slog.Logger
+	onUpdate   func(Update)
+	cancelling atomic.Bool
+	closeOnce  sync.Once
+}
+
+// errAgentGone means the agent's connection ended before it answered: the agent crashed or
+// exited. It is an infrastructure failure, retried on another delivery.
+var errAgentGone = errors.New("agent connection closed before it answered")
+
+// openSession connects to the agent, initializes the connection (protocol version 1) and
+// creates a session in workspace. The caller bounds ctx with the startup timeout.
+func openSession(ctx context.Context, d Dialer, workspace, policy string, meta map[string]any,
+	log *slog.Logger, onUpdate func(Update)) (*session, error) {
+	ac, err := d.Dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{agent: ac, policy: policy, log: log, onUpdate: onUpdate}
+	s.conn = acp.NewClientSideConnection(s, ac, ac)
+	s.conn.SetLogger(log)
+	stop := context.AfterFunc(ctx, func() { _ = ac.Close() }) // an agent that never answers
+	defer stop()
+	init, err := s.conn.Initialize(ctx, acp.InitializeRequest{
+		ProtocolVersion:    acp.ProtocolVersionNumber,
+		ClientInfo:         &acp.Implementation{Name: "daedalus-proxy", Version: "1"},
+		ClientCapabilities: acp.ClientCapabilities{},
+		Meta:               meta,
+	})
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("initialize: %w", s.rpcErr(err))
+	}
+	if init.ProtocolVersion != acp.ProtocolVersionNumber {
+		s.close()
+		return nil, fmt.Errorf("initialize: agent speaks ACP protocol version %d, the proxy speaks %d", init.ProtocolVersion, acp.ProtocolVersionNumber)
+	}
+	ns, err := s.conn.NewSession(ctx, acp.NewSessionRequest{Cwd: workspace, McpServers: []acp.McpServer{}, Meta: meta})
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("session/new: %w", s.rpcErr(err))
+	}
+	s.id = ns.SessionId
+	return s, nil
+}
+
+// rpcErr turns a call's error into errAgentGone when the connection dropped, and keeps the
+// agent's own JSON-RPC error otherwise.
+func (s *session) rpcErr(err error) error {
+	select {
+	case <-s.conn.Done():
+		return fmt.Errorf("%w: %v", errAgentGone, err)
+	default:
+		return err
+	}
+}
+
+// prompt runs one prompt turn. ctx ends the wait (and the turn) only when the proxy gives up.
+func (s *session) prompt(ctx context.Context, text string, meta map[string]any) (acp.StopReason, error) {
+	resp, err := s.conn.Prompt(ctx, acp.PromptRequest{
+		SessionId: s.id,
+		Prompt:    []acp.ContentBlock{acp.TextBlock(text)},
+		Meta:      meta,
+	})
+	if err != nil {
+		return "", s.rpcErr(err)
+	}
+	return resp.StopReason, nil
+}
+
+// cancel sends session/cancel, a notification, and from then on answers permission
+// requests with the cancelled outcome.
+func (s *session) cancel() {
+	if s.cancelling.Swap(true) {
+		return
+	}
+	if err := s.conn.Cancel(context.Background(), acp.CancelNotification{SessionId: s.id}); err != nil {
+		s.log.Warn("sending session/cancel", "err", err)
+	}
+}
+
+// done is closed when the agent's connection ends.
+func (s *session) done() <-chan struct{} { return s.conn.Done() }
+
+func (s *session) close() {
+	s.closeOnce.Do(func() {
+		if err := s.agent.Close(); err != nil {
+			s.log.Warn("closing agent connection", "err", err)
+		}
+	})
+}
+
+// RequestPermission answers with an option chosen by kind under the policy, or cancelled
+// while the turn is being cancelled.
+func (s *session) RequestPermission(_ context.Context, p acp.RequestPermissionRequest) (acp.RequestPermissionResponse, error) {
+	if s.cancelling.Load() {
+		return acp.RequestPermissionResponse{Outcome: acp.NewRequestPermissionOutcomeCancelled()}, nil
+	}
+	opt, ok := choosePermission(s.policy, p.Options)
+	if !ok {
+		return acp.RequestPermissionResponse{}, acp.NewInvalidParams(map[string]any{"error": "permission request offers no options"})
+	}
+	title := ""
+	if p.ToolCall.Title != nil {
+		title = *p.ToolCall.Title
+	}
+	s.log.Info("permission answered", "tool_call", p.ToolCall.ToolCallId, "title", title, "option", opt.OptionId, "kind", opt.Kind)
+	return acp.RequestPermissionResponse{Outcome: acp.NewRequestPermissionOutcomeSelected(opt.OptionId)}, nil
+}
+
+// choosePermission picks the option the policy prefers: allow_once, then allow_always under
+// PolicyAllow; reject_once, then reject_always under PolicyReject. When no option of the
+// preferred kinds is offered it falls back to the other side's, and then to the first option.
+func choosePermission(policy string, opts []acp.PermissionOption) (acp.PermissionOption, bool) {
+	allow := []acp.PermissionOptionKind{acp.PermissionOptionKindAllowOnce, acp.PermissionOptionKindAllowAlways}
+	reject := []acp.PermissionOptionKind{acp.PermissionOptionKindRejectOnce, acp.PermissionOptionKindRejectAlways}
+	order := append(allow, reject...)
+	if policy == PolicyReject {
+		order = append(reject, allow...)
+	}
+	for _, k := range order {
+		for _, o := range opts {
+			if o.Kind == k {
+				return o, true
+			}
+		}
+	}
+	if len(opts) > 0 {
+		return opts[0], true
+	}
+	return acp.PermissionOption{}, false
+}
+
+// SessionUpdate forwards the agent's progress.
+func (s *session) SessionUpdate(_ context.Context, n acp.SessionNotification) error {
+	u := n.Update
+	switch {
+	case u.AgentMessageChunk != nil:
+		if t := u.AgentMessageChunk.Content.Text; t != nil {
+			s.onUpdate(Update{Text: t.Text})
+		}
+	case u.ToolCall != nil:
+		s.onUpdate(Update{Tool: &ToolEvent{
+			ID: string(u.ToolCall.ToolCallId), Title: u.ToolCall.Title,
+			Kind: string(u.ToolCall.Kind), Status: string(u.ToolCall.Status),
+		}})
+	case u.ToolCallUpdate != nil:
+		ev := &ToolEvent{ID: string(u.ToolCallUpdate.ToolCallId)}
+		if u.ToolCallUpdate.Title != nil {
+			ev.Title = *u.ToolCallUpdate.Title
+		}
+		if u.ToolCallUpdate.Kind != nil {
+			ev.Kind = string(*u.ToolCallUpdate.Kind)
+		}
+		if u.ToolCallUpdate.Status != nil {
+			ev.Status = string(*u.ToolCallUpdate.Status)
+		}
+		s.onUpdate(Update{Tool: ev})
+	case u.Plan != nil:
+		var entries []string
+		for _, e := range u.Plan.Entries {
+			entries = append(entries, fmt.Sprintf("[%s] %s", e.Status, strings.TrimSpace(e.Content)))
+		}
+		s.onUpdate(Update{Plan: entries})
+	}
+	return nil
+}
+
+// The proxy advertises no file-system or terminal capabilities, so a well-behaved agent never
+// calls these; one that does gets method-not-found.
+
+func (s *session) ReadTextFile(context.Context, acp.ReadTextFileRequest) (acp.ReadTextFileResponse, error) {
+	return acp.ReadTextFileResponse{}, acp.NewMethodNotFound(acp.ClientMethodFsReadTextFile)
+}
+
+func (s *session) WriteTextFile(context.Context, acp.WriteTextFileRequest) (acp.WriteTextFileResponse, error) {
+	return acp.WriteTextFileResponse{}, acp.NewMethodNotFound(acp.ClientMethodFsWriteTextFile)
+}
+
+func (s *session) CreateTerminal(context.Context, acp.CreateTerminalRequest) (acp.CreateTerminalResponse, error) {
+	return acp.CreateTerminalResponse{}, acp.NewMethodNotFound(acp.ClientMethodTerminalCreate)
+}
+
+func (s *session) KillTerminal(context.Context, acp.KillTerminalRequest) (acp.KillTerminalResponse, error) {
+	return acp.KillTerminalResponse{}, acp.NewMethodNotFound(acp.ClientMethodTerminalKill)
+}
+
+func (s *session) TerminalOutput(context.Context, acp.TerminalOutputRequest) (acp.TerminalOutputResponse, error) {
+	return acp.TerminalOutputResponse{}, acp.NewMethodNotFound(acp.ClientMethodTerminalOutput)
+}
+
+func (s *session) ReleaseTerminal(context.Context, acp.ReleaseTerminalRequest) (acp.ReleaseTerminalResponse, error) {
+	return acp.ReleaseTerminalResponse{}, acp.NewMethodNotFound(acp.ClientMethodTerminalRelease)
+}
+
+func (s *session) WaitForTerminalExit(context.Context, acp.WaitForTerminalExitRequest) (acp.WaitForTerminalExitResponse, error) {
+	return acp.WaitForTerminalExitResponse{}, acp.NewMethodNotFound(acp.ClientMethodTerminalWaitForExit)
+}
