@@ -44,6 +44,7 @@ func TestBadInput(t *testing.T) {
 		{"OIDC without client id", nil, map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": "https://token.invalid/?x=1", "INPUT_TENANT-ID": testSubscription}, "client-id", "required for GitHub OIDC"},
 		{"client id without an OIDC token", map[string]string{"client-id": testSubscription}, map[string]string{"GITHUB_ACTIONS": "true"}, "client-id", "no GitHub OIDC token"},
 		{"tenant id not a UUID", map[string]string{"client-id": testSubscription, "tenant-id": "contoso"}, map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": "https://token.invalid/?x=1"}, "tenant-id", "is not a UUID"},
+		{"no such terraform", map[string]string{"terraform": "/no/such/terraform"}, nil, "terraform", "not an executable terraform"},
 		{"plan file with output", map[string]string{"command": "output", "plan-file": "x.tfplan"}, nil, "plan-file", "not used by output"},
 	}
 	for _, tt := range tests {

@@ -80,10 +80,10 @@ type LockedError struct {
 
 func (e *LockedError) Error() string {
 	if e.Lock.ID == "" {
-		return "the Terraform state is locked (terraform printed no lock details)"
+		return "the Terraform state is locked (terraform printed no lock details): " + strings.TrimSpace(e.Err.Error())
 	}
-	return fmt.Sprintf("the Terraform state is locked: lock %s held by %s since %s (%s)",
-		e.Lock.ID, orUnknown(e.Lock.Who), created(e.Lock), orUnknown(e.Lock.Operation))
+	return fmt.Sprintf("the Terraform state is locked: lock %s held by %s since %s (%s); if no run is in flight, release it with: %s",
+		e.Lock.ID, orUnknown(e.Lock.Who), created(e.Lock), orUnknown(e.Lock.Operation), e.ForceUnlockCommand())
 }
 
 func (e *LockedError) Unwrap() error { return e.Err }

@@ -49,7 +49,7 @@ func TestStateLockGuidance(t *testing.T) {
 			t.Errorf("guidance lacks %q\nlog:\n%s\nsummary:\n%s", want, r.log, r.summary)
 		}
 	}
-	if !strings.Contains(r.err.Error(), info.ID) {
+	if !strings.Contains(r.err.Error(), info.ID) || !strings.Contains(r.err.Error(), cmd) {
 		t.Errorf("error %q does not name the lock", r.err)
 	}
 	if r.res != nil && r.res.Applied {
