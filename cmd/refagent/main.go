@@ -66,4 +66,3 @@ func (stdioConn) Close() error {
 	_ = os.Stdin.Close()
 	return os.Stdout.Close()
 }
-
