@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // NonRootUser is the user the image runs as (distroless' nonroot).
@@ -103,28 +104,39 @@ func Build(ctx context.Context, o BuildOptions) (*Built, error) {
 		return nil, fmt.Errorf("building %s: cannot name the binary", o.Package)
 	}
 	out := &Built{Sizes: map[string]int64{}, Labels: labels}
-	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	// Platforms build in parallel: each is a go build (itself parallel) and a gzip (not).
+	imgs := make([]v1.Image, len(o.Platforms))
+	g, gctx := errgroup.WithContext(ctx)
 	for i, p := range o.Platforms {
 		bin := filepath.Join(tmp, fmt.Sprintf("%s_%s%s", p.OS, p.Architecture, p.Variant), binName)
-		if err := goBuild(ctx, o, p, bin); err != nil {
-			return nil, err
-		}
-		if i == 0 {
-			if out.SBOM, err = SBOM(bin, o.Source, o.Revision, created); err != nil {
-				return nil, err
+		g.Go(func() error {
+			if err := goBuild(gctx, o, p, bin); err != nil {
+				return err
 			}
-		}
-		img, err := image(bases[i], bin, binName, o.Package, created, labels)
-		if err != nil {
-			return nil, fmt.Errorf("building the %s image: %w", p, err)
-		}
-		size, err := imageSize(img)
+			img, err := image(bases[i], bin, binName, o.Package, created, labels)
+			if err != nil {
+				return fmt.Errorf("building the %s image: %w", p, err)
+			}
+			imgs[i] = img
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	first := filepath.Join(tmp, fmt.Sprintf("%s_%s%s", o.Platforms[0].OS, o.Platforms[0].Architecture, o.Platforms[0].Variant), binName)
+	if out.SBOM, err = SBOM(first, o.Source, o.Revision, created); err != nil {
+		return nil, err
+	}
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	for i, p := range o.Platforms {
+		size, err := imageSize(imgs[i])
 		if err != nil {
 			return nil, err
 		}
 		plat := p
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
-			Add:        img,
+			Add:        imgs[i],
 			Descriptor: v1.Descriptor{Platform: &plat},
 		})
 		out.Sizes[p.String()] = size
@@ -311,7 +323,7 @@ func binaryLayer(bin, binName string, created time.Time) ([]byte, error) {
 		return nil, err
 	}
 	var gzBuf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&gzBuf, gzip.BestCompression)
+	zw, err := gzip.NewWriterLevel(&gzBuf, gzip.DefaultCompression)
 	if err != nil {
 		return nil, err
 	}
