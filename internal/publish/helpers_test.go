@@ -81,7 +81,7 @@ type plainRegistry struct {
 	host string
 }
 
-func newPlainRegistry(t *testing.T) *plainRegistry {
+func newPlainRegistry(t testing.TB) *plainRegistry {
 	t.Helper()
 	rec := &recorder{next: registry.New(registry.Logger(discardLogger()), registry.WithReferrersSupport(true))}
 	srv := httptest.NewServer(rec)
@@ -183,7 +183,7 @@ func acrError(w http.ResponseWriter, status int, code, msg string) {
 }
 
 // pushBase pushes a two-platform base index (a /etc/passwd with the nonroot user) to reg.
-func pushBase(t *testing.T, reg string) string {
+func pushBase(t testing.TB, reg string) string {
 	t.Helper()
 	passwd := "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
 	var buf bytes.Buffer

@@ -1,0 +1,152 @@
+package publish_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/daedalus-dev/daedalus/internal/engine"
+	"github.com/daedalus-dev/daedalus/internal/publish"
+)
+
+// BenchmarkPublishVsKo builds and pushes the proxy image (linux/amd64 + linux/arm64, SBOM
+// included) to an in-process loopback registry, side by side with ko building the same
+// package on the same base image pushed to the same registry. The Go build cache is warmed
+// first; every iteration pushes to a fresh repository, so layers are really uploaded. It
+// reports the median seconds of each, their ratio (goal ≤ 1.0) and the compressed size of
+// the linux/amd64 image (goal ≤ 8 MB).
+//
+// DAEDALUS_KO is the ko binary (make ko); DAEDALUS_BENCH_PACKAGE overrides ./cmd/proxy.
+func BenchmarkPublishVsKo(b *testing.B) {
+	ko := engine.Path(b, "DAEDALUS_KO", "ko", "ko")
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		b.Fatal(err)
+	}
+	pkg := os.Getenv("DAEDALUS_BENCH_PACKAGE")
+	if pkg == "" {
+		pkg = publish.DefaultPackage
+	}
+	reg := newPlainRegistry(b)
+	base := pushBase(b, reg.host)
+	baseSize := imageSizeOf(b, base, "amd64")
+	rev, created := headCommit(b, root)
+	ctx := context.Background()
+
+	ours := func(repo string) (time.Duration, int64) {
+		start := time.Now()
+		built, err := publish.Build(ctx, publish.BuildOptions{
+			Dir: root, Package: pkg, Platforms: twoPlatforms, Base: base,
+			Created: created, Revision: rev, Version: rev,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, _ := name.NewRepository(reg.host + "/" + repo)
+		if _, err := publish.Push(ctx, built, r, []string{"bench"}); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start), built.Sizes["linux/amd64"]
+	}
+	theirs := func(repo string) (time.Duration, int64) {
+		start := time.Now()
+		cmd := exec.Command(ko, "build", "--bare", "--platform=linux/amd64,linux/arm64", pkg)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "KO_DOCKER_REPO="+reg.host+"/"+repo, "KO_DEFAULTBASEIMAGE="+base)
+		out, err := cmd.Output()
+		if err != nil {
+			var stderr string
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = string(ee.Stderr)
+			}
+			b.Fatalf("ko build: %v\n%s", err, stderr)
+		}
+		d := time.Since(start)
+		return d, imageSizeOf(b, strings.TrimSpace(string(out)), "amd64")
+	}
+
+	// Warm the Go build cache for both.
+	_, size := ours("warm-daedalus")
+	_, koSize := theirs("warm-ko")
+
+	b.ResetTimer()
+	var mine, kos []time.Duration
+	for i := range b.N {
+		// Alternate who goes first, so neither always runs on a cooler machine.
+		if i%2 == 0 {
+			d, _ := ours("daedalus-" + strconv.Itoa(i))
+			mine = append(mine, d)
+			d, _ = theirs("ko-" + strconv.Itoa(i))
+			kos = append(kos, d)
+		} else {
+			d, _ := theirs("ko-" + strconv.Itoa(i))
+			kos = append(kos, d)
+			d, _ = ours("daedalus-" + strconv.Itoa(i))
+			mine = append(mine, d)
+		}
+	}
+	b.StopTimer()
+	m, k := median(mine), median(kos)
+	b.ReportMetric(m.Seconds(), "daedalus-s/op")
+	b.ReportMetric(k.Seconds(), "ko-s/op")
+	b.ReportMetric(m.Seconds()/k.Seconds(), "ratio")
+	b.ReportMetric(float64(size)/1e6, "MB-amd64")
+	b.ReportMetric(float64(koSize)/1e6, "ko-MB-amd64")
+	b.Logf("build+push of %s for linux/amd64+linux/arm64, median of %d: daedalus %.2fs, ko %.2fs, ratio %.2fx (goal <= 1.0x)",
+		pkg, b.N, m.Seconds(), k.Seconds(), m.Seconds()/k.Seconds())
+	b.Logf("compressed linux/amd64 image: daedalus %.2f MB, ko %.2f MB (goal <= 8 MB; both on the %.2f KB test base, distroless static adds about 2 MB)",
+		float64(size)/1e6, float64(koSize)/1e6, float64(baseSize)/1e3)
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// imageSizeOf is the compressed size (layers + config) of ref's image for arch.
+func imageSizeOf(tb testing.TB, ref, arch string) int64 {
+	tb.Helper()
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	img, err := remote.Image(r, remote.WithPlatform(v1.Platform{OS: "linux", Architecture: arch}))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := m.Config.Size
+	for _, l := range m.Layers {
+		n += l.Size
+	}
+	return n
+}
+
+func headCommit(tb testing.TB, dir string) (string, time.Time) {
+	tb.Helper()
+	out, err := exec.Command("git", "-C", dir, "log", "-1", "--format=%H %ct").Output()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rev, ct, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+	secs, err := strconv.ParseInt(ct, 10, 64)
+	if err != nil {
+		tb.Fatal(fmt.Errorf("commit time %q: %w", ct, err))
+	}
+	return rev, time.Unix(secs, 0).UTC()
+}
