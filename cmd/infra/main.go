@@ -33,7 +33,6 @@ func realMain(ctx context.Context, a *actions.Action) error {
 		dir = ws
 	}
 	_, err = infra.Main(ctx, a, infra.Env{
-		Getenv:  os.Getenv,
 		Environ: os.Environ(),
 		Dir:     dir,
 		Now:     time.Now,

@@ -6,13 +6,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
+	"github.com/daedalus-dev/daedalus/internal/azure"
 )
 
 // Command is what the step does with the stack.
@@ -61,9 +61,9 @@ type Config struct {
 	// TempDir holds the temporary plan file.
 	TempDir string
 
-	SubscriptionID string
-	TenantID       string
-	ClientID       string
+	// Azure is the identity and subscription (inputs tenant-id, client-id,
+	// subscription-id, cloud), read and checked the way every step does.
+	Azure azure.Config
 	// OIDCRequestURL and OIDCRequestToken are the runner's GitHub OIDC endpoint and
 	// bearer token (ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN); empty outside Actions, where
 	// the provider falls back to the Azure CLI login.
@@ -83,10 +83,11 @@ type Config struct {
 	ttlUnparsed bool
 }
 
-// NewConfig builds the Config from the step's inputs, the environment (getenv) and the
-// directory relative paths are resolved against, and sets the defaults. Problems with the
-// inputs are collected in in (see in.Err); Validate checks the rest.
-func NewConfig(in *actions.Inputs, getenv func(string) string, dir string) *Config {
+// NewConfig builds the Config from the step's inputs, the environment (a's getenv) and
+// the directory relative paths are resolved against, and sets the defaults. Problems
+// with the inputs are collected in in (see in.Err); Validate checks the rest.
+func NewConfig(a *actions.Action, in *actions.Inputs, dir string) *Config {
+	getenv := a.Getenv
 	wd := in.String("working-directory", DefaultWorkingDir)
 	c := &Config{
 		Command:              Command(in.Required("command", "set it to plan, apply, destroy or output")),
@@ -94,9 +95,6 @@ func NewConfig(in *actions.Inputs, getenv func(string) string, dir string) *Conf
 		WorkingDir:           abs(dir, wd),
 		Terraform:            in.String("terraform", "terraform"),
 		BackendConfig:        in.List("backend-config"),
-		SubscriptionID:       in.String("subscription-id", getenv("ARM_SUBSCRIPTION_ID")),
-		TenantID:             in.String("tenant-id", getenv("ARM_TENANT_ID")),
-		ClientID:             in.String("client-id", getenv("ARM_CLIENT_ID")),
 		OIDCRequestURL:       getenv("ACTIONS_ID_TOKEN_REQUEST_URL"),
 		OIDCRequestToken:     getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
 		LockTimeout:          in.Duration("lock-timeout", 0),
@@ -104,6 +102,7 @@ func NewConfig(in *actions.Inputs, getenv func(string) string, dir string) *Conf
 		TempDir:              getenv("RUNNER_TEMP"),
 		InActions:            getenv("GITHUB_ACTIONS") == "true",
 	}
+	c.Azure = azure.ReadConfig(a, in)
 	c.TTL, c.ttlUnparsed = c.hours(in.String("ttl-hours", "24"), "ttl-hours")
 	for _, f := range in.List("var-files") {
 		c.VarFiles = append(c.VarFiles, abs(dir, f))
@@ -138,7 +137,12 @@ func (c *Config) hours(v, input string) (d time.Duration, unparsed bool) {
 // so none of them belongs in backend-config (where it would reach logs and plan files).
 var backendSecrets = []string{"access_key", "sas_token", "client_secret", "client_certificate_password", "client_certificate_path"}
 
-var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+// armEnvironments maps the cloud input to the azurerm provider's ARM_ENVIRONMENT.
+var armEnvironments = map[string]string{
+	"": "public", "azurepublic": "public", "azurecloud": "public",
+	"azurechina": "china", "azurechinacloud": "china",
+	"azuregovernment": "usgovernment", "azureusgovernment": "usgovernment",
+}
 
 // Validate checks the Config before anything runs. Every problem is an
 // *actions.InputError naming the input and the fix; it changes nothing on disk.
@@ -166,35 +170,25 @@ func (c *Config) Validate() error {
 				"list existing .tfvars files, e.g. deploy/terraform/terraform.tfvars (copy terraform.tfvars.example)")
 		}
 	}
+	if c.Command != Output && c.Azure.SubscriptionID == "" {
+		errs = append(errs, actions.Invalid(azure.InputSubscriptionID, "is required",
+			"set it to the Azure subscription id (a GUID) to deploy into"))
+	}
+	// In Actions the provider and backend sign in with GitHub OIDC and need the
+	// identity and tenant; ids are checked the way every step checks them.
+	errs = append(errs, c.Azure.Validate(c.InActions))
+	if c.InActions && (c.OIDCRequestURL == "" || c.OIDCRequestToken == "") {
+		errs = append(errs, fmt.Errorf("signing in to Azure with GitHub OIDC: %w", actions.ErrNoIDToken))
+	}
+	if _, ok := armEnvironments[strings.ToLower(c.Azure.Cloud)]; !ok {
+		errs = append(errs, actions.Invalid(azure.InputCloud, fmt.Sprintf("%q is not a cloud the azurerm provider knows", c.Azure.Cloud),
+			"use AzurePublic, AzureChina or AzureGovernment"))
+	}
 	if c.Command != Output {
-		switch {
-		case c.SubscriptionID == "":
-			bad("subscription-id", "is required", "set it to the Azure subscription id (a UUID) to deploy into")
-		case !uuidRE.MatchString(c.SubscriptionID):
-			bad("subscription-id", fmt.Sprintf("%q is not a UUID", c.SubscriptionID), "set it to the Azure subscription id, e.g. 00000000-0000-0000-0000-000000000000")
-		}
 		if !c.ttlUnparsed && (c.TTL < MinTTL || c.TTL > MaxTTL) {
 			bad("ttl-hours", "must be a whole number of hours from 1 to 168",
 				"set it to how long the environment may live before the nightly cleanup deletes it, e.g. 24")
 		}
-	}
-	if c.OIDCRequestURL != "" {
-		// On a runner with id-token: write, the provider and backend sign in with OIDC
-		// and need to know which identity and tenant.
-		for _, id := range []struct{ input, value, what string }{
-			{"client-id", c.ClientID, "the client id of the managed identity to deploy as"},
-			{"tenant-id", c.TenantID, "the Entra tenant id"},
-		} {
-			switch {
-			case id.value == "":
-				bad(id.input, "is required for GitHub OIDC sign-in", "set it to "+id.what)
-			case !uuidRE.MatchString(id.value):
-				bad(id.input, fmt.Sprintf("%q is not a UUID", id.value), "set it to "+id.what+" (a UUID)")
-			}
-		}
-	} else if c.InActions && c.ClientID != "" {
-		bad("client-id", "is set but the job has no GitHub OIDC token to sign in with",
-			"grant the job `permissions: id-token: write`")
 	}
 	if c.ForceUnlockOlderThan != 0 && c.ForceUnlockOlderThan < MinForceUnlockAge {
 		bad("force-unlock-older-than", fmt.Sprintf("%s is too young a lock to break", c.ForceUnlockOlderThan),
@@ -225,9 +219,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.Any("var_files", c.VarFiles),
 		slog.Int("backend_config", len(c.BackendConfig)),
 		slog.String("plan_file", c.PlanFile),
-		slog.String("subscription_id", c.SubscriptionID),
-		slog.String("tenant_id", c.TenantID),
-		slog.String("client_id", c.ClientID),
+		slog.Any("azure", c.Azure),
 		slog.Bool("in_actions", c.InActions),
 		slog.Bool("oidc", c.OIDCRequestURL != ""),
 		slog.String("oidc_request_token", token),

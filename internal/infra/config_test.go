@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
+	"github.com/daedalus-dev/daedalus/internal/azure"
 )
 
 // TestBadInput checks that each kind of bad input is reported as an error on the input
@@ -33,7 +34,7 @@ func TestBadInput(t *testing.T) {
 		{"missing command", map[string]string{"command": ""}, nil, "command", "is required"},
 		{"unknown command", map[string]string{"command": "deploy"}, nil, "command", `"deploy" is not a command`},
 		{"missing subscription", map[string]string{"subscription-id": ""}, nil, "subscription-id", "is required"},
-		{"subscription not a UUID", map[string]string{"subscription-id": "my-sub"}, nil, "subscription-id", "is not a UUID"},
+		{"subscription not a GUID", map[string]string{"subscription-id": "my-sub"}, nil, "subscription-id", "is not a GUID"},
 		{"TTL too long", map[string]string{"ttl-hours": "169"}, nil, "ttl-hours", "from 1 to 168"},
 		{"TTL zero", map[string]string{"ttl-hours": "0"}, nil, "ttl-hours", "from 1 to 168"},
 		{"TTL not a number", map[string]string{"ttl-hours": "1d"}, nil, "ttl-hours", "not a whole number"},
@@ -41,9 +42,9 @@ func TestBadInput(t *testing.T) {
 		{"missing working directory", map[string]string{"working-directory": "deploy/tf"}, nil, "working-directory", "is not a directory"},
 		{"lock too young to break", map[string]string{"force-unlock-older-than": "5m"}, nil, "force-unlock-older-than", "too young"},
 		{"secret in backend config", map[string]string{"backend-config": "storage_account_name=st\naccess_key=abc"}, nil, "backend-config", "access_key is a secret"},
-		{"OIDC without client id", nil, map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": "https://token.invalid/?x=1", "INPUT_TENANT-ID": testSubscription}, "client-id", "required for GitHub OIDC"},
-		{"client id without an OIDC token", map[string]string{"client-id": testSubscription}, map[string]string{"GITHUB_ACTIONS": "true"}, "client-id", "no GitHub OIDC token"},
-		{"tenant id not a UUID", map[string]string{"client-id": testSubscription, "tenant-id": "contoso"}, map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": "https://token.invalid/?x=1"}, "tenant-id", "is not a UUID"},
+		{"OIDC without client id", map[string]string{"client-id": ""}, nil, "client-id", "is required to sign in with GitHub OIDC"},
+		{"tenant id not a GUID", map[string]string{"tenant-id": "contoso"}, nil, "tenant-id", "is not a GUID"},
+		{"unknown cloud", map[string]string{"cloud": "https://login.example.internal"}, nil, "cloud", "not a cloud the azurerm provider knows"},
 		{"no such terraform", map[string]string{"terraform": "/no/such/terraform"}, nil, "terraform", "not an executable terraform"},
 		{"plan file with output", map[string]string{"command": "output", "plan-file": "x.tfplan"}, nil, "plan-file", "not used by output"},
 	}
@@ -57,7 +58,11 @@ func TestBadInput(t *testing.T) {
 			if err := os.WriteFile(bin, []byte("#!/bin/sh\ntouch "+called+"\nexit 1\n"), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			env := map[string]string{"INPUT_TERRAFORM": bin}
+			env := map[string]string{
+				"INPUT_TERRAFORM": bin, "GITHUB_ACTIONS": "true",
+				"ACTIONS_ID_TOKEN_REQUEST_URL": "https://token.invalid/?x=1", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token",
+				"INPUT_TENANT-ID": testTenant, "INPUT_CLIENT-ID": testClient,
+			}
 			for k, v := range good {
 				env["INPUT_"+strings.ToUpper(k)] = v
 			}
@@ -70,7 +75,7 @@ func TestBadInput(t *testing.T) {
 			getenv := func(k string) string { return env[k] }
 			var log syncBuffer
 			a := actions.New(actions.WithGetenv(getenv), actions.WithWriter(&log))
-			_, err := Main(context.Background(), a, Env{Getenv: getenv, Dir: ws, Now: time.Now, Log: &log})
+			_, err := Main(context.Background(), a, Env{Dir: ws, Now: time.Now, Log: &log})
 			var ie *actions.InputError
 			if !errors.As(err, &ie) {
 				t.Fatalf("err = %v, want an *actions.InputError", err)
@@ -117,23 +122,23 @@ func leaves(err error) []error {
 func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
-		"INPUT_COMMAND":       "plan",
-		"ARM_SUBSCRIPTION_ID": testSubscription,
-		"RUNNER_TEMP":         "/runner/tmp",
+		"INPUT_COMMAND":         "plan",
+		"AZURE_SUBSCRIPTION_ID": testSubscription,
+		"RUNNER_TEMP":           "/runner/tmp",
 	}
 	getenv := func(k string) string { return env[k] }
 	a := actions.New(actions.WithGetenv(getenv), actions.WithWriter(&syncBuffer{}))
 	in := a.Inputs()
-	c := NewConfig(in, getenv, "/work")
+	c := NewConfig(a, in, "/work")
 	if err := in.Err(); err != nil {
 		t.Fatal(err)
 	}
 	want := Config{
 		Command: Plan, WorkingDirInput: DefaultWorkingDir, WorkingDir: "/work/deploy/terraform", Terraform: "terraform",
-		TempDir: "/runner/tmp", SubscriptionID: testSubscription, TTL: 24 * time.Hour,
+		TempDir: "/runner/tmp", Azure: azure.Config{SubscriptionID: testSubscription, Cloud: azure.CloudPublic}, TTL: 24 * time.Hour,
 	}
 	if c.Command != want.Command || c.WorkingDir != want.WorkingDir || c.WorkingDirInput != want.WorkingDirInput ||
-		c.Terraform != want.Terraform || c.TempDir != want.TempDir || c.SubscriptionID != want.SubscriptionID ||
+		c.Terraform != want.Terraform || c.TempDir != want.TempDir || c.Azure != want.Azure || c.InActions ||
 		c.TTL != want.TTL || c.LockTimeout != 0 || c.ForceUnlockOlderThan != 0 || c.PlanFile != "" {
 		t.Errorf("got %+v\nwant %+v", *c, want)
 	}
@@ -163,18 +168,18 @@ func TestTerraformEnv(t *testing.T) {
 	}{
 		{
 			name: "GitHub OIDC",
-			cfg: Config{SubscriptionID: "sub", TenantID: "tenant", ClientID: "client",
+			cfg: Config{Azure: azure.Config{SubscriptionID: "sub", TenantID: "tenant", ClientID: "client", Cloud: "AzureGovernment"},
 				OIDCRequestURL: "https://token.actions/?x=1", OIDCRequestToken: "req-token"},
 			want: map[string]string{
 				"PATH": "/usr/bin", "HOME": "/home/runner", "ARM_SUBSCRIPTION_ID": "sub", "ARM_TENANT_ID": "tenant",
 				"ARM_CLIENT_ID": "client", "ARM_USE_OIDC": "true", "ARM_OIDC_REQUEST_URL": "https://token.actions/?x=1",
-				"ARM_OIDC_REQUEST_TOKEN": "req-token", "CHECKPOINT_DISABLE": "1",
+				"ARM_OIDC_REQUEST_TOKEN": "req-token", "CHECKPOINT_DISABLE": "1", "ARM_ENVIRONMENT": "usgovernment",
 			},
 		},
 		{
 			name: "outside Actions",
-			cfg:  Config{SubscriptionID: "sub"},
-			want: map[string]string{"ARM_SUBSCRIPTION_ID": "sub"},
+			cfg:  Config{Azure: azure.Config{SubscriptionID: "sub"}},
+			want: map[string]string{"ARM_SUBSCRIPTION_ID": "sub", "ARM_ENVIRONMENT": "public"},
 			gone: []string{"ARM_USE_OIDC", "ARM_OIDC_REQUEST_URL", "ARM_OIDC_REQUEST_TOKEN", "ARM_CLIENT_ID", "ARM_TENANT_ID"},
 		},
 	}
@@ -193,5 +198,21 @@ func TestTerraformEnv(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNoOIDCTokenInActions: a job without `permissions: id-token: write` has no OIDC
+// request URL; the step says so before running anything.
+func TestNoOIDCTokenInActions(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"GITHUB_ACTIONS": "true", "INPUT_COMMAND": "plan", "INPUT_WORKING-DIRECTORY": ".",
+		"INPUT_SUBSCRIPTION-ID": testSubscription, "INPUT_TENANT-ID": testTenant, "INPUT_CLIENT-ID": testClient,
+		"INPUT_TERRAFORM": "/no/such/terraform",
+	}
+	a := actions.New(actions.WithGetenv(func(k string) string { return env[k] }), actions.WithWriter(&syncBuffer{}))
+	_, err := Main(context.Background(), a, Env{Dir: t.TempDir(), Now: time.Now, Log: &syncBuffer{}})
+	if !errors.Is(err, actions.ErrNoIDToken) {
+		t.Fatalf("err = %v, want actions.ErrNoIDToken", err)
 	}
 }

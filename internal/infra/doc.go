@@ -17,7 +17,10 @@
 // since when and the exact force-unlock command. It unlocks by itself only when asked to
 // (force-unlock-older-than) and only a lock older than that age, then retries once.
 //
-// Azure. The azurerm provider and backend get the GitHub OIDC request URL and token and
-// the client, tenant and subscription ids as ARM_* variables (ARM_USE_OIDC=true): no
-// client secret is ever involved.
+// Azure. The identity inputs (tenant-id, client-id, subscription-id, cloud) are read and
+// checked by internal/azure like every step's. Terraform signs in by itself: the azurerm
+// provider and backend get the GitHub OIDC request URL and token and the ids as ARM_*
+// variables (ARM_USE_OIDC=true, ARM_ENVIRONMENT from cloud), so they fetch fresh GitHub
+// tokens as they need them. No client secret is ever involved; ARM_CLIENT_SECRET and
+// storage keys in the step's environment are dropped.
 package infra

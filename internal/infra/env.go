@@ -31,9 +31,10 @@ func (c *Config) TerraformEnv(base []string) map[string]string {
 			env[k] = v
 		}
 	}
-	set("ARM_SUBSCRIPTION_ID", c.SubscriptionID)
-	set("ARM_TENANT_ID", c.TenantID)
-	set("ARM_CLIENT_ID", c.ClientID)
+	set("ARM_SUBSCRIPTION_ID", c.Azure.SubscriptionID)
+	set("ARM_TENANT_ID", c.Azure.TenantID)
+	set("ARM_CLIENT_ID", c.Azure.ClientID)
+	set("ARM_ENVIRONMENT", armEnvironments[strings.ToLower(c.Azure.Cloud)])
 	if c.OIDCRequestURL != "" {
 		env["ARM_USE_OIDC"] = "true"
 		set("ARM_OIDC_REQUEST_URL", c.OIDCRequestURL)

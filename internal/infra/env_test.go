@@ -25,10 +25,10 @@ func TestOIDCEnvironmentReachesTerraform(t *testing.T) {
 		t.Fatal(err)
 	}
 	const (
-		tenant  = "11111111-2222-4333-8444-555555555555"
-		client  = "66666666-7777-4888-9999-000000000000"
+		tenant  = "aaaaaaaa-2222-4333-8444-555555555555"
+		client  = "bbbbbbbb-7777-4888-9999-000000000000"
 		url     = "https://pipelines.actions.invalid/idtoken/abc?api-version=2.0"
-		request = "request-token-6f1c0a"
+		request = "request-token-0d9e2b"
 	)
 	r := s.run(context.Background(), time.Now(), map[string]string{
 		"command": "apply", "working-directory": "stack", "var-files": "dump.tfvars",

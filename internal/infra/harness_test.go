@@ -14,8 +14,12 @@ import (
 	"github.com/daedalus-dev/daedalus/internal/engine"
 )
 
-// testSubscription is a well-formed subscription id; nothing here talks to Azure.
-const testSubscription = "3f2b8c1e-7d4a-4e5b-9c6d-0a1b2c3d4e5f"
+// Well-formed ids; nothing here talks to Azure.
+const (
+	testSubscription = "3f2b8c1e-7d4a-4e5b-9c6d-0a1b2c3d4e5f"
+	testTenant       = "11111111-2222-4333-8444-555555555555"
+	testClient       = "66666666-7777-4888-9999-000000000000"
+)
 
 // terraformBin is the pinned terraform the Makefile builds (`make terraform`).
 func terraformBin(t *testing.T) string {
@@ -99,12 +103,17 @@ func (s *step) run(ctx context.Context, now time.Time, inputs map[string]string)
 		"GITHUB_STEP_SUMMARY": sumFile,
 		"RUNNER_TEMP":         tmp,
 		"INPUT_TERRAFORM":     s.tf,
+		// A job with id-token: write, signing in as testClient.
+		"ACTIONS_ID_TOKEN_REQUEST_URL":   "https://pipelines.actions.invalid/idtoken?api-version=2.0",
+		"ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token-6f1c0a",
+		"INPUT_TENANT-ID":                testTenant,
+		"INPUT_CLIENT-ID":                testClient,
 	}
 	for k, v := range inputs {
 		if k == outsideActions {
-			delete(env, "GITHUB_ACTIONS")
-			delete(env, "GITHUB_OUTPUT")
-			delete(env, "GITHUB_STEP_SUMMARY")
+			for _, k := range []string{"GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"} {
+				delete(env, k)
+			}
 			continue
 		}
 		if name, ok := strings.CutPrefix(k, "env:"); ok {
@@ -117,7 +126,6 @@ func (s *step) run(ctx context.Context, now time.Time, inputs map[string]string)
 	var log syncBuffer
 	a := actions.New(actions.WithGetenv(getenv), actions.WithWriter(&log))
 	res, err := Main(ctx, a, Env{
-		Getenv:  getenv,
 		Environ: s.environ,
 		Dir:     s.dir,
 		Now:     func() time.Time { return now },

@@ -14,6 +14,8 @@ import (
 
 	"github.com/hashicorp/terraform-exec/tfexec"
 	tfjson "github.com/hashicorp/terraform-json"
+
+	"github.com/daedalus-dev/daedalus/internal/azure"
 )
 
 // TestStateLockGuidance holds the fixture's state lock with a real second terraform
@@ -289,7 +291,7 @@ func TestForceUnlock(t *testing.T) {
 			r := &Runner{
 				Config: &Config{
 					Command: Apply, WorkingDirInput: "deploy/terraform", TempDir: t.TempDir(),
-					SubscriptionID: testSubscription, TTL: 24 * time.Hour, ForceUnlockOlderThan: tt.olderThan,
+					Azure: azure.Config{SubscriptionID: testSubscription}, TTL: 24 * time.Hour, ForceUnlockOlderThan: tt.olderThan,
 				},
 				Terraform: f, Report: rep, Now: func() time.Time { return now },
 			}

@@ -280,7 +280,7 @@ func (r *Runner) planOptions(planFile string, expiresAt time.Time) []tfexec.Plan
 		opts = append(opts, tfexec.VarFile(f))
 	}
 	opts = append(opts,
-		tfexec.Var("subscription_id="+cfg.SubscriptionID),
+		tfexec.Var("subscription_id="+cfg.Azure.SubscriptionID),
 		tfexec.Var("ttl_hours="+strconv.Itoa(int(cfg.TTL.Hours()))),
 		tfexec.Var("expires_at="+expiresAt.Format(time.RFC3339)),
 	)

@@ -13,9 +13,9 @@ import (
 	"github.com/daedalus-dev/daedalus/internal/actions"
 )
 
-// Env is the process environment a run reads; only main builds it from the real one.
+// Env is the process environment a run reads besides what a reads through its getenv;
+// only main builds it from the real one.
 type Env struct {
-	Getenv  func(string) string
 	Environ []string         // the environment terraform inherits (see TerraformEnv)
 	Dir     string           // the directory relative inputs are resolved against
 	Now     func() time.Time // the clock for the TTL and lock ages
@@ -27,7 +27,7 @@ type Env struct {
 // stays held returns a *LockedError after writing its guidance to the log and summary.
 func Main(ctx context.Context, a *actions.Action, env Env) (*Result, error) {
 	in := a.Inputs()
-	cfg := NewConfig(in, env.Getenv, env.Dir)
+	cfg := NewConfig(a, in, env.Dir)
 	if err := errors.Join(in.Err(), cfg.Validate()); err != nil {
 		return nil, err
 	}
