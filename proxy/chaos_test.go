@@ -1,0 +1,207 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/daedalus-dev/daedalus/internal/engine"
+)
+
+// TestChaos runs the real proxy binary as many processes against one JetStream, the way KEDA
+// runs Jobs, while proxies are SIGKILLed and SIGTERMed at random and agents crash at random.
+// In the end every task must have exactly one final result: none lost, none duplicated.
+func TestChaos(t *testing.T) {
+	engine.Heavy(t)
+	const (
+		tasks     = 500
+		slots     = 4 // proxies running at once: three Job-mode slots and one service-mode proxy
+		crashRate = "0.04"
+		maxKills  = 160
+		limit     = 6 * time.Minute
+	)
+	proxyBin, agentBin := binaries(t)
+	e := newEnv(t)
+	ids := make([]string, tasks)
+	for i := range ids {
+		ids[i] = e.publish(fmt.Sprintf("@chunks 2\nchaos task %d", i))
+	}
+
+	ctx, stop := context.WithTimeout(context.Background(), limit)
+	defer stop()
+	var (
+		mu       sync.Mutex
+		running  = map[int]*exec.Cmd{}
+		next     int
+		started  atomic.Int64
+		sigkills atomic.Int64
+		sigterms atomic.Int64
+		wg       sync.WaitGroup
+	)
+	baseEnv := append(os.Environ(),
+		"NATS_URL="+e.srv.ClientURL(), "DAEDALUS_WORKER="+testWorker,
+		"DAEDALUS_AGENT_CMD="+agentBin+" --stdio --latency 150ms --crash-rate "+crashRate,
+		"DAEDALUS_WORKSPACE="+t.TempDir(), "DAEDALUS_IDLE_TIMEOUT=1s", "DAEDALUS_STARTUP_TIMEOUT=5s",
+		"DAEDALUS_DRAIN_TIMEOUT=1s", "DAEDALUS_GRACE_PERIOD=4s", "DAEDALUS_STATUS_INTERVAL=100ms",
+		"DAEDALUS_LOG_LEVEL=error",
+	)
+	spawn := func(mode string) (int, *exec.Cmd, error) {
+		cmd := exec.Command(proxyBin)
+		cmd.Env = append(slices.Clip(baseEnv), "DAEDALUS_MODE="+mode)
+		if err := cmd.Start(); err != nil {
+			return 0, nil, err
+		}
+		started.Add(1)
+		mu.Lock()
+		next++
+		n := next
+		running[n] = cmd
+		mu.Unlock()
+		return n, cmd, nil
+	}
+	for s := range slots {
+		mode := "job"
+		if s == 0 {
+			mode = "service"
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				n, cmd, err := spawn(mode)
+				if err != nil {
+					t.Errorf("starting proxy: %v", err)
+					return
+				}
+				_ = cmd.Wait()
+				mu.Lock()
+				delete(running, n)
+				mu.Unlock()
+			}
+		}()
+	}
+	// Chaos: every 100 ms, SIGKILL or SIGTERM a random running proxy, a bounded number of times.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for sigkills.Load()+sigterms.Load() < maxKills {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			mu.Lock()
+			var victim *exec.Cmd
+			for _, c := range running { // map order is random enough
+				victim = c
+				break
+			}
+			mu.Unlock()
+			if victim == nil {
+				continue
+			}
+			if rand.IntN(2) == 0 {
+				if victim.Process.Signal(syscall.SIGKILL) == nil {
+					sigkills.Add(1)
+				}
+			} else if victim.Process.Signal(syscall.SIGTERM) == nil {
+				sigterms.Add(1)
+			}
+		}
+	}()
+
+	results, err := e.js.Stream(t.Context(), ResultsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var counts map[string]uint64
+	for {
+		info, err := results.Info(t.Context(), jetstream.WithSubjectFilter(ResultsPrefix+">"))
+		if err == nil && len(info.State.Subjects) >= tasks {
+			counts = info.State.Subjects
+			break
+		}
+		if ctx.Err() != nil {
+			if err == nil {
+				counts = info.State.Subjects
+			}
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	stop()
+	mu.Lock()
+	for _, c := range running {
+		_ = c.Process.Signal(syscall.SIGTERM)
+	}
+	mu.Unlock()
+	wg.Wait()
+
+	lost, dup := 0, 0
+	for _, id := range ids {
+		switch n := counts[ResultSubject(id)]; {
+		case n == 0:
+			lost++
+		case n > 1:
+			dup++
+		}
+	}
+	states := map[string]int{}
+	attempts := map[int]int{}
+	oc, err := e.js.OrderedConsumer(t.Context(), ResultsStream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for read := 0; read < len(counts); {
+		b, err := oc.Fetch(500, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for m := range b.Messages() {
+			n++
+			var r Result
+			if err := json.Unmarshal(m.Data(), &r); err != nil {
+				t.Fatal(err)
+			}
+			states[r.Status.State]++
+			attempts[r.Metadata.Attempt]++
+		}
+		if n == 0 {
+			break
+		}
+		read += n
+	}
+	var byState []string
+	for s, n := range states {
+		byState = append(byState, fmt.Sprintf("%s=%d", s, n))
+	}
+	t.Logf("chaos: tasks=%d results=%d lost=%d duplicated=%d (%s) attempts=%v proxies=%d sigkill=%d sigterm=%d agent-crash-rate=%s",
+		tasks, len(counts), lost, dup, strings.Join(byState, " "), attempts, started.Load(), sigkills.Load(), sigterms.Load(), crashRate)
+	fmt.Printf("chaos: tasks=%d lost=%d duplicated=%d %s proxies=%d sigkill=%d sigterm=%d\n",
+		tasks, lost, dup, strings.Join(byState, " "), started.Load(), sigkills.Load(), sigterms.Load())
+	if lost != 0 || dup != 0 {
+		t.Fatalf("%d tasks lost, %d duplicated; want 0 and 0", lost, dup)
+	}
+	if sigkills.Load() == 0 || sigterms.Load() == 0 {
+		t.Errorf("chaos did not happen: %d SIGKILLs, %d SIGTERMs", sigkills.Load(), sigterms.Load())
+	}
+	if states[StateCompleted] == 0 {
+		t.Error("no task completed")
+	}
+	e.settled(10 * time.Second)
+}

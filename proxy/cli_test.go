@@ -1,0 +1,151 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/daedalus-dev/daedalus/proxy/refagent"
+)
+
+// Service mode through Main, as the Deployment runs it: /healthz, /metrics, loop, clean exit.
+func TestMainServiceMode(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	addr := startAgent(t, refagent.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := ln.Addr().String()
+	ln.Close()
+	env := envOf(map[string]string{
+		"NATS_URL": e.srv.ClientURL(), "DAEDALUS_WORKER": testWorker, "DAEDALUS_MODE": "service",
+		"DAEDALUS_AGENT_ADDR": addr, "DAEDALUS_LISTEN": listen, "DAEDALUS_WORKSPACE": t.TempDir(),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Main(ctx, nil, env, io.Discard) }()
+
+	get := func(path string) (int, string) {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			resp, err := http.Get("http://" + listen + path)
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				return resp.StatusCode, string(b)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if code, body := get("/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
+		t.Fatalf("/healthz = %d %q", code, body)
+	}
+	ids := []string{e.publish("one"), e.publish("two")}
+	for _, id := range ids {
+		if res, _ := e.result(id, 10*time.Second); res.Status.State != StateCompleted {
+			t.Fatalf("%s: %+v", id, res)
+		}
+	}
+	e.settled(3 * time.Second)
+	_, metrics := get("/metrics")
+	for _, want := range []string{
+		`daedalus_proxy_results_total{state="completed",worker="copilot"} 2`,
+		`daedalus_proxy_deliveries_total{action="completed",worker="copilot"} 2`,
+		`daedalus_proxy_dispatch_seconds_count{worker="copilot"} 2`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Main returned %v after shutdown, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("service-mode proxy did not exit after shutdown")
+	}
+}
+
+func TestMainBootstrapIsIdempotentAndFixesHandMadeConsumer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	// A consumer made by hand as in the seed's troubleshooting guide (max-deliver 3, default ack wait).
+	cc := ConsumerConfig("claude", 30*time.Second, 3)
+	cc.MaxDeliver, cc.Metadata = 3, nil
+	if _, err := e.js.CreateOrUpdateConsumer(t.Context(), TasksStream, cc); err != nil {
+		t.Fatal(err)
+	}
+	env := envOf(map[string]string{"NATS_URL": e.srv.ClientURL(), "DAEDALUS_WORKERS": "copilot, claude", "DAEDALUS_ACK_WAIT": "45s"})
+	for range 2 {
+		if err := Main(t.Context(), []string{"bootstrap"}, env, io.Discard); err != nil {
+			t.Fatalf("bootstrap: %v", err)
+		}
+	}
+	for _, w := range []string{"copilot", "claude"} {
+		c, err := e.js.Consumer(t.Context(), TasksStream, w)
+		if err != nil {
+			t.Fatalf("consumer %s: %v", w, err)
+		}
+		ci := c.CachedInfo()
+		if ci.Config.FilterSubject != "agent.tasks."+w || ci.Config.AckWait != 45*time.Second ||
+			ci.Config.MaxDeliver != 5 || maxAttempts(ci) != 3 || ci.Config.Durable != w {
+			t.Errorf("consumer %s = %+v", w, ci.Config)
+		}
+	}
+	if err := Main(t.Context(), []string{"bootstrap", "--workers", "a.b"}, env, io.Discard); err == nil || !strings.Contains(err.Error(), "DAEDALUS_WORKERS") {
+		t.Errorf("bad worker: err = %v", err)
+	}
+}
+
+func TestMainRejectsBadConfigBeforeConnecting(t *testing.T) {
+	t.Parallel()
+	// NATS_URL points nowhere: a config error must be reported before any connection attempt.
+	err := Main(t.Context(), []string{"--drain-timeout", "40s"}, envOf(map[string]string{
+		"DAEDALUS_WORKER": "copilot", "NATS_URL": "nats://127.0.0.1:1",
+	}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "DAEDALUS_DRAIN_TIMEOUT") || strings.Contains(err.Error(), "connecting") {
+		t.Fatalf("err = %v, want the drain/grace error and no connection attempt", err)
+	}
+}
+
+func TestStdioAgentCommand(t *testing.T) {
+	t.Parallel()
+	_, agentBin := binaries(t)
+	e := newEnv(t)
+	cfg := e.config("")
+	cfg.AgentCommand = []string{agentBin, "--stdio"}
+	id := e.publish("@tool\n@permission\nover stdio")
+	if err := e.runProxy(cfg).wait(t, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := e.result(id, time.Second)
+	if res.Status.State != StateCompleted || res.Artifacts[0].Parts[0].Text != "echo: over stdio (permission: yes)" {
+		t.Fatalf("result = %+v", res)
+	}
+	// A spawned agent that dies mid-prompt is an infrastructure failure: redelivered.
+	id = e.publish("@crash\nboom")
+	e.runProxy(cfg).wait(t, 20*time.Second)
+	e.runProxy(cfg).wait(t, 20*time.Second)
+	cons, _ := e.js.Consumer(t.Context(), TasksStream, testWorker)
+	ci, err := cons.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.NumRedelivered == 0 && ci.Delivered.Consumer < 3 {
+		t.Errorf("crashed stdio agent: task not redelivered (%+v)", ci)
+	}
+	if n := e.count(ResultsStream, ResultSubject(id)); n != 0 {
+		t.Errorf("a crash on attempt 1-2 stored %d results, want 0 (retry)", n)
+	}
+}
