@@ -79,7 +79,7 @@ func mainRun(ctx context.Context, args []string, getenv func(string) string, std
 	if err := nc.Drain(); err != nil {
 		log.Warn("draining the NATS connection", "err", err)
 	}
-	log.Info("exiting")
+	log.Info("exiting", "peak_rss_bytes", peakRSS())
 	return nil
 }
 

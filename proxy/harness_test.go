@@ -27,7 +27,7 @@ import (
 const testWorker = "copilot"
 
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	srv *server.Server
 	nc  *nats.Conn
 	js  jetstream.JetStream
@@ -49,7 +49,7 @@ func testBootstrap() BootstrapConfig {
 	}
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir()}
 	e.start(0)

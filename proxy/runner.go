@@ -59,7 +59,16 @@ func (r *Runner) Run(ctx context.Context) error {
 		"heartbeat", r.heartbeat, "max_attempts", r.attempts)
 
 	idleSince := time.Now()
+	var warm *warmSession
+	defer func() {
+		if warm != nil {
+			warm.discard()
+		}
+	}()
 	for ctx.Err() == nil {
+		if warm == nil || warm.failed() {
+			warm = r.prewarm(ctx)
+		}
 		wait := fetchWait
 		if r.cfg.Mode == ModeJob {
 			left := r.cfg.IdleTimeout - time.Since(idleSince)
@@ -83,7 +92,8 @@ func (r *Runner) Run(ctx context.Context) error {
 				r.nak(msg, 0, "proxy shutting down before starting it", r.log)
 				continue
 			}
-			r.handle(ctx, msg)
+			r.handle(ctx, msg, warm)
+			warm = nil
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
 			r.log.Warn("fetching a task", "err", err)
@@ -123,6 +133,7 @@ type outcome struct {
 	state      string // a final A2A state; empty with retry or requeue
 	retry      bool   // infrastructure failure: run again on another delivery, if attempts remain
 	requeue    bool   // interrupted by shutdown: hand back for redelivery now
+	duplicate  bool   // the task's result is already stored: ack, do not run
 	reason     string
 	stopReason acp.StopReason
 	text       string
@@ -132,8 +143,15 @@ type outcome struct {
 }
 
 // handle settles one delivery: exactly one of publish-then-ack, publish-then-term, or nak.
-func (r *Runner) handle(ctx context.Context, msg jetstream.Msg) {
+// warm is a session opened ahead of the task, or nil; handle owns it.
+func (r *Runner) handle(ctx context.Context, msg jetstream.Msg, warm *warmSession) {
 	d := delivery{msg: msg, attempt: 1, received: time.Now(), trace: newTraceContext(msg.Headers())}
+	used := false
+	defer func() {
+		if warm != nil && !used {
+			warm.discard()
+		}
+	}()
 	d.published = d.received
 	if md, err := msg.Metadata(); err == nil {
 		d.attempt, d.seq, d.published = int(md.NumDelivered), md.Sequence.Stream, md.Timestamp
@@ -161,11 +179,6 @@ func (r *Runner) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	log = log.With("task_id", task.ID)
-	if r.resultStored(sctx, task.ID) {
-		log.Info("result already stored by an earlier delivery; acking")
-		r.ack(sctx, d, "duplicate", log)
-		return
-	}
 	if d.attempt > r.attempts {
 		r.settle(sctx, d, task, outcome{state: StateFailed, reason: fmt.Sprintf(
 			"no answer after %d attempts: the last attempt ended without settling the task (its proxy was killed or lost NATS)",
@@ -173,7 +186,13 @@ func (r *Runner) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	log.Info("task received", "queued", d.received.Sub(d.published))
-	out := r.execute(ctx, sctx, task, d, log)
+	used = true
+	out := r.execute(ctx, sctx, task, d, warm, log)
+	if out.duplicate {
+		log.Info("result already stored by an earlier delivery; acking without running the agent")
+		r.ack(sctx, d, "duplicate", log)
+		return
+	}
 	switch {
 	case out.requeue:
 		r.nak(msg, 0, out.reason, log)
@@ -236,7 +255,7 @@ func (r *Runner) resultStored(ctx context.Context, taskID string) bool {
 // execute runs the task on the agent. ctx ending means shutdown: the turn is cancelled with
 // session/cancel and given the drain timeout to end; a turn that completes in that time is
 // published, any other is requeued.
-func (r *Runner) execute(ctx, sctx context.Context, task Task, d delivery, log *slog.Logger) outcome {
+func (r *Runner) execute(ctx, sctx context.Context, task Task, d delivery, warm *warmSession, log *slog.Logger) outcome {
 	meta := map[string]any{"worker": r.cfg.Worker, "attempt": d.attempt}
 	status := newStatusPublisher(r.js, task, d.trace, r.cfg.StatusInterval, meta, log)
 	var mu sync.Mutex
@@ -251,7 +270,6 @@ func (r *Runner) execute(ctx, sctx context.Context, task Task, d delivery, log *
 		mu.Unlock()
 		status.add(u)
 	}
-	status.start(sctx, fmt.Sprintf("attempt %d of %d: starting the agent", d.attempt, r.attempts))
 	defer status.close(sctx)
 	collect := func(o outcome) outcome {
 		mu.Lock()
@@ -260,9 +278,23 @@ func (r *Runner) execute(ctx, sctx context.Context, task Task, d delivery, log *
 		return o
 	}
 
-	startCtx, cancel := context.WithTimeout(ctx, r.cfg.StartupTimeout)
-	sess, err := openSession(startCtx, r.dialer, r.cfg.Workspace, r.cfg.PermissionPolicy, d.trace.meta(), log, onUpdate)
-	cancel()
+	// Whether an earlier delivery already stored the result is asked while the agent starts,
+	// and answered before it is prompted.
+	stored := make(chan bool, 1)
+	go func() {
+		dup := r.resultStored(sctx, task.ID)
+		if !dup {
+			status.start(sctx, fmt.Sprintf("attempt %d of %d: starting the agent", d.attempt, r.attempts))
+		}
+		stored <- dup
+	}()
+	sess, err := r.session(ctx, warm, d.received)
+	if <-stored {
+		if err == nil {
+			sess.close()
+		}
+		return outcome{duplicate: true}
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return outcome{requeue: true, reason: "proxy shut down while the agent was starting"}
@@ -270,6 +302,7 @@ func (r *Runner) execute(ctx, sctx context.Context, task Task, d delivery, log *
 		return outcome{retry: true, reason: "starting the agent: " + err.Error()}
 	}
 	defer sess.close()
+	sess.setOnUpdate(onUpdate)
 
 	type answerT struct {
 		stop acp.StopReason

@@ -38,7 +38,7 @@ type session struct {
 	id         acp.SessionId
 	policy     string
 	log        *slog.Logger
-	onUpdate   func(Update)
+	onUpdate   atomic.Pointer[func(Update)]
 	cancelling atomic.Bool
 	closeOnce  sync.Once
 }
@@ -48,14 +48,15 @@ type session struct {
 var errAgentGone = errors.New("agent connection closed before it answered")
 
 // openSession connects to the agent, initializes the connection (protocol version 1) and
-// creates a session in workspace. The caller bounds ctx with the startup timeout.
+// creates a session in workspace. The caller bounds ctx with the startup timeout. Updates
+// are dropped until the session is bound to a task with setOnUpdate.
 func openSession(ctx context.Context, d Dialer, workspace, policy string, meta map[string]any,
-	log *slog.Logger, onUpdate func(Update)) (*session, error) {
+	log *slog.Logger) (*session, error) {
 	ac, err := d.Dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s := &session{agent: ac, policy: policy, log: log, onUpdate: onUpdate}
+	s := &session{agent: ac, policy: policy, log: log}
 	s.conn = acp.NewClientSideConnection(s, ac, ac)
 	s.conn.SetLogger(log)
 	stop := context.AfterFunc(ctx, func() { _ = ac.Close() }) // an agent that never answers
@@ -118,6 +119,15 @@ func (s *session) cancel() {
 	}
 }
 
+// setOnUpdate binds the session's updates to a task.
+func (s *session) setOnUpdate(f func(Update)) { s.onUpdate.Store(&f) }
+
+func (s *session) update(u Update) {
+	if f := s.onUpdate.Load(); f != nil {
+		(*f)(u)
+	}
+}
+
 // done is closed when the agent's connection ends.
 func (s *session) done() <-chan struct{} { return s.conn.Done() }
 
@@ -176,10 +186,10 @@ func (s *session) SessionUpdate(_ context.Context, n acp.SessionNotification) er
 	switch {
 	case u.AgentMessageChunk != nil:
 		if t := u.AgentMessageChunk.Content.Text; t != nil {
-			s.onUpdate(Update{Text: t.Text})
+			s.update(Update{Text: t.Text})
 		}
 	case u.ToolCall != nil:
-		s.onUpdate(Update{Tool: &ToolEvent{
+		s.update(Update{Tool: &ToolEvent{
 			ID: string(u.ToolCall.ToolCallId), Title: u.ToolCall.Title,
 			Kind: string(u.ToolCall.Kind), Status: string(u.ToolCall.Status),
 		}})
@@ -194,13 +204,13 @@ func (s *session) SessionUpdate(_ context.Context, n acp.SessionNotification) er
 		if u.ToolCallUpdate.Status != nil {
 			ev.Status = string(*u.ToolCallUpdate.Status)
 		}
-		s.onUpdate(Update{Tool: ev})
+		s.update(Update{Tool: ev})
 	case u.Plan != nil:
 		var entries []string
 		for _, e := range u.Plan.Entries {
 			entries = append(entries, fmt.Sprintf("[%s] %s", e.Status, strings.TrimSpace(e.Content)))
 		}
-		s.onUpdate(Update{Plan: entries})
+		s.update(Update{Plan: entries})
 	}
 	return nil
 }

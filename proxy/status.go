@@ -7,6 +7,7 @@ import (
 	"maps"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -31,8 +32,9 @@ type statusPublisher struct {
 	plan  []string
 	dirty bool
 
-	stop chan struct{}
-	done chan struct{}
+	started atomic.Bool
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 func newStatusPublisher(js jetstream.JetStream, task Task, tc traceContext, interval time.Duration,
@@ -43,11 +45,13 @@ func newStatusPublisher(js jetstream.JetStream, task Task, tc traceContext, inte
 	}
 }
 
-// start publishes the first working event and starts the flusher.
+// start starts the flusher, which first publishes a working event carrying note. Nothing here
+// waits on the network: status never delays the task.
 func (p *statusPublisher) start(ctx context.Context, note string) {
-	p.publish(ctx, StateWorking, note, nil, false)
+	p.started.Store(true)
 	go func() {
 		defer close(p.done)
+		p.publish(ctx, StateWorking, note, nil, false)
 		t := time.NewTicker(p.interval)
 		defer t.Stop()
 		for {
@@ -114,8 +118,11 @@ func (p *statusPublisher) flush(ctx context.Context) {
 	p.publish(ctx, StateWorking, text, extra, false)
 }
 
-// close stops the flusher and publishes what is left.
+// close stops the flusher, if it started, and publishes what is left.
 func (p *statusPublisher) close(ctx context.Context) {
+	if !p.started.Load() {
+		return
+	}
 	close(p.stop)
 	<-p.done
 	p.flush(ctx)
