@@ -39,3 +39,16 @@ $(KEDA_CRDS):
 	dir=$$(cd tools/kube && $(GO) mod download -json github.com/kedacore/keda/v2@v$(KEDA_MODULE_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && \
 		test -n "$$dir" && cp $$dir/config/crd/bases/*.yaml $(KEDA_CRD_DIR)/ && chmod u+w $(KEDA_CRD_DIR)/*.yaml
 	touch $@
+
+.PHONY: chart-test
+chart-test: ## Lint the Daedalus chart, check its golden renders, schema and nats.conf (no cluster).
+	$(GO) test -run 'TestHelmLint|TestGoldenRenders|TestValuesRejected|TestNATS' ./internal/deploy/
+
+.PHONY: chart-golden
+chart-golden: ## Rewrite the chart's golden renders under internal/deploy/testdata (review the diff).
+	$(GO) test -run TestGoldenRenders ./internal/deploy/ -update
+
+.PHONY: deploy-test
+deploy-test: kube ## The deploy step and chart on a real kube-apiserver, etcd and kube-controller-manager.
+	KUBEBUILDER_ASSETS=$(KUBE_DIR) DAEDALUS_KUBE_ASSETS=$(KUBE_DIR) DAEDALUS_KEDA_CRDS=$(KEDA_CRD_DIR) DAEDALUS_REQUIRE_ENGINES=1 \
+		$(GO) test -race -count=1 ./internal/kubetest/ ./internal/deploy/

@@ -14,7 +14,9 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/strvals"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
 )
@@ -89,6 +91,12 @@ func Prepare(cfg Config) (*Plan, error) {
 	if err != nil {
 		return nil, actions.Invalid(InputValues, err.Error(), "fix the values files")
 	}
+	if err := applySets(vals, eff, cfg.Sets); err != nil {
+		return nil, actions.Invalid(InputSet, err.Error(), "use key=value lines, e.g. keda.enabled=true")
+	}
+	if eff, err = chartutil.CoalesceValues(ch, vals); err != nil {
+		return nil, actions.Invalid(InputValues, err.Error(), "fix the values files")
+	}
 	names, err := WorkerNames(eff)
 	if err != nil {
 		return nil, actions.Invalid(InputValues, err.Error(), "define at least one entry under workers:")
@@ -117,9 +125,6 @@ func Prepare(cfg Config) (*Plan, error) {
 	}
 	// The step's image inputs win over set lines; order is fixed for a stable result.
 	sort.Strings(sets)
-	if err := applySets(vals, eff, cfg.Sets); err != nil {
-		return nil, actions.Invalid(InputSet, err.Error(), "use key=value lines, e.g. keda.enabled=true")
-	}
 	if err := applySets(vals, eff, sets); err != nil {
 		return nil, err
 	}
@@ -203,36 +208,47 @@ func inputErrorFor(err error) error {
 	return actions.Invalid(InputValues, msg, "fix the values files or set lines")
 }
 
-// imagesOf reads the rendered proxy and agent images of each worker from a release.
+// imagesOf reads the rendered proxy image and each worker's agent image from the
+// release's ScaledJobs or Deployments.
 func imagesOf(rel *release.Release) (proxy string, workers []WorkerImage) {
 	for _, doc := range strings.Split(rel.Manifest, "\n---") {
-		var name, agent string
-		for _, line := range strings.Split(doc, "\n") {
-			t := strings.TrimSpace(line)
-			if v, ok := strings.CutPrefix(t, "daedalus.dev/worker: "); ok && name == "" {
-				name = v
-			}
+		var obj struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"metadata"`
+			Spec struct {
+				Template     corev1.PodTemplateSpec `json:"template"`
+				JobTargetRef struct {
+					Template corev1.PodTemplateSpec `json:"template"`
+				} `json:"jobTargetRef"`
+			} `json:"spec"`
 		}
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			continue
+		}
+		pod := obj.Spec.Template.Spec
+		switch obj.Kind {
+		case "ScaledJob":
+			pod = obj.Spec.JobTargetRef.Template.Spec
+		case "Deployment":
+		default:
+			continue
+		}
+		name := obj.Metadata.Labels["daedalus.dev/worker"]
 		if name == "" {
 			continue
 		}
-		lines := strings.Split(doc, "\n")
-		for i, line := range lines {
-			t := strings.TrimSpace(line)
-			if i+1 < len(lines) && (t == "- name: agent" || t == "- name: proxy") {
-				img, ok := strings.CutPrefix(strings.TrimSpace(lines[i+1]), "image: ")
-				if !ok {
-					continue
-				}
-				img, _ = strconv.Unquote(img)
-				if t == "- name: agent" {
-					agent = img
-				} else {
-					proxy = img
-				}
+		w := WorkerImage{Name: name}
+		for _, c := range append(pod.InitContainers, pod.Containers...) {
+			switch c.Name {
+			case "agent":
+				w.Image = c.Image
+			case "proxy":
+				proxy = c.Image
 			}
 		}
-		workers = append(workers, WorkerImage{Name: name, Image: agent})
+		workers = append(workers, w)
 	}
 	return proxy, workers
 }
