@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -52,10 +51,7 @@ func mainRun(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	log := newLogger(stderr, cfg.LogLevel).With("worker", cfg.Worker)
 	log.Info("starting", "config", cfg)
-	var d Dialer = TCPDialer{Addr: cfg.AgentAddr}
-	if len(cfg.AgentCommand) > 0 {
-		d = CommandDialer{Args: cfg.AgentCommand, Dir: cfg.Workspace, Stderr: stderr, Env: os.Environ()}
-	}
+	d := NewDialer(cfg, stderr)
 	nc, err := Connect(cfg.NATS, "daedalus-proxy/"+cfg.Worker, log)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -26,6 +27,15 @@ type Dialer interface {
 	Dial(ctx context.Context) (AgentConn, error)
 	// String names the agent for logs.
 	String() string
+}
+
+// NewDialer returns the dialer a Config asks for: the agent command over stdio when set (run
+// in the workspace, with the proxy's environment, its stderr to stderr), else TCP.
+func NewDialer(cfg Config, stderr io.Writer) Dialer {
+	if len(cfg.AgentCommand) > 0 {
+		return CommandDialer{Args: cfg.AgentCommand, Dir: cfg.Workspace, Stderr: stderr, Env: os.Environ()}
+	}
+	return TCPDialer{Addr: cfg.AgentAddr}
 }
 
 // TCPDialer reaches an agent listening on a TCP address (the agent container on :3000).
