@@ -31,19 +31,19 @@ func (r *Runner) settle(ctx context.Context, d delivery, task Task, out outcome,
 	r.metrics.outcomes.WithLabelValues(out.state).Inc()
 	log.Info("result stored", "state", out.state, "reason", out.reason, "stop_reason", out.stopReason,
 		"total", time.Since(d.published))
-	if task.Message != nil {
+	if out.state == StateCompleted {
+		r.ack(ctx, d, "completed", log)
+	} else {
+		if err := d.msg.TermWithReason(out.state + ": " + out.reason); err != nil {
+			log.Error("terminating the delivery", "err", err)
+		}
+		r.metrics.tasks.WithLabelValues("term").Inc()
+		r.metrics.duration.WithLabelValues("term").Observe(time.Since(d.received).Seconds())
+	}
+	if task.Message != nil { // the closing event of the task's status stream
 		st := newStatusPublisher(r.js, task, d.trace, r.cfg.StatusInterval, nil, log)
 		st.final(ctx, out.state, out.reason)
 	}
-	if out.state == StateCompleted {
-		r.ack(ctx, d, "completed", log)
-		return
-	}
-	if err := d.msg.TermWithReason(out.state + ": " + out.reason); err != nil {
-		log.Error("terminating the delivery", "err", err)
-	}
-	r.metrics.tasks.WithLabelValues("term").Inc()
-	r.metrics.duration.WithLabelValues("term").Observe(time.Since(d.received).Seconds())
 }
 
 // ack acks and waits for the server to confirm, retrying until ctx ends. An ack that is lost
