@@ -1,0 +1,212 @@
+package smoke
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/daedalus-dev/daedalus/internal/actions"
+)
+
+// Input names of actions/smoke/action.yml.
+const (
+	InputKubeconfig       = "kubeconfig"
+	InputKubeContext      = "kube-context"
+	InputNamespace        = "namespace"
+	InputRelease          = "release"
+	InputWorker           = "worker"
+	InputTokenSecret      = "token-secret"
+	InputNATSURL          = "nats-url"
+	InputNATSUser         = "nats-user"
+	InputNATSPassword     = "nats-password"
+	InputTasks            = "tasks"
+	InputPrompt           = "prompt"
+	InputColdStartTimeout = "cold-start-timeout"
+	InputJobTimeout       = "job-timeout"
+	InputRestoreTimeout   = "restore-timeout"
+	InputKEDANamespace    = "keda-namespace"
+	InputTasksStream      = "tasks-stream"
+	InputResultsStream    = "results-stream"
+	InputOperatorLogLines = "operator-log-lines"
+)
+
+// Defaults of the inputs (the deployment guide's figures).
+const (
+	DefaultNamespace        = "daedalus"
+	DefaultRelease          = "daedalus"
+	DefaultWorker           = "copilot"
+	DefaultTokenSecret      = "copilot-secret"
+	TokenSecretKey          = "github-token"
+	DefaultPrompt           = "Reply with the word pong."
+	DefaultColdStartTimeout = 90 * time.Second
+	DefaultJobTimeout       = 120 * time.Second
+	DefaultRestoreTimeout   = 60 * time.Second
+	DefaultKEDANamespace    = "keda"
+	DefaultTasksStream      = "AGENT_TASKS"
+	DefaultResultsStream    = "AGENT_RESULTS"
+	MaxTasks                = 50
+)
+
+// Config is the smoke step's input, built by ReadConfig (or by hand in tests).
+type Config struct {
+	// Kubeconfig and KubeContext select the cluster; an empty Kubeconfig uses the
+	// default loading rules ($KUBECONFIG, then ~/.kube/config).
+	Kubeconfig  string
+	KubeContext string
+
+	Namespace string
+	Release   string
+	Worker    string
+	// TokenSecret must hold the key github-token; empty skips that prerequisite.
+	TokenSecret string
+
+	// NATSURL reaches NATS directly; empty port-forwards to the release's NATS service.
+	NATSURL string
+	// NATSUser and NATSPassword; empty reads them from the release's <release>-nats-auth
+	// Secret when it exists.
+	NATSUser     string
+	NATSPassword string
+
+	Tasks  int
+	Prompt string
+
+	ColdStartTimeout time.Duration // publish → Job created
+	JobTimeout       time.Duration // Job created → Job complete (and its result)
+	RestoreTimeout   time.Duration // last Job complete → no active Jobs
+
+	KEDANamespace    string
+	TasksStream      string
+	ResultsStream    string
+	OperatorLogLines int
+}
+
+// ReadConfig reads the step's inputs; problems come back together as
+// *actions.InputError values. Call Validate next.
+func ReadConfig(a *actions.Action) (Config, error) {
+	in := a.Inputs()
+	c := Config{
+		Kubeconfig:       in.String(InputKubeconfig, ""),
+		KubeContext:      in.String(InputKubeContext, ""),
+		Namespace:        in.String(InputNamespace, DefaultNamespace),
+		Release:          in.String(InputRelease, DefaultRelease),
+		Worker:           in.String(InputWorker, DefaultWorker),
+		TokenSecret:      in.String(InputTokenSecret, DefaultTokenSecret),
+		NATSURL:          in.String(InputNATSURL, ""),
+		NATSUser:         in.String(InputNATSUser, ""),
+		NATSPassword:     in.Secret(InputNATSPassword),
+		Prompt:           in.String(InputPrompt, DefaultPrompt),
+		ColdStartTimeout: in.Duration(InputColdStartTimeout, DefaultColdStartTimeout),
+		JobTimeout:       in.Duration(InputJobTimeout, DefaultJobTimeout),
+		RestoreTimeout:   in.Duration(InputRestoreTimeout, DefaultRestoreTimeout),
+		KEDANamespace:    in.String(InputKEDANamespace, DefaultKEDANamespace),
+		TasksStream:      in.String(InputTasksStream, DefaultTasksStream),
+		ResultsStream:    in.String(InputResultsStream, DefaultResultsStream),
+	}
+	var errs []error
+	c.Tasks, errs = intInput(in.String(InputTasks, "1"), InputTasks, "set it to a whole number of tasks from 1 to 50, e.g. 5", errs)
+	c.OperatorLogLines, errs = intInput(in.String(InputOperatorLogLines, "20"), InputOperatorLogLines, "set it to a whole number of lines, e.g. 20", errs)
+	if c.TokenSecret == "none" {
+		c.TokenSecret = ""
+	}
+	return c, errors.Join(append([]error{in.Err()}, errs...)...)
+}
+
+func intInput(s, name, fix string, errs []error) (int, []error) {
+	var n int
+	if _, err := fmt.Sscan(s, &n); err != nil || fmt.Sprint(n) != s {
+		return 0, append(errs, actions.Invalid(name, fmt.Sprintf("%q is not a whole number", s), fix))
+	}
+	return n, errs
+}
+
+// Validate checks the configuration without touching anything.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(input, problem, fix string) { errs = append(errs, actions.Invalid(input, problem, fix)) }
+	for _, p := range validation.IsDNS1123Label(c.Namespace) {
+		bad(InputNamespace, fmt.Sprintf("%q is not a namespace name: %s", c.Namespace, p), "use the namespace the deploy step installed into, e.g. daedalus")
+	}
+	if c.Release == "" {
+		bad(InputRelease, "is empty", "set it to the Helm release name, e.g. daedalus")
+	}
+	for _, p := range validation.IsDNS1123Label(c.Worker) {
+		bad(InputWorker, fmt.Sprintf("%q is not a worker name: %s", c.Worker, p), "use a worker of the release's values, e.g. copilot")
+	}
+	if c.NATSURL != "" {
+		u, err := url.Parse(c.NATSURL)
+		if err != nil || u.Host == "" || (u.Scheme != "nats" && u.Scheme != "tls") {
+			bad(InputNATSURL, fmt.Sprintf("%q is not a NATS URL", c.NATSURL), "use nats://host:4222 or tls://host:4222, or leave it empty to port-forward to the release's NATS")
+		}
+	}
+	if (c.NATSUser == "") != (c.NATSPassword == "") {
+		bad(InputNATSUser, "nats-user and nats-password go together", "set both, or neither to read them from the release's NATS auth Secret")
+	}
+	if c.Tasks < 1 || c.Tasks > MaxTasks {
+		bad(InputTasks, fmt.Sprintf("%d is out of range", c.Tasks), "run from 1 to 50 tasks")
+	}
+	if c.Prompt == "" {
+		bad(InputPrompt, "is empty", "give the agent some text, e.g. Reply with the word pong.")
+	}
+	for _, d := range []struct {
+		input string
+		v     time.Duration
+	}{{InputColdStartTimeout, c.ColdStartTimeout}, {InputJobTimeout, c.JobTimeout}, {InputRestoreTimeout, c.RestoreTimeout}} {
+		if d.v < time.Second {
+			bad(d.input, fmt.Sprintf("%s is too short", d.v), "use at least 1s, e.g. 90s")
+		}
+	}
+	if c.OperatorLogLines < 0 {
+		bad(InputOperatorLogLines, "is negative", "use 0 to read no operator log, or e.g. 20")
+	}
+	if c.TasksStream == "" {
+		bad(InputTasksStream, "is empty", "use the release's keda.natsStream, AGENT_TASKS by default")
+	}
+	if c.ResultsStream == "" {
+		bad(InputResultsStream, "is empty", "use AGENT_RESULTS")
+	}
+	return errors.Join(errs...)
+}
+
+// LogValue is the configuration with the NATS password redacted.
+func (c Config) LogValue() slog.Value {
+	pw := ""
+	if c.NATSPassword != "" {
+		pw = "[redacted]"
+	}
+	return slog.GroupValue(
+		slog.String("kubeconfig", c.Kubeconfig), slog.String("kubeContext", c.KubeContext),
+		slog.String("namespace", c.Namespace), slog.String("release", c.Release), slog.String("worker", c.Worker),
+		slog.String("tokenSecret", c.TokenSecret), slog.String("natsURL", c.NATSURL),
+		slog.String("natsUser", c.NATSUser), slog.String("natsPassword", pw),
+		slog.Int("tasks", c.Tasks), slog.Duration("coldStartTimeout", c.ColdStartTimeout),
+		slog.Duration("jobTimeout", c.JobTimeout), slog.Duration("restoreTimeout", c.RestoreTimeout),
+		slog.String("tasksStream", c.TasksStream), slog.String("resultsStream", c.ResultsStream),
+	)
+}
+
+// subject is where tasks for the worker are published.
+func (c Config) subject() string { return "agent.tasks." + c.Worker }
+
+// natsAuthSecret is the Secret the chart generates for NATS credentials.
+func (c Config) natsAuthSecret() string { return c.fullname() + "-nats-auth" }
+
+// fullname is the chart's daedalus.fullname.
+func (c Config) fullname() string {
+	const chart = "daedalus"
+	name := c.Release
+	if !strings.Contains(c.Release, chart) {
+		name = c.Release + "-" + chart
+	}
+	if len(name) > 50 {
+		name = name[:50]
+	}
+	for len(name) > 0 && name[len(name)-1] == '-' {
+		name = name[:len(name)-1]
+	}
+	return name
+}
