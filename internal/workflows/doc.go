@@ -1,0 +1,25 @@
+// Package workflows holds the tests of the repository's GitHub Actions layer: the
+// workflows under .github/workflows, the root action.yml that composes the steps, the
+// per-step actions' wiring to their binaries, the binary fetcher actions/_bin/run and
+// the release assets it downloads (scripts/release). It has no code of its own.
+//
+// What runs here, and against what:
+//   - actionlint (the pinned build from mk/cleanup.mk; shellcheck when installed) over
+//     every workflow, and over every action.yml turned into an equivalent workflow
+//     (actionlint reads action metadata only through the workflows that use it).
+//   - Policy: least-privilege permissions, remote actions pinned by commit SHA,
+//     concurrency groups and timeouts; the root action hands every step binary only
+//     inputs that the step's own action.yml declares.
+//   - The fetcher against a loopback release server (the documented
+//     releases/download/<tag>/<asset> layout and the tags API): download, checksum
+//     refusal, cache, SHA refs, source builds, and its start-up time.
+//   - A snapshot release of every cmd/<step>, fed back through the fetcher.
+//   - act (nektos/act, host mode, no Docker) running the CI workflow's lint job, and a
+//     workflow that calls the infra composite action twice against the real terraform
+//     engine with GitHub OIDC pointed at a loopback token server.
+//
+// What cannot run here: GitHub-hosted remote actions (actions/checkout, setup-go,
+// cache, upload-artifact) are replaced under act by local stand-ins; Azure itself
+// (Entra, ARM, AKS, ACR) is only ever a loopback stand-in in the steps' own tests; the
+// sticky PR comment needs the GitHub API.
+package workflows

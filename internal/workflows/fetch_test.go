@@ -1,0 +1,427 @@
+package workflows
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// releaseServer stands in for GitHub's release downloads and tags API as the fetcher
+// uses them: GET /<owner>/<repo>/releases/download/<tag>/<asset> (404 when there is no
+// such release or asset) and GET /api/repos/<owner>/<repo>/tags (name and commit.sha).
+type releaseServer struct {
+	URL  string
+	repo string
+
+	mu       sync.Mutex
+	assets   map[string]map[string][]byte // tag → asset name → content
+	tags     map[string]string            // tag → commit SHA
+	requests []string
+	auth     []string
+}
+
+func newReleaseServer(t *testing.T, repo string) *releaseServer {
+	t.Helper()
+	s := &releaseServer{repo: repo, assets: map[string]map[string][]byte{}, tags: map[string]string{}}
+	srv := httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL
+	return s
+}
+
+func (s *releaseServer) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, r.URL.Path)
+	s.auth = append(s.auth, r.Header.Get("Authorization"))
+	if r.URL.Path == "/api/repos/"+s.repo+"/tags" {
+		var out []map[string]any
+		for name, sha := range s.tags {
+			out = append(out, map[string]any{"name": name, "commit": map[string]string{"sha": sha}})
+		}
+		_ = json.NewEncoder(w).Encode(out)
+		return
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, "/"+s.repo+"/releases/download/")
+	tag, asset, _ := strings.Cut(rest, "/")
+	body, found := s.assets[tag][asset]
+	if !ok || !found {
+		http.NotFound(w, r)
+		return
+	}
+	_, _ = w.Write(body)
+}
+
+// publish adds a release: for each binary name a tar.gz holding an executable shell
+// script that prints "<name> ran with: <args>", and checksums.txt over the archives.
+func (s *releaseServer) publish(t *testing.T, tag, sha string, names ...string) {
+	t.Helper()
+	files := map[string][]byte{}
+	var sums []string
+	for _, n := range names {
+		script := fmt.Sprintf("#!/bin/sh\necho \"%s ran with: $*\"\n", n)
+		asset := fmt.Sprintf("%s_%s_%s.tar.gz", n, runtime.GOOS, runtime.GOARCH)
+		files[asset] = targz(t, n, []byte(script))
+		sum := sha256.Sum256(files[asset])
+		sums = append(sums, hex.EncodeToString(sum[:])+"  "+asset)
+	}
+	sort.Strings(sums)
+	files["checksums.txt"] = []byte(strings.Join(sums, "\n") + "\n")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.assets[tag] = files
+	if sha != "" {
+		s.tags[tag] = sha
+	}
+}
+
+func (s *releaseServer) set(tag, asset string, body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.assets[tag][asset] = body
+}
+
+func (s *releaseServer) seen() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.requests...)
+}
+
+func targz(t *testing.T, name string, content []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(content)), ModTime: time.Unix(0, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(content); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// actionRepo lays out a minimal copy of an action repository under dir: the real
+// fetcher at actions/_bin/run, and a module with ./cmd/hello for source builds.
+func actionRepo(t *testing.T, dir string) string {
+	t.Helper()
+	script, err := os.ReadFile(filepath.Join(repoRoot(t), "actions", "_bin", "run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{
+		"actions/_bin/run":   string(script),
+		"go.mod":             "module example.com/actionrepo\n\ngo 1.26\n",
+		"cmd/hello/main.go":  "package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n)\n\nfunc main() { fmt.Println(\"hello from source with:\", os.Args[1:]) }\n",
+		"actions/x/.keep":    "",
+		"cmd/hello/.gitkeep": "",
+	} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+type fetchRun struct {
+	stdout, stderr string
+	err            error
+	readyMS        int
+}
+
+var readyRe = regexp.MustCompile(`\(ready in (\d+) ms\)`)
+
+// fetch runs <root>/actions/_bin/run ./cmd/<step> args... with only the given variables
+// (plus PATH and the Go caches), as a composite action step would.
+func fetch(t *testing.T, root string, env map[string]string, step string, args ...string) fetchRun {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(root, "actions", "_bin", "run"), append([]string{"./cmd/" + step}, args...)...)
+	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOROOT", "GOFLAGS", "GOTOOLCHAIN"} {
+		if v := goEnv(t, k); v != "" {
+			base = append(base, k+"="+v)
+		}
+	}
+	base = append(base, "GOTOOLCHAIN=local", "GOPROXY=off")
+	for k, v := range env {
+		base = append(base, k+"="+v)
+	}
+	cmd.Env = base
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := fetchRun{stdout: stdout.String(), stderr: stderr.String(), err: err}
+	if m := readyRe.FindStringSubmatch(r.stderr); m != nil {
+		r.readyMS, _ = strconv.Atoi(m[1])
+	}
+	return r
+}
+
+var (
+	goEnvOnce sync.Once
+	goEnvs    map[string]string
+)
+
+func goEnv(t *testing.T, key string) string {
+	t.Helper()
+	goEnvOnce.Do(func() {
+		goEnvs = map[string]string{}
+		out, err := exec.Command("go", "env", "-json").Output()
+		if err == nil {
+			_ = json.Unmarshal(out, &goEnvs)
+		}
+	})
+	return goEnvs[key]
+}
+
+func TestFetcherReleaseAsset(t *testing.T) {
+	t.Parallel()
+	const repo, tag = "daedalus-dev/daedalus", "v1.2.3"
+	srv := newReleaseServer(t, repo)
+	srv.publish(t, tag, "", "daedalus-hello", "daedalus-other")
+	root := actionRepo(t, t.TempDir())
+	cache := t.TempDir()
+	env := map[string]string{
+		"DAEDALUS_ACTION_REPOSITORY": repo,
+		"DAEDALUS_ACTION_REF":        tag,
+		"DAEDALUS_BIN_CACHE":         cache,
+		"GITHUB_SERVER_URL":          srv.URL,
+		"INPUT_NAME":                 "passed through",
+	}
+
+	first := fetch(t, root, env, "hello", "a b", "c")
+	if first.err != nil {
+		t.Fatalf("first run: %v\n%s%s", first.err, first.stdout, first.stderr)
+	}
+	if want := "daedalus-hello ran with: a b c\n"; first.stdout != want {
+		t.Errorf("stdout %q, want %q (the binary runs with the arguments)", first.stdout, want)
+	}
+	if !strings.Contains(first.stderr, "release v1.2.3, downloaded daedalus-hello_"+runtime.GOOS+"_"+runtime.GOARCH+".tar.gz, sha256 verified") {
+		t.Errorf("stderr does not say where the binary came from:\n%s", first.stderr)
+	}
+	cached := filepath.Join(cache, tag, runtime.GOOS+"_"+runtime.GOARCH, "daedalus-hello")
+	if fi, err := os.Stat(cached); err != nil || fi.Mode()&0o111 == 0 {
+		t.Fatalf("no executable in the cache at %s: %v", cached, err)
+	}
+	downloads := len(srv.seen())
+
+	second := fetch(t, root, env, "hello")
+	if second.err != nil || !strings.Contains(second.stderr, "cached") {
+		t.Fatalf("second run: %v\n%s", second.err, second.stderr)
+	}
+	if n := len(srv.seen()); n != downloads {
+		t.Errorf("the cached run made %d requests: %v", n-downloads, srv.seen()[downloads:])
+	}
+	t.Logf("start-up: %d ms with a download (loopback), %d ms from the cache", first.readyMS, second.readyMS)
+}
+
+func TestFetcherRefusesBadRelease(t *testing.T) {
+	t.Parallel()
+	const repo = "daedalus-dev/daedalus"
+	asset := fmt.Sprintf("daedalus-hello_%s_%s.tar.gz", runtime.GOOS, runtime.GOARCH)
+	for _, tc := range []struct {
+		name   string
+		breakIt func(*releaseServer, string)
+		want   string
+	}{
+		{"tampered asset", func(s *releaseServer, tag string) {
+			s.set(tag, asset, targz(t, "daedalus-hello", []byte("#!/bin/sh\necho evil\n")))
+		}, "but checksums.txt records"},
+		{"no checksum for the platform", func(s *releaseServer, tag string) {
+			s.set(tag, "checksums.txt", []byte(strings.Repeat("0", 64)+"  daedalus-hello_plan9_386.tar.gz\n"))
+		}, "records no checksum for " + asset},
+		{"asset listed but missing", func(s *releaseServer, tag string) {
+			s.mu.Lock()
+			delete(s.assets[tag], asset)
+			s.mu.Unlock()
+		}, "downloading it answered HTTP 404"},
+		{"archive without the binary", func(s *releaseServer, tag string) {
+			body := targz(t, "something-else", []byte("x"))
+			sum := sha256.Sum256(body)
+			s.set(tag, asset, body)
+			s.set(tag, "checksums.txt", []byte(hex.EncodeToString(sum[:])+"  "+asset+"\n"))
+		}, "does not hold daedalus-hello"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newReleaseServer(t, repo)
+			srv.publish(t, "v1.0.0", "", "daedalus-hello")
+			tc.breakIt(srv, "v1.0.0")
+			cache := t.TempDir()
+			r := fetch(t, actionRepo(t, t.TempDir()), map[string]string{
+				"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": "v1.0.0",
+				"DAEDALUS_BIN_CACHE": cache, "GITHUB_SERVER_URL": srv.URL,
+			}, "hello")
+			if r.err == nil {
+				t.Fatalf("the fetcher ran a bad release:\n%s%s", r.stdout, r.stderr)
+			}
+			if !strings.HasPrefix(r.stdout, "::error title=Daedalus binary::") || !strings.Contains(r.stdout, tc.want) {
+				t.Errorf("stdout %q: want an ::error:: saying %q", r.stdout, tc.want)
+			}
+			if strings.Contains(r.stdout+r.stderr, "ran with") || strings.Contains(r.stdout+r.stderr, "evil") {
+				t.Errorf("the binary ran:\n%s%s", r.stdout, r.stderr)
+			}
+			if entries, _ := filepath.Glob(filepath.Join(cache, "*", "*", "*")); len(entries) != 0 {
+				t.Errorf("a bad release left %v in the cache", entries)
+			}
+		})
+	}
+}
+
+func TestFetcherResolvesRefs(t *testing.T) {
+	t.Parallel()
+	const repo = "daedalus-dev/daedalus"
+	const sha = "0123456789abcdef0123456789abcdef01234567"
+	for _, tc := range []struct {
+		name string
+		// layout puts the action repository somewhere and returns its root.
+		layout func(t *testing.T) string
+		env    map[string]string
+		want   string // in stdout
+		how    string // in stderr
+	}{
+		{"commit SHA of a release tag, through the tags API", nil,
+			map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": sha, "DAEDALUS_GITHUB_TOKEN": "ghs_test"},
+			"daedalus-hello ran with:", "release v2.0.0, downloaded"},
+		{"repository and ref from the downloaded action's path", func(t *testing.T) string {
+			return actionRepo(t, filepath.Join(t.TempDir(), "_work", "_actions", "daedalus-dev", "daedalus", "v2.0.0"))
+		}, map[string]string{}, "daedalus-hello ran with:", "release v2.0.0, downloaded"},
+		{"branch without a release builds from source", nil,
+			map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": "main"},
+			"hello from source with: [x]", "built from source"},
+		{"SHA that no tag points at builds from source", nil,
+			map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": strings.Repeat("f", 40)},
+			"hello from source with: [x]", "built from source"},
+		{"local action (uses: ./actions/x) builds from source", nil,
+			map[string]string{}, "hello from source with: [x]", "built from source"},
+		{"forced source build despite a release", nil,
+			map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": "v2.0.0", "DAEDALUS_BIN_SOURCE": "source"},
+			"hello from source with: [x]", "built from source"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newReleaseServer(t, repo)
+			srv.publish(t, "v2.0.0", sha, "daedalus-hello")
+			srv.publish(t, "v1.0.0", "1111111111111111111111111111111111111111", "daedalus-hello")
+			root := ""
+			if tc.layout != nil {
+				root = tc.layout(t)
+			} else {
+				root = actionRepo(t, t.TempDir())
+			}
+			env := map[string]string{
+				"DAEDALUS_BIN_CACHE": t.TempDir(), "GITHUB_SERVER_URL": srv.URL,
+				"GITHUB_API_URL": srv.URL + "/api", "RUNNER_TEMP": t.TempDir(),
+			}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			r := fetch(t, root, env, "hello", "x")
+			if r.err != nil {
+				t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", r.err, r.stdout, r.stderr)
+			}
+			if !strings.Contains(r.stdout, tc.want) || !strings.Contains(r.stderr, tc.how) {
+				t.Errorf("stdout %q stderr %q: want %q and %q", r.stdout, r.stderr, tc.want, tc.how)
+			}
+			if tc.env["DAEDALUS_GITHUB_TOKEN"] != "" {
+				srv.mu.Lock()
+				auth := strings.Join(srv.auth, ",")
+				srv.mu.Unlock()
+				if !strings.Contains(auth, "Bearer ghs_test") {
+					t.Errorf("the tags API got no token: %q", auth)
+				}
+				if strings.Contains(r.stdout+r.stderr, "ghs_test") {
+					t.Errorf("the token was printed")
+				}
+			}
+		})
+	}
+}
+
+func TestFetcherErrors(t *testing.T) {
+	t.Parallel()
+	const repo = "daedalus-dev/daedalus"
+	srv := newReleaseServer(t, repo)
+	noGo := t.TempDir() // a PATH with the tools the fetcher needs, but no go
+	for _, tool := range []string{"bash", "curl", "tar", "sha256sum", "awk", "uname", "tr", "cut", "date", "mktemp", "dirname", "mkdir", "rm", "mv", "chmod", "gzip"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Fatalf("%s: %v", tool, err)
+		}
+		if err := os.Symlink(p, filepath.Join(noGo, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"release required but none", map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": "main", "DAEDALUS_BIN_SOURCE": "release"}, []string{"./cmd/hello"}, "no release of daedalus-dev/daedalus for ref main"},
+		{"bad mode", map[string]string{"DAEDALUS_BIN_SOURCE": "magic"}, []string{"./cmd/hello"}, "want auto, release or source"},
+		{"no Go and no release", map[string]string{"PATH": noGo}, []string{"./cmd/hello"}, "no Go toolchain to build ./cmd/hello"},
+		{"not a cmd package", nil, []string{"hello"}, "usage: run ./cmd/<step>"},
+		{"release server failing", map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": "v9", "GITHUB_SERVER_URL": "http://127.0.0.1:1"}, []string{"./cmd/hello"}, "checksums.txt answered HTTP 000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"DAEDALUS_BIN_CACHE": t.TempDir(), "GITHUB_SERVER_URL": srv.URL, "RUNNER_TEMP": t.TempDir()}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			root := actionRepo(t, t.TempDir())
+			cmd := exec.Command(filepath.Join(root, "actions", "_bin", "run"), tc.args...)
+			cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+			for k, v := range env {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("succeeded:\n%s", out)
+			}
+			if !strings.Contains(string(out), "::error title=Daedalus binary::") || !strings.Contains(string(out), tc.want) {
+				t.Errorf("output %q: want an ::error:: saying %q", out, tc.want)
+			}
+		})
+	}
+}
+
+func TestFetcherPrebuiltDir(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "daedalus-hello"), []byte("#!/bin/sh\necho prebuilt \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := fetch(t, actionRepo(t, t.TempDir()), map[string]string{"DAEDALUS_BIN_DIR": dir, "DAEDALUS_BIN_SOURCE": "release"}, "hello", "y")
+	if r.err != nil || r.stdout != "prebuilt y\n" {
+		t.Fatalf("%v: %q %q", r.err, r.stdout, r.stderr)
+	}
+}
