@@ -247,9 +247,9 @@ func TestFetcherRefusesBadRelease(t *testing.T) {
 	const repo = "daedalus-dev/daedalus"
 	asset := fmt.Sprintf("daedalus-hello_%s_%s.tar.gz", runtime.GOOS, runtime.GOARCH)
 	for _, tc := range []struct {
-		name   string
+		name    string
 		breakIt func(*releaseServer, string)
-		want   string
+		want    string
 	}{
 		{"tampered asset", func(s *releaseServer, tag string) {
 			s.set(tag, asset, targz(t, "daedalus-hello", []byte("#!/bin/sh\necho evil\n")))
