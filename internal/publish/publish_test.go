@@ -215,7 +215,28 @@ func TestPublishEndToEnd(t *testing.T) {
 // runAsNonRoot extracts the image's entrypoint binary and runs it as the image's user.
 func runAsNonRoot(t *testing.T, img v1.Image) {
 	t.Helper()
-	cf, _ := img.ConfigFile()
+	cmd := nonRootCommand(t, img, "x")
+	want := "hello uid=65532 gid=65532 args=x"
+	if os.Getuid() != 0 {
+		want = "args=x" // not root: cannot switch user; the mode bits were still checked
+	}
+	got, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(got), want) {
+		t.Fatalf("running the entrypoint: %v: %q, want %q", err, got, want)
+	}
+}
+
+// nonRootCommand extracts the image's entrypoint into a directory any user can read and
+// returns a command running it with args as the image's user (when the test runs as root).
+func nonRootCommand(t *testing.T, img v1.Image, args ...string) *exec.Cmd {
+	t.Helper()
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cf.Config.User != publish.NonRootUser {
+		t.Fatalf("image user %q, want %q", cf.Config.User, publish.NonRootUser)
+	}
 	dir, err := os.MkdirTemp("", "nonroot-")
 	if err != nil {
 		t.Fatal(err)
@@ -228,17 +249,11 @@ func runAsNonRoot(t *testing.T, img v1.Image) {
 	if err := extractFile(mutate.Extract(img), strings.TrimPrefix(cf.Config.Entrypoint[0], "/"), bin); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "x")
-	want := "hello uid=65532 gid=65532 args=x"
+	cmd := exec.Command(bin, args...)
 	if os.Getuid() == 0 {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65532, Gid: 65532}}
-	} else {
-		want = "args=x" // not root: cannot switch user; the mode bits were still checked
 	}
-	got, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(got), want) {
-		t.Fatalf("running the entrypoint as %s: %v: %q, want %q", cf.Config.User, err, got, want)
-	}
+	return cmd
 }
 
 func gitHead(t *testing.T, dir string) string {
