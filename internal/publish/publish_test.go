@@ -99,7 +99,10 @@ func TestPublishEndToEnd(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", w, sum)
 		}
 	}
-	for _, g := range []string{"::group::Sign in to " + s.acr.host, "::group::Build ./cmd/hello for linux/amd64, linux/arm64", "::group::Push " + s.acr.host + "/daedalus-proxy"} {
+	if !strings.Contains(out, "::warning::base-image "+base+" is not pinned by digest") {
+		t.Errorf("no warning about the unpinned base:\n%s", out)
+	}
+	for _, g := range []string{"::debug::publish configuration: ", "::group::Sign in to " + s.acr.host, "::group::Build ./cmd/hello for linux/amd64, linux/arm64", "::group::Push " + s.acr.host + "/daedalus-proxy"} {
 		if !strings.Contains(out, g) {
 			t.Errorf("output lacks %q", g)
 		}

@@ -51,6 +51,10 @@ func Run(ctx context.Context, a *actions.Action, opts *Options) error {
 	if opts.Dir != "" {
 		cfg.Dir = opts.Dir
 	}
+	a.Debugf("publish configuration: %s", cfg.LogValue())
+	if cfg.Base != Scratch && !strings.Contains(cfg.Base, "@sha256:") {
+		a.Warningf("base-image %s is not pinned by digest: the same commit gives a new image whenever the base tag moves; pin it as %s@sha256:<digest> for reproducible builds", cfg.Base, cfg.Base)
+	}
 	o, err := readOrigin(ctx, a, cfg.Dir)
 	if err != nil {
 		return err
