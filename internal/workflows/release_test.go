@@ -1,0 +1,190 @@
+package workflows
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/daedalus-dev/daedalus/internal/engine"
+)
+
+// TestReleaseSnapshot builds a snapshot release of every cmd/<step> for this platform
+// with scripts/release, checks the assets and checksums.txt, builds it again to prove
+// the assets are reproducible, and then serves it as a release to the fetcher, which
+// must download, verify and run the real step binary.
+func TestReleaseSnapshot(t *testing.T) {
+	engine.Heavy(t)
+	t.Parallel()
+	root := repoRoot(t)
+	platform := runtime.GOOS + "/" + runtime.GOARCH
+	steps := cmdNames(t, root)
+
+	build := func(out string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		cmd := exec.Command("nice", "-n", "10", filepath.Join(root, "scripts", "release"), "--snapshot", "--out", out, "--platforms", platform)
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("scripts/release: %v\n%s", err, b)
+		}
+		return time.Since(start)
+	}
+	out := t.TempDir()
+	took := build(out)
+
+	sums := readChecksums(t, filepath.Join(out, "checksums.txt"))
+	var want []string
+	for _, n := range steps {
+		want = append(want, fmt.Sprintf("daedalus-%s_%s_%s.tar.gz", n, runtime.GOOS, runtime.GOARCH))
+	}
+	var got []string
+	for a := range sums {
+		got = append(got, a)
+	}
+	sort.Strings(got)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("checksums.txt lists %v, want %v (one asset per cmd/<step>)", got, want)
+	}
+	epoch := commitTime(t, root)
+	var total int64
+	for i, asset := range want {
+		body, err := os.ReadFile(filepath.Join(out, asset))
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += int64(len(body))
+		sum := sha256.Sum256(body)
+		if hex.EncodeToString(sum[:]) != sums[asset] {
+			t.Errorf("%s: sha256 differs from checksums.txt", asset)
+		}
+		hdrs := tarHeaders(t, body)
+		if len(hdrs) != 1 || hdrs[0].Name != "daedalus-"+steps[i] || hdrs[0].Mode&0o111 == 0 ||
+			hdrs[0].Uid != 0 || !hdrs[0].ModTime.Equal(epoch) {
+			t.Errorf("%s holds %+v: want exactly one executable daedalus-%s owned by 0 with the commit's time", asset, hdrs, steps[i])
+		}
+	}
+	t.Logf("snapshot of %d binaries for %s in %s, %.1f MB of archives", len(steps), platform, took.Round(time.Second), float64(total)/1e6)
+
+	// The same commit builds the same bytes.
+	out2 := t.TempDir()
+	took2 := build(out2)
+	first, _ := os.ReadFile(filepath.Join(out, "checksums.txt"))
+	second, _ := os.ReadFile(filepath.Join(out2, "checksums.txt"))
+	if string(first) != string(second) {
+		t.Errorf("a second build differs:\n%s\nvs\n%s", first, second)
+	}
+	t.Logf("second build (warm cache) in %s: identical checksums", took2.Round(time.Second))
+
+	// Serve it as release v0.0.0-test and let the fetcher run the real infra binary:
+	// with no inputs it must refuse, naming the input.
+	srv := httptest.NewServer(http.StripPrefix("/daedalus-dev/daedalus/releases/download/v0.0.0-test/", http.FileServer(http.Dir(out))))
+	t.Cleanup(srv.Close)
+	cache := t.TempDir()
+	env := map[string]string{
+		"DAEDALUS_ACTION_REPOSITORY": "daedalus-dev/daedalus", "DAEDALUS_ACTION_REF": "v0.0.0-test",
+		"DAEDALUS_BIN_CACHE": cache, "GITHUB_SERVER_URL": srv.URL, "DAEDALUS_BIN_SOURCE": "release",
+	}
+	for i, how := range []string{"downloaded daedalus-infra_", "cached"} {
+		r := fetch(t, root, env, "infra")
+		if r.err == nil || !strings.Contains(r.stdout, "::error title=Input command::") {
+			t.Fatalf("run %d: the released infra binary did not refuse empty inputs (err %v):\n%s%s", i, r.err, r.stdout, r.stderr)
+		}
+		if !strings.Contains(r.stderr, how) {
+			t.Errorf("run %d: stderr %q lacks %q", i, r.stderr, how)
+		}
+		t.Logf("fetcher start-up for the released daedalus-infra (%s): %d ms", how, r.readyMS)
+	}
+}
+
+// TestReleaseNeedsTag: a real release is only made from a v* tag.
+func TestReleaseNeedsTag(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	if out, err := exec.Command("git", "-C", root, "describe", "--tags", "--exact-match", "--match", "v*").CombinedOutput(); err == nil {
+		t.Skipf("HEAD is tag %s: nothing to refuse", strings.TrimSpace(string(out)))
+	}
+	cmd := exec.Command(filepath.Join(root, "scripts", "release"), "--out", t.TempDir())
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "HEAD is not a v* tag; tag it, or use --snapshot") {
+		t.Errorf("scripts/release on an untagged commit: %v\n%s", err, out)
+	}
+}
+
+func cmdNames(t *testing.T, root string) []string {
+	t.Helper()
+	mains, err := filepath.Glob(filepath.Join(root, "cmd", "*", "main.go"))
+	if err != nil || len(mains) == 0 {
+		t.Fatalf("no cmd/*/main.go: %v", err)
+	}
+	var names []string
+	for _, m := range mains {
+		names = append(names, filepath.Base(filepath.Dir(m)))
+	}
+	sort.Strings(names)
+	return names
+}
+
+func readChecksums(t *testing.T, path string) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		sum, name, ok := strings.Cut(line, "  ")
+		if !ok || len(sum) != 64 {
+			t.Fatalf("checksums.txt line %q is not `<sha256>  <file>`", line)
+		}
+		out[name] = sum
+	}
+	return out
+}
+
+func commitTime(t *testing.T, root string) time.Time {
+	t.Helper()
+	out, err := exec.Command("git", "-C", root, "log", "-1", "--format=%ct").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Unix(sec, 0)
+}
+
+func tarHeaders(t *testing.T, body []byte) []*tar.Header {
+	t.Helper()
+	gz, err := gzip.NewReader(strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	var hdrs []*tar.Header
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return hdrs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdrs = append(hdrs, h)
+	}
+}
