@@ -87,7 +87,7 @@ runs:
 	cmd.Dir = root
 	// act keeps its copies of the repository under XDG_CACHE_HOME; the steps keep
 	// using this machine's Go caches so nothing is compiled twice.
-	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+cache)
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+cache, "DAEDALUS_CACHE="+daedalusCache())
 	for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH"} {
 		cmd.Env = append(cmd.Env, k+"="+goEnv(t, k))
 	}
@@ -102,6 +102,19 @@ runs:
 		t.Fatalf("act %s: %v\n%s", strings.Join(args, " "), err, out.String())
 	}
 	return out.String()
+}
+
+// daedalusCache is the Makefile's engine cache, so make targets inside act reuse the
+// engines already built.
+func daedalusCache() string {
+	if d := os.Getenv("DAEDALUS_CACHE"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "daedalus")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "daedalus")
 }
 
 // results collects "RESULT name=value" lines a workflow echoes.
