@@ -161,6 +161,6 @@ func (c Config) LogValue() slog.Value {
 		slog.String("package", c.Package),
 		slog.Any("platforms", c.Platforms),
 		slog.String("version", c.Version),
-		slog.Any("azure", c.Azure),
+		slog.Attr{Key: "azure", Value: c.Azure.LogValue()},
 	)
 }

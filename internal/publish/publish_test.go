@@ -348,7 +348,7 @@ func TestSubjectMismatchIsExplained(t *testing.T) {
 	if err == nil {
 		t.Fatal("publish succeeded with a subject Entra does not know")
 	}
-	if !strings.Contains(out, `Entra ID rejected the GitHub OIDC token (AADSTS70021)`) || !strings.HasPrefix(strings.SplitN(out, "::error::", 2)[0], "::group::") ||
+	if !strings.Contains(out, `Entra ID rejected the GitHub OIDC token (AADSTS70021)`) || !strings.Contains(out, "::endgroup::\n::error::signing in to "+s.acr.host+": ") ||
 		!strings.Contains(out, "repo:octo/app:pull_request") || !strings.Contains(out, "github_oidc_subjects") {
 		t.Fatalf("output:\n%s", out)
 	}
