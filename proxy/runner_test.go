@@ -3,6 +3,7 @@ package proxy
 import (
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -319,4 +320,30 @@ func closedPort(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there afterwards
 	return addr
+}
+
+// A task that runs for longer than the ack wait (2 s here) must not be redelivered to a second
+// proxy while the first still works on it: the heartbeats (InProgress) keep it.
+func TestHeartbeatsKeepALongTask(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var prompts atomic.Int32
+	addr := startAgent(t, refagent.Options{OnPrompt: func(string, time.Time) { prompts.Add(1) }})
+	id := e.publish("@chunks 5\n@sleep 5s\nlonger than the ack wait")
+	first := e.config(addr)
+	e.runProxy(first)
+	time.Sleep(300 * time.Millisecond)
+	second := e.config(addr) // waits with an open pull the whole time
+	second.Mode = ModeService
+	e.runProxy(second)
+	res, _ := e.result(id, 15*time.Second)
+	if res.Status.State != StateCompleted || res.Metadata.Attempt != 1 {
+		t.Fatalf("result = %+v, want completed on attempt 1", res)
+	}
+	if ci := e.settled(3 * time.Second); ci.Delivered.Consumer != 1 {
+		t.Errorf("delivered %d times, want once", ci.Delivered.Consumer)
+	}
+	if n := prompts.Load(); n != 1 {
+		t.Errorf("agent prompted %d times, want 1", n)
+	}
 }
