@@ -522,10 +522,7 @@ func (p *pod) finish(ctx context.Context, phase corev1.PodPhase) {
 	p.mu.Lock()
 	p.phase = phase
 	for _, c := range p.containers {
-		c.ready = false
-		if c.state.Terminated == nil && c.state.Running == nil {
-			continue // never started: keep its waiting reason
-		}
+		c.ready = false // a container that never started keeps its waiting reason
 	}
 	p.mu.Unlock()
 	p.push(ctx)
