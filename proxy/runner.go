@@ -278,11 +278,13 @@ func (r *Runner) execute(ctx, sctx context.Context, task Task, d delivery, warm 
 		return o
 	}
 
-	// Whether an earlier delivery already stored the result is asked while the agent starts,
-	// and answered before it is prompted.
+	// On a redelivery, whether an earlier delivery already stored the result (and lost its
+	// ack) is asked while the agent starts, and answered before it is prompted. A first
+	// delivery cannot have one: a task published twice is deduplicated at publish time by its
+	// Nats-Msg-Id, and a result stored twice by the results stream's.
 	stored := make(chan bool, 1)
 	go func() {
-		dup := r.resultStored(sctx, task.ID)
+		dup := d.attempt > 1 && r.resultStored(sctx, task.ID)
 		if !dup {
 			status.start(sctx, fmt.Sprintf("attempt %d of %d: starting the agent", d.attempt, r.attempts))
 		}
