@@ -107,6 +107,8 @@ func TestHelmLint(t *testing.T) {
 		{name: "defaults"},
 		{name: "AKS overlay", files: []string{"values-aks-test.yaml"}, sets: overlaySets},
 		{name: "production example", files: []string{"values-production.yaml"}},
+		{name: "TLS and an existing auth secret", sets: []string{"nats.tls.enabled=true", "nats.tls.secretName=nats-tls", "nats.auth.existingSecret=my-nats"}},
+		{name: "external NATS", sets: []string{"nats.enabled=false", "nats.externalUrl=tls://nats.example:4222", "nats.auth.existingSecret=my-nats"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -175,5 +177,34 @@ func TestValuesRejected(t *testing.T) {
 				t.Errorf("error = %v, want it to mention %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestTLSRender: with nats.tls on, NATS serves TLS from the Secret and every client
+// (workers and the bootstrap hook) dials tls:// with the CA mounted.
+func TestTLSRender(t *testing.T) {
+	t.Parallel()
+	ch, err := LoadChart(chartDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := Values(chartDir(t), []string{"values-aks-test.yaml"}, append([]string{"nats.tls.enabled=true", "nats.tls.secretName=nats-tls"}, overlaySets...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := Render(ch, vals, "daedalus", "daedalus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := Manifests(rel)
+	for want, n := range map[string]int{
+		`value: "tls://daedalus-nats.daedalus.svc:4222"`: 2, // worker proxy, bootstrap hook
+		"- name: NATS_CA_FILE":                           2,
+		"secretName: nats-tls":                           3, // NATS, worker, hook
+		"tls {":                                          1,
+	} {
+		if got := strings.Count(all, want); got != n {
+			t.Errorf("%q appears %d times, want %d", want, got, n)
+		}
 	}
 }
