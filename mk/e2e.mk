@@ -26,5 +26,5 @@ $(KEDA_OPERATOR):
 .PHONY: e2e
 e2e: kube keda ## The whole pipeline on a real control plane, KEDA and NATS: publish → deploy → smoke (tasks: 5), SIGTERM mid-task, broken set-ups.
 	KUBEBUILDER_ASSETS=$(KUBE_DIR) DAEDALUS_KUBE_ASSETS=$(KUBE_DIR) DAEDALUS_KEDA_CRDS=$(KEDA_CRD_DIR) \
-		DAEDALUS_KEDA_OPERATOR=$(KEDA_OPERATOR) DAEDALUS_REQUIRE_ENGINES=1 DAEDALUS_E2E=1 \
-		$(GO) test -race -count=1 -timeout 30m -v ./internal/e2e/
+		DAEDALUS_KEDA_OPERATOR=$(KEDA_OPERATOR) DAEDALUS_REQUIRE_ENGINES=1 \
+		$(GO) test -tags e2e -race -count=1 -timeout 30m -v ./internal/e2e/

@@ -16,5 +16,6 @@
 // disabled (nats.externalUrl points at the embedded server), because its StatefulSet
 // would need the nats image to run.
 //
-// The tests live in e2e_test.go and run only when DAEDALUS_E2E=1 (make e2e).
+// The tests carry the build tag e2e, so `go test ./...` (and `make test`) does not
+// build them: `make e2e` runs them with -tags e2e after building every engine.
 package e2e

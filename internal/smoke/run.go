@@ -50,9 +50,10 @@ type runner struct {
 	deps Deps
 	rep  *Report
 
-	js      jetstream.JetStream
-	watch   *watcher
-	trigger triggerMeta
+	js        jetstream.JetStream
+	closeNATS func()
+	watch     *watcher
+	trigger   triggerMeta
 }
 
 type triggerMeta struct{ stream, consumer, endpoint string }
@@ -74,10 +75,17 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Report, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	err := r.run(ctx)
+	defer func() {
+		if r.closeNATS != nil {
+			r.closeNATS()
+		}
+	}()
 	var ce *CheckError
 	if errors.As(err, &ce) {
 		r.rep.set(ce.Check, Failed, ce.Problem)
-		ce.Diagnoses = r.diagnose(context.WithoutCancel(ctx), ce)
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		ce.Diagnoses = r.diagnose(dctx, ce)
+		dcancel()
 		r.rep.Diagnoses = ce.Diagnoses
 	}
 	return r.rep, err
@@ -103,7 +111,7 @@ func (r *runner) run(ctx context.Context) error {
 	if err != nil {
 		return fail(CheckPublish, "connecting to NATS: %v", err)
 	}
-	defer closeNATS()
+	r.closeNATS = closeNATS // after the diagnosis, which reads NATS too
 	if r.js, err = jetstream.New(conn); err != nil {
 		return fail(CheckPublish, "opening JetStream: %v", err)
 	}
@@ -148,6 +156,9 @@ func (r *runner) kedaCRD(ctx context.Context) error {
 	crd, err := r.deps.Dynamic.Resource(crdGVR).Get(ctx, "scaledjobs.keda.sh", metav1.GetOptions{})
 	if err != nil {
 		return fail(CheckKEDACRD, "CRD scaledjobs.keda.sh: %v (install KEDA: the deploy step's install-keda)", err)
+	}
+	if crd.GetDeletionTimestamp() != nil {
+		return fail(CheckKEDACRD, "CRD scaledjobs.keda.sh is being deleted (install KEDA again: the deploy step's install-keda)")
 	}
 	if s, _ := condition(crd, "Established"); s != "True" {
 		return fail(CheckKEDACRD, "CRD scaledjobs.keda.sh is not Established")

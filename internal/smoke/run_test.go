@@ -225,7 +225,9 @@ func TestChecksOnAPIServer(t *testing.T) {
 		if err := dyn.Resource(crdGVR).Delete(ctx, "scaledjobs.keda.sh", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Run(ctx, Config{Namespace: ns, Release: "daedalus", Worker: "copilot", Tasks: 1}, deps)
+		_, err := Run(ctx, Config{Namespace: ns, Release: "daedalus", Worker: "copilot", TokenSecret: DefaultTokenSecret, Tasks: 1,
+			Prompt: "hello", ColdStartTimeout: time.Second, JobTimeout: time.Second, RestoreTimeout: time.Second,
+			TasksStream: "AGENT_TASKS", ResultsStream: "AGENT_RESULTS"}, deps)
 		var ce *CheckError
 		if !errors.As(err, &ce) || ce.Check != CheckKEDACRD || !strings.Contains(ce.Problem, "install KEDA") {
 			t.Fatalf("error %v, want the KEDA CRD check to fail naming install-keda", err)

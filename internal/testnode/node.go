@@ -2,7 +2,6 @@ package testnode
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -41,6 +40,8 @@ type Node struct {
 	Output io.Writer
 	// RestartBackoff is the wait before a container restart (default 1 s).
 	RestartBackoff time.Duration
+	// Logf, when set, reports what the node could not do (binding, status writes).
+	Logf func(format string, args ...any)
 
 	mu     sync.Mutex
 	pods   map[types.UID]*pod
@@ -152,4 +153,8 @@ func (n *Node) logPath(namespace, pod, container string) string {
 	return filepath.Join(n.Dir, "logs", namespace+"_"+pod+"_"+container+".log")
 }
 
-var errDeleted = errors.New("pod deleted")
+func (n *Node) logf(format string, args ...any) {
+	if n.Logf != nil {
+		n.Logf(format, args...)
+	}
+}

@@ -127,6 +127,7 @@ func (p *pod) sleep(ctx context.Context, d time.Duration) bool {
 
 func (p *pod) run(ctx context.Context) {
 	if err := p.bind(ctx); err != nil {
+		p.n.logf("binding pod %s: %v", p.key(), err)
 		return
 	}
 	p.push(ctx)
@@ -530,7 +531,7 @@ func (p *pod) finish(ctx context.Context, phase corev1.PodPhase) {
 
 // push writes the pod's status, retrying on conflicts.
 func (p *pod) push(ctx context.Context) {
-	_ = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur, err := p.n.Client.CoreV1().Pods(p.obj.Namespace).Get(ctx, p.obj.Name, metav1.GetOptions{})
 		if err != nil {
 			return err
@@ -538,10 +539,15 @@ func (p *pod) push(ctx context.Context) {
 		if cur.UID != p.obj.UID {
 			return nil
 		}
-		cur.Status = p.status()
+		st := p.status()
+		st.QOSClass = cur.Status.QOSClass // set by the API server, immutable
+		cur.Status = st
 		_, err = p.n.Client.CoreV1().Pods(p.obj.Namespace).UpdateStatus(ctx, cur, metav1.UpdateOptions{})
 		return err
 	})
+	if err != nil && ctx.Err() == nil && !apierrors.IsNotFound(err) {
+		p.n.logf("writing the status of pod %s: %v", p.key(), err)
+	}
 }
 
 func (p *pod) status() corev1.PodStatus {
@@ -557,7 +563,7 @@ func (p *pod) status() corev1.PodStatus {
 	}
 	allReady := p.phase == corev1.PodRunning
 	st := corev1.PodStatus{Phase: p.phase, HostIP: "127.0.0.1", PodIP: p.ip, PodIPs: []corev1.PodIP{{IP: p.ip}},
-		HostIPs: []corev1.HostIP{{IP: "127.0.0.1"}}, StartTime: &p.started, QOSClass: corev1.PodQOSBurstable}
+		HostIPs: []corev1.HostIP{{IP: "127.0.0.1"}}, StartTime: &p.started}
 	for _, c := range p.containers {
 		started := c.state.Running != nil
 		cs := corev1.ContainerStatus{Name: c.spec.Name, Image: c.spec.Image, ImageID: c.spec.Image, State: c.state,
