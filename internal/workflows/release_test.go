@@ -31,12 +31,18 @@ func TestReleaseSnapshot(t *testing.T) {
 	t.Parallel()
 	root := repoRoot(t)
 	platform := runtime.GOOS + "/" + runtime.GOARCH
-	steps := cmdNames(t, root)
+	// One commit for both builds, even if HEAD moves meanwhile.
+	head, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit := strings.TrimSpace(string(head))
+	steps := cmdNames(t, root, commit)
 
 	build := func(out string) time.Duration {
 		t.Helper()
 		start := time.Now()
-		cmd := exec.Command("nice", "-n", "10", filepath.Join(root, "scripts", "release"), "--snapshot", "--out", out, "--platforms", platform)
+		cmd := exec.Command("nice", "-n", "10", filepath.Join(root, "scripts", "release"), "--snapshot", "--ref", commit, "--out", out, "--platforms", platform)
 		cmd.Dir = root
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("scripts/release: %v\n%s", err, b)
@@ -59,7 +65,7 @@ func TestReleaseSnapshot(t *testing.T) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("checksums.txt lists %v, want %v (one asset per cmd/<step>)", got, want)
 	}
-	epoch := commitTime(t, root)
+	epoch := commitTime(t, root, commit)
 	var total int64
 	for i, asset := range want {
 		body, err := os.ReadFile(filepath.Join(out, asset))
@@ -72,9 +78,14 @@ func TestReleaseSnapshot(t *testing.T) {
 			t.Errorf("%s: sha256 differs from checksums.txt", asset)
 		}
 		hdrs := tarHeaders(t, body)
+		var entries []string
+		for _, h := range hdrs {
+			entries = append(entries, fmt.Sprintf("%s mode %o uid %d time %s", h.Name, h.Mode, h.Uid, h.ModTime.UTC().Format(time.RFC3339)))
+		}
 		if len(hdrs) != 1 || hdrs[0].Name != "daedalus-"+steps[i] || hdrs[0].Mode&0o111 == 0 ||
 			hdrs[0].Uid != 0 || !hdrs[0].ModTime.Equal(epoch) {
-			t.Errorf("%s holds %+v: want exactly one executable daedalus-%s owned by 0 with the commit's time", asset, hdrs, steps[i])
+			t.Errorf("%s holds %v: want exactly one executable daedalus-%s, uid 0, time %s (the commit's)",
+				asset, entries, steps[i], epoch.UTC().Format(time.RFC3339))
 		}
 	}
 	t.Logf("snapshot of %d binaries for %s in %s, %.1f MB of archives", len(steps), platform, took.Round(time.Second), float64(total)/1e6)
@@ -126,11 +137,11 @@ func TestReleaseNeedsTag(t *testing.T) {
 	}
 }
 
-// cmdNames lists the cmd/<name> packages of the commit (HEAD), which is what
-// scripts/release builds.
-func cmdNames(t *testing.T, root string) []string {
+// cmdNames lists the cmd/<name> packages of a commit, which is what scripts/release
+// builds.
+func cmdNames(t *testing.T, root, commit string) []string {
 	t.Helper()
-	out, err := exec.Command("git", "-C", root, "ls-tree", "-r", "--name-only", "HEAD", "cmd/").Output()
+	out, err := exec.Command("git", "-C", root, "ls-tree", "-r", "--name-only", commit, "cmd/").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,9 +176,9 @@ func readChecksums(t *testing.T, path string) map[string]string {
 	return out
 }
 
-func commitTime(t *testing.T, root string) time.Time {
+func commitTime(t *testing.T, root, commit string) time.Time {
 	t.Helper()
-	out, err := exec.Command("git", "-C", root, "log", "-1", "--format=%ct").Output()
+	out, err := exec.Command("git", "-C", root, "log", "-1", "--format=%ct", commit).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
