@@ -121,7 +121,11 @@ func (r *Releaser) Apply(ctx context.Context, spec ReleaseSpec) (*release.Releas
 		}
 	}
 
-	var rel *release.Release
+	// Helm runs with a context that never ends: its own cancellation handling marks the
+	// release failed from a second goroutine while the first still uses it (a data race
+	// in Helm 3.22). On cancellation Apply stops waiting and settle marks the release
+	// failed instead.
+	var run func() (*release.Release, error)
 	if last == nil || last.Info.Status == release.StatusUninstalled {
 		inst := action.NewInstall(cfg)
 		inst.ReleaseName = spec.Name
@@ -131,7 +135,7 @@ func (r *Releaser) Apply(ctx context.Context, spec ReleaseSpec) (*release.Releas
 		inst.Timeout = spec.Timeout
 		inst.Replace = last != nil
 		r.Log.Infof("installing release %s into namespace %s (chart %s %s)", spec.Name, spec.Namespace, spec.Chart.Name(), spec.Chart.Metadata.Version)
-		rel, err = inst.RunWithContext(ctx, spec.Chart, spec.Values)
+		run = func() (*release.Release, error) { return inst.Run(spec.Chart, spec.Values) }
 	} else {
 		up := action.NewUpgrade(cfg)
 		up.Namespace = spec.Namespace
@@ -139,15 +143,28 @@ func (r *Releaser) Apply(ctx context.Context, spec ReleaseSpec) (*release.Releas
 		up.Timeout = spec.Timeout
 		up.MaxHistory = 10
 		r.Log.Infof("upgrading release %s in namespace %s from revision %d (chart %s %s)", spec.Name, spec.Namespace, last.Version, spec.Chart.Name(), spec.Chart.Metadata.Version)
-		rel, err = up.RunWithContext(ctx, spec.Name, spec.Chart, spec.Values)
+		run = func() (*release.Release, error) { return up.Run(spec.Name, spec.Chart, spec.Values) }
 	}
-	if err == nil {
-		return rel, nil
+	type outcome struct {
+		rel *release.Release
+		err error
 	}
-	if ctx.Err() != nil {
+	done := make(chan outcome, 1)
+	go func() {
+		rel, err := run()
+		done <- outcome{rel, err}
+	}()
+	var o outcome
+	select {
+	case o = <-done:
+	case <-ctx.Done():
 		r.settle(spec)
 		return nil, fmt.Errorf("release %s: cancelled (%w); the release is marked failed, not pending: rerun to retry", spec.Name, ctx.Err())
 	}
+	if o.err == nil {
+		return o.rel, nil
+	}
+	err = o.err
 	return nil, r.undo(spec, previous, err)
 }
 
@@ -171,32 +188,24 @@ func (r *Releaser) recover(cfg *action.Configuration, last *release.Release, tim
 	return nil
 }
 
-// settle marks the release's last revision failed if it is still pending. It runs after
-// cancellation, so it has its own short deadline.
+// settle marks the release's last revision failed while it is pending. It runs after
+// cancellation, within the few seconds a runner allows, and keeps watching briefly in
+// case Helm records the pending revision just after the cancellation.
 func (r *Releaser) settle(spec ReleaseSpec) {
 	cfg, err := r.helm(spec.Namespace)
 	if err != nil {
 		return
 	}
-	// Helm's own cancellation handling marks the release failed from another goroutine:
-	// give it a moment, then make sure.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
 		last, err := cfg.Releases.Last(spec.Name)
-		if err != nil {
-			return
-		}
-		if !last.Info.Status.IsPending() {
-			return
-		}
-		if time.Now().After(deadline) {
+		if err == nil && last.Info.Status.IsPending() {
 			last.SetStatus(release.StatusFailed, "marked failed by the deploy step: the run was cancelled")
 			if err := cfg.Releases.Update(last); err != nil {
 				r.Log.Warningf("release %s is still %s after cancellation and could not be marked failed: %v", spec.Name, last.Info.Status, err)
 			}
-			return
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 
