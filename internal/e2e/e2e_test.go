@@ -52,7 +52,7 @@ func TestPipeline(t *testing.T) {
 		if rep.PollingInterval != pollingInterval*time.Second {
 			t.Errorf("pollingInterval read as %s, want %ds", rep.PollingInterval, pollingInterval)
 		}
-		for _, want := range []string{"| Cold start (publish → Job created) |", "```mermaid\ngantt", "cold-start-seconds="} {
+		for _, want := range []string{"| Cold start (publish → Job created) |", "```mermaid\ngantt", "cold-start-seconds"} {
 			if !strings.Contains(summary+out, want) {
 				t.Errorf("summary or outputs lack %q:\n%s\n%s", want, summary, out)
 			}

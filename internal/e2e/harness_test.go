@@ -12,6 +12,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -99,7 +101,7 @@ func newWorld(t *testing.T) *world {
 	}
 	w.monitor = newMonitorProxy(t, w.nats.MonitorAddr().String())
 
-	reg := httptest.NewServer(registry.New(registry.Logger(nil)))
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(reg.Close)
 	w.registry = strings.TrimPrefix(reg.URL, "http://")
 	w.publishImages()

@@ -108,8 +108,8 @@ type Stage struct {
 // Stages are the spans the summary reports, in order.
 var Stages = []Stage{
 	{"Cold start (publish → Job created)", func(t TaskTiming) time.Time { return t.Published }, func(t TaskTiming) time.Time { return t.JobCreated }},
-	{"Pod start (Job created → pod running)", func(t TaskTiming) time.Time { return t.JobCreated }, func(t TaskTiming) time.Time { return t.PodRunning }},
-	{"Execution (pod running → result)", func(t TaskTiming) time.Time { return t.PodRunning }, func(t TaskTiming) time.Time { return t.Result }},
+	{"Pod start (Job created → first container running)", func(t TaskTiming) time.Time { return t.JobCreated }, func(t TaskTiming) time.Time { return t.PodRunning }},
+	{"Execution (container running → result)", func(t TaskTiming) time.Time { return t.PodRunning }, func(t TaskTiming) time.Time { return t.Result }},
 	{"Job exit (result → Job complete)", func(t TaskTiming) time.Time { return t.Result }, func(t TaskTiming) time.Time { return t.JobComplete }},
 	{"End to end (publish → result)", func(t TaskTiming) time.Time { return t.Published }, func(t TaskTiming) time.Time { return t.Result }},
 }

@@ -10,8 +10,8 @@
 // summary and the scale-to-zero restore.
 //
 // Stage times come from the API server's watch events, not from polling: each stage
-// ends when the event arrives (publish → Job created → pod running → result → Job
-// complete). With Tasks > 1 the tasks run one after another, each from scale-to-zero,
+// ends when the event arrives (publish → Job created → first container running (the
+// agent sidecar starts first) → result → Job complete). With Tasks > 1 the tasks run one after another, each from scale-to-zero,
 // so every figure is a cold start; the summary reports min/median/max per stage and a
 // Mermaid gantt of the median task.
 //

@@ -123,13 +123,25 @@ func (w *watcher) pod(o any) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	j := w.entry(name)
-	switch pod.Status.Phase {
-	case corev1.PodRunning, corev1.PodSucceeded, corev1.PodFailed:
-		if j.running.IsZero() {
-			j.running = w.now()
-		}
+	if j.running.IsZero() && started(pod) {
+		j.running = w.now()
 	}
 	w.notify()
+}
+
+// started reports whether the pod runs or ran a container: its phase is past Pending,
+// or a container (a native sidecar starts before the others) is running or has run.
+func started(pod *corev1.Pod) bool {
+	switch pod.Status.Phase {
+	case corev1.PodRunning, corev1.PodSucceeded, corev1.PodFailed:
+		return true
+	}
+	for _, cs := range append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...) {
+		if cs.State.Running != nil || cs.State.Terminated != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // snapshot returns a copy of every Job seen, oldest first, and a channel closed at the
