@@ -7,6 +7,12 @@ KEDA_VERSION  := $(KEDA_MODULE_VERSION)
 KEDA_DIR      := $(DAEDALUS_CACHE)/keda-$(KEDA_VERSION)
 KEDA_OPERATOR := $(KEDA_DIR)/keda-operator
 
+# `make test` runs the e2e too (CI runs `make test`): the KEDA operator is one more
+# engine, and -tags e2e builds the package's tests.
+TEST_ENGINES += keda
+TEST_ENV     += DAEDALUS_KEDA_OPERATOR=$(KEDA_OPERATOR)
+TEST_FLAGS   += -tags e2e
+
 .PHONY: keda
 keda: $(KEDA_OPERATOR) ## Build the KEDA operator from the KEDA Go module (cached outside the clone).
 

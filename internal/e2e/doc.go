@@ -16,6 +16,6 @@
 // disabled (nats.externalUrl points at the embedded server), because its StatefulSet
 // would need the nats image to run.
 //
-// The tests carry the build tag e2e, so `go test ./...` (and `make test`) does not
-// build them: `make e2e` runs them with -tags e2e after building every engine.
+// The tests carry the build tag e2e, so a plain `go test ./...` does not build them;
+// `make e2e` and `make test` build every engine and run them with -tags e2e.
 package e2e
