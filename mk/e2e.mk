@@ -29,6 +29,8 @@ $(KEDA_OPERATOR):
 	mkdir -p $(KEDA_DIR) && mv $(KEDA_DIR).tmp/keda-operator $@
 	rm -rf $(KEDA_DIR).src $(KEDA_DIR).tmp
 
+# DAEDALUS_E2E_POLLING_INTERVAL=15 runs the e2e at the chart's default KEDA pollingInterval
+# (the default here is 1 s, to keep the run short).
 .PHONY: e2e
 e2e: kube keda ## The whole pipeline on a real control plane, KEDA and NATS: publish → deploy → smoke (tasks: 5), SIGTERM mid-task, broken set-ups.
 	KUBEBUILDER_ASSETS=$(KUBE_DIR) DAEDALUS_KUBE_ASSETS=$(KUBE_DIR) DAEDALUS_KEDA_CRDS=$(KEDA_CRD_DIR) \

@@ -49,7 +49,7 @@ func TestPipeline(t *testing.T) {
 				}
 			}
 		}
-		if rep.PollingInterval != pollingInterval*time.Second {
+		if rep.PollingInterval != time.Duration(pollingInterval)*time.Second {
 			t.Errorf("pollingInterval read as %s, want %ds", rep.PollingInterval, pollingInterval)
 		}
 		for _, want := range []string{"| Cold start (publish → Job created) |", "```mermaid\ngantt", "cold-start-seconds"} {

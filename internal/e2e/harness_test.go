@@ -461,5 +461,12 @@ func (w *world) smoke(ctx context.Context, s scenario, inputs map[string]string)
 	return rep, err, out.String() + "\n" + string(outputs), string(summary)
 }
 
-// pollingInterval is the ScaledJob's keda.pollingInterval here, in seconds.
-const pollingInterval = 1
+// pollingInterval is the ScaledJob's keda.pollingInterval here, in seconds:
+// DAEDALUS_E2E_POLLING_INTERVAL, default 1 (the chart's default is 15).
+var pollingInterval = func() int {
+	var n int
+	if _, err := fmt.Sscan(os.Getenv("DAEDALUS_E2E_POLLING_INTERVAL"), &n); err == nil && n > 0 {
+		return n
+	}
+	return 1
+}()
