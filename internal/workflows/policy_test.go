@@ -149,18 +149,7 @@ var (
 // earlier step and, for a step binary, an output its action declares; and the action
 // has the metadata the Marketplace shows.
 func rootActionProblems(root string, a action) []string {
-	var problems []string
-	if a.Name == "" || a.Description == "" || a.Branding["icon"] == "" || a.Branding["color"] == "" {
-		problems = append(problems, "name, description, branding.icon and branding.color are required")
-	}
-	for name, in := range a.Inputs {
-		if strings.TrimSpace(in.Description) == "" {
-			problems = append(problems, fmt.Sprintf("input %s has no description", name))
-		}
-		if !in.Required && in.Default == nil {
-			problems = append(problems, fmt.Sprintf("input %s is optional but has no default", name))
-		}
-	}
+	problems := metadataProblems(a)
 	ids := map[string]string{} // step id → the cmd it runs ("" for a script)
 	check := func(where, text string) {
 		for _, m := range inputsRefRe.FindAllStringSubmatch(text, -1) {
