@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/daedalus-dev/daedalus/internal/actions"
 	"github.com/daedalus-dev/daedalus/internal/azure"
 	"github.com/daedalus-dev/daedalus/internal/azure/azuretest"
+	"github.com/daedalus-dev/daedalus/internal/syncbuf"
 )
 
 const (
@@ -22,28 +22,10 @@ const (
 	client = "66666666-7777-8888-9999-000000000000"
 )
 
-// syncBuffer is a bytes.Buffer safe for the credential's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // newOIDC returns a credential in "Actions" mode against the two stand-ins.
-func newOIDC(t *testing.T, gh *azuretest.GitHub, entra *azuretest.Entra) (azcore.TokenCredential, *syncBuffer) {
+func newOIDC(t *testing.T, gh *azuretest.GitHub, entra *azuretest.Entra) (azcore.TokenCredential, *syncbuf.Buffer) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	env := gh.Env()
 	a := actions.New(actions.WithGetenv(func(k string) string { return env[k] }), actions.WithWriter(out))
 	cfg := azure.Config{TenantID: tenant, ClientID: client, Cloud: entra.URL}

@@ -1,37 +1,19 @@
 package cleanup_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
 	"github.com/daedalus-dev/daedalus/internal/cleanup"
 	"github.com/daedalus-dev/daedalus/internal/cleanup/cleanuptest"
+	"github.com/daedalus-dev/daedalus/internal/syncbuf"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // step runs the cleanup step as a runner would: inputs as INPUT_* variables, outputs and
 // summary in the runner's files, the ARM requests going to the fake s.
@@ -54,7 +36,7 @@ func step(t *testing.T, s *cleanuptest.Subscription, inputs map[string]string) (
 			t.Fatal(err)
 		}
 	}
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	a := actions.New(actions.WithGetenv(func(k string) string { return env[k] }), actions.WithWriter(log))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -49,6 +49,7 @@ import (
 	"github.com/daedalus-dev/daedalus/internal/kubetest"
 	"github.com/daedalus-dev/daedalus/internal/publish"
 	"github.com/daedalus-dev/daedalus/internal/smoke"
+	"github.com/daedalus-dev/daedalus/internal/syncbuf"
 	"github.com/daedalus-dev/daedalus/internal/testnode"
 )
 
@@ -229,7 +230,7 @@ func (m *monitorProxy) Hits(host string) int {
 // process is a child process with its output kept, stopped by SIGTERM then SIGKILL.
 type process struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *syncbuf.Buffer
 	done chan struct{}
 }
 
@@ -250,23 +251,6 @@ func (p *process) Lines(n int) []string {
 		lines = lines[len(lines)-n:]
 	}
 	return lines
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startKEDA runs the real KEDA operator out of cluster: its cluster-object namespace,
@@ -306,7 +290,7 @@ func (w *world) startKEDA(bin string) {
 		"HTTP_PROXY=" + w.monitor.URL,
 		"NO_PROXY=127.0.0.1,localhost",
 	}
-	p := &process{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &process{cmd: cmd, out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
 	"github.com/daedalus-dev/daedalus/internal/azure"
+	"github.com/daedalus-dev/daedalus/internal/syncbuf"
 )
 
 // TestBadInput checks that each kind of bad input is reported as an error on the input
@@ -73,7 +74,7 @@ func TestBadInput(t *testing.T) {
 				env[k] = v
 			}
 			getenv := func(k string) string { return env[k] }
-			var log syncBuffer
+			var log syncbuf.Buffer
 			a := actions.New(actions.WithGetenv(getenv), actions.WithWriter(&log))
 			_, err := Main(context.Background(), a, Env{Dir: ws, Now: time.Now, Log: &log})
 			var ie *actions.InputError
@@ -127,7 +128,7 @@ func TestConfigDefaults(t *testing.T) {
 		"RUNNER_TEMP":           "/runner/tmp",
 	}
 	getenv := func(k string) string { return env[k] }
-	a := actions.New(actions.WithGetenv(getenv), actions.WithWriter(&syncBuffer{}))
+	a := actions.New(actions.WithGetenv(getenv), actions.WithWriter(&syncbuf.Buffer{}))
 	in := a.Inputs()
 	c := NewConfig(a, in, "/work")
 	if err := in.Err(); err != nil {
@@ -210,8 +211,8 @@ func TestNoOIDCTokenInActions(t *testing.T) {
 		"INPUT_SUBSCRIPTION-ID": testSubscription, "INPUT_TENANT-ID": testTenant, "INPUT_CLIENT-ID": testClient,
 		"INPUT_TERRAFORM": "/no/such/terraform",
 	}
-	a := actions.New(actions.WithGetenv(func(k string) string { return env[k] }), actions.WithWriter(&syncBuffer{}))
-	_, err := Main(context.Background(), a, Env{Dir: t.TempDir(), Now: time.Now, Log: &syncBuffer{}})
+	a := actions.New(actions.WithGetenv(func(k string) string { return env[k] }), actions.WithWriter(&syncbuf.Buffer{}))
+	_, err := Main(context.Background(), a, Env{Dir: t.TempDir(), Now: time.Now, Log: &syncbuf.Buffer{}})
 	if !errors.Is(err, actions.ErrNoIDToken) {
 		t.Fatalf("err = %v, want actions.ErrNoIDToken", err)
 	}

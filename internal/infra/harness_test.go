@@ -1,17 +1,16 @@
 package infra
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
 	"github.com/daedalus-dev/daedalus/internal/engine"
+	"github.com/daedalus-dev/daedalus/internal/syncbuf"
 )
 
 // Well-formed ids; nothing here talks to Azure.
@@ -26,24 +25,6 @@ func terraformBin(t *testing.T) string {
 	t.Helper()
 	engine.Heavy(t)
 	return engine.Path(t, "DAEDALUS_TERRAFORM", "terraform", "terraform")
-}
-
-// syncBuffer is a log both the step and terraform's output goroutines write to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // step runs the infra step as a workflow would, against a copy of a fixture: the inputs
@@ -123,7 +104,7 @@ func (s *step) run(ctx context.Context, now time.Time, inputs map[string]string)
 		env["INPUT_"+strings.ToUpper(k)] = v
 	}
 	getenv := func(k string) string { return env[k] }
-	var log syncBuffer
+	var log syncbuf.Buffer
 	a := actions.New(actions.WithGetenv(getenv), actions.WithWriter(&log))
 	res, err := Main(ctx, a, Env{
 		Environ: s.environ,

@@ -16,6 +16,7 @@ import (
 	tfjson "github.com/hashicorp/terraform-json"
 
 	"github.com/daedalus-dev/daedalus/internal/azure"
+	"github.com/daedalus-dev/daedalus/internal/syncbuf"
 )
 
 // TestStateLockGuidance holds the fixture's state lock with a real second terraform
@@ -94,7 +95,7 @@ func holdLock(t *testing.T, s *step) *lockHolder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out syncBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

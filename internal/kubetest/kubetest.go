@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/daedalus-dev/daedalus/internal/engine"
+	"github.com/daedalus-dev/daedalus/internal/syncbuf"
 )
 
 // AssetsEnv names the directory holding kube-apiserver, kube-controller-manager and
@@ -54,7 +55,7 @@ type Cluster struct {
 	kcm *exec.Cmd
 	// kcmDone is closed when kube-controller-manager has exited.
 	kcmDone chan struct{}
-	kcmLog  *lockedBuffer
+	kcmLog  *syncbuf.Buffer
 }
 
 // AssetsDir returns the directory holding the binaries, failing the test under
@@ -158,7 +159,7 @@ func (c *Cluster) startControllerManager(assets string, controllers []string) er
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("kube-controller-manager is missing from %s (build it with `make %s`): %w", assets, MakeTarget, err)
 	}
-	c.kcmLog = &lockedBuffer{}
+	c.kcmLog = &syncbuf.Buffer{}
 	c.kcm = exec.Command(bin,
 		"--kubeconfig="+c.Kubeconfig,
 		"--controllers="+strings.Join(controllers, ","),
