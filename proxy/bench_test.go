@@ -132,13 +132,9 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // idle waits until the proxy has settled its task and has a pull request open.
 func (e *env) idle() {
 	e.t.Helper()
-	cons, err := e.js.Consumer(e.t.Context(), TasksStream, testWorker)
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		ci, err := cons.Info(e.t.Context())
+		ci, err := e.consumerInfo()
 		if err != nil {
 			e.t.Fatal(err)
 		}

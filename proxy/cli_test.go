@@ -137,8 +137,7 @@ func TestStdioAgentCommand(t *testing.T) {
 	id = e.publish("@crash\nboom")
 	e.runProxy(cfg).wait(t, 20*time.Second)
 	e.runProxy(cfg).wait(t, 20*time.Second)
-	cons, _ := e.js.Consumer(t.Context(), TasksStream, testWorker)
-	ci, err := cons.Info(t.Context())
+	ci, err := e.consumerInfo()
 	if err != nil {
 		t.Fatal(err)
 	}

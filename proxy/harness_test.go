@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -206,11 +205,8 @@ func (e *env) result(id string, limit time.Duration) (Result, *jetstream.RawStre
 			}
 			return r, m
 		}
-		if !errors.Is(err, jetstream.ErrMsgNotFound) && !errors.Is(err, nats.ErrConnectionClosed) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, nats.ErrNoResponders) {
-			e.t.Logf("reading result: %v", err)
-		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("no result for %s within %s", id, limit)
+			e.t.Fatalf("no result for %s within %s (last read: %v)", id, limit, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -264,17 +260,25 @@ func (e *env) settled(limit time.Duration) *jetstream.ConsumerInfo {
 	e.t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
-		c, err := e.js.Consumer(e.t.Context(), TasksStream, testWorker)
-		if err == nil {
-			ci, err := c.Info(e.t.Context())
-			if err == nil && ci.NumPending == 0 && ci.NumAckPending == 0 && ci.NumRedelivered == 0 {
-				return ci
+		ci, err := e.consumerInfo()
+		if err == nil && ci.NumPending == 0 && ci.NumAckPending == 0 && ci.NumRedelivered == 0 {
+			return ci
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				e.t.Fatalf("consumer not settled after %s: %v", limit, err)
 			}
-			if time.Now().After(deadline) {
-				e.t.Fatalf("consumer not settled after %s: pending %d, ack pending %d, redelivered %d",
-					limit, ci.NumPending, ci.NumAckPending, ci.NumRedelivered)
-			}
+			e.t.Fatalf("consumer not settled after %s: pending %d, ack pending %d, redelivered %d",
+				limit, ci.NumPending, ci.NumAckPending, ci.NumRedelivered)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func (e *env) consumerInfo() (*jetstream.ConsumerInfo, error) {
+	c, err := e.js.Consumer(e.t.Context(), TasksStream, testWorker)
+	if err != nil {
+		return nil, err
+	}
+	return c.Info(e.t.Context())
 }
