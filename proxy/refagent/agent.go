@@ -40,7 +40,7 @@ func (o Options) logger() *slog.Logger {
 
 // Serve runs ACP on one connection until the peer closes it or ctx ends; then it closes rwc.
 func Serve(ctx context.Context, rwc io.ReadWriteCloser, opts Options) {
-	a := &agent{opts: opts, sessions: map[acp.SessionId]*sessionState{}}
+	a := &agent{opts: opts, sessions: map[acp.SessionId]bool{}}
 	a.crash = opts.Crash
 	if a.crash == nil {
 		a.crash = func() { _ = rwc.Close() }
@@ -88,13 +88,9 @@ type agent struct {
 	crash func()
 
 	mu       sync.Mutex
-	sessions map[acp.SessionId]*sessionState
+	sessions map[acp.SessionId]bool // the sessions this connection created
 	next     int
 }
-
-// sessionState is a session the agent created. The SDK cancels a prompt's context on
-// session/cancel (and $/cancel_request); that is the agent's cancel signal.
-type sessionState struct{}
 
 func (a *agent) Initialize(_ context.Context, p acp.InitializeRequest) (acp.InitializeResponse, error) {
 	return acp.InitializeResponse{
@@ -114,7 +110,7 @@ func (a *agent) NewSession(_ context.Context, p acp.NewSessionRequest) (acp.NewS
 	defer a.mu.Unlock()
 	a.next++
 	id := acp.SessionId("ref-" + strconv.Itoa(a.next))
-	a.sessions[id] = &sessionState{}
+	a.sessions[id] = true
 	return acp.NewSessionResponse{SessionId: id}, nil
 }
 
@@ -157,9 +153,9 @@ func (a *agent) Prompt(ctx context.Context, p acp.PromptRequest) (acp.PromptResp
 		a.opts.OnPrompt(prompt, time.Now())
 	}
 	a.mu.Lock()
-	s := a.sessions[p.SessionId]
+	known := a.sessions[p.SessionId]
 	a.mu.Unlock()
-	if s == nil {
+	if !known {
 		return acp.PromptResponse{}, acp.NewInvalidParams(map[string]any{"error": "unknown session " + string(p.SessionId)})
 	}
 	sc, err := parseScript(prompt)
