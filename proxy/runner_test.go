@@ -81,8 +81,10 @@ func TestMissingConsumerIsAClearError(t *testing.T) {
 func TestStreamedStatus(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	id := e.publish("@tool\n@chunks 6\n@sleep 600ms\nstreamed answer")
-	e.runProxy(e.config(startAgent(t, refagent.Options{})))
+	id := e.publish("@tool\n@chunks 20\n@sleep 1s\nstreamed answer")
+	cfg := e.config(startAgent(t, refagent.Options{}))
+	cfg.StatusInterval = 200 * time.Millisecond
+	e.runProxy(cfg)
 	res, _ := e.result(id, 10*time.Second)
 	if res.Status.State != StateCompleted || res.Metadata.ToolCalls != 1 {
 		t.Fatalf("result = %+v", res)
@@ -123,10 +125,12 @@ func TestStreamedStatus(t *testing.T) {
 	if !sawTool {
 		t.Error("no status event carried the tool call")
 	}
-	// Throttled: six chunks over 600 ms at a 50 ms interval cannot yield more events than
-	// intervals; without coalescing the tool call alone would add two more.
-	if len(evs) > 2+6+1 {
-		t.Errorf("%d events for 6 chunks: not throttled", len(evs))
+	// Throttled: 22 updates (two tool-call updates, 20 chunks, one every 50 ms) at a 200 ms
+	// interval yield at most one event per interval of the stream's span, plus the first
+	// working event and the final one; unthrottled they would be 24.
+	span := evs[len(evs)-1].Status.Timestamp.Sub(evs[0].Status.Timestamp)
+	if limit := int(span/cfg.StatusInterval) + 3; len(evs) > limit || len(evs) >= 22 {
+		t.Errorf("%d events for 22 updates over %s: not throttled (limit %d)", len(evs), span, limit)
 	}
 }
 
