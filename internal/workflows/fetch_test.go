@@ -52,9 +52,16 @@ func (s *releaseServer) serve(w http.ResponseWriter, r *http.Request) {
 	s.requests = append(s.requests, r.URL.Path)
 	s.auth = append(s.auth, r.Header.Get("Authorization"))
 	if r.URL.Path == "/api/repos/"+s.repo+"/tags" {
+		// In name order, so a floating tag (v2) comes before the release tag (v2.0.0) of
+		// the same commit and a fetcher that takes the first match is caught.
+		names := make([]string, 0, len(s.tags))
+		for name := range s.tags {
+			names = append(names, name)
+		}
+		sort.Strings(names)
 		var out []map[string]any
-		for name, sha := range s.tags {
-			out = append(out, map[string]any{"name": name, "commit": map[string]string{"sha": sha}})
+		for _, name := range names {
+			out = append(out, map[string]any{"name": name, "commit": map[string]string{"sha": s.tags[name]}})
 		}
 		_ = json.NewEncoder(w).Encode(out)
 		return
@@ -319,6 +326,15 @@ func TestFetcherResolvesRefs(t *testing.T) {
 		{"SHA that no tag points at builds from source", nil,
 			map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": strings.Repeat("f", 40)},
 			"hello from source with: [x]", "built from source"},
+		{"floating major tag, through the tags API, to the release of its commit", nil,
+			map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": "v2"},
+			"daedalus-hello ran with:", "release v2.0.0, downloaded"},
+		{"floating minor tag", nil,
+			map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": "v2.0"},
+			"daedalus-hello ran with:", "release v2.0.0, downloaded"},
+		{"floating tag whose commit has no release builds from source", nil,
+			map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": "v3"},
+			"hello from source with: [x]", "built from source"},
 		{"local action (uses: ./actions/x) builds from source", nil,
 			map[string]string{}, "hello from source with: [x]", "built from source"},
 		{"forced source build despite a release", nil,
@@ -330,6 +346,12 @@ func TestFetcherResolvesRefs(t *testing.T) {
 			srv := newReleaseServer(t, repo)
 			srv.publish(t, "v2.0.0", sha, "daedalus-hello")
 			srv.publish(t, "v1.0.0", "1111111111111111111111111111111111111111", "daedalus-hello")
+			// Floating tags have no release of their own; v2 and v2.0 share v2.0.0's
+			// commit (so the SHA case must pick v2.0.0), v3 points at an unreleased one.
+			srv.mu.Lock()
+			srv.tags["v2"], srv.tags["v2.0"] = sha, sha
+			srv.tags["v3"] = "3333333333333333333333333333333333333333"
+			srv.mu.Unlock()
 			root := ""
 			if tc.layout != nil {
 				root = tc.layout(t)
@@ -389,7 +411,7 @@ func TestFetcherErrors(t *testing.T) {
 		{"bad mode", map[string]string{"DAEDALUS_BIN_SOURCE": "magic"}, []string{"./cmd/hello"}, "want auto, release or source"},
 		{"no Go and no release", map[string]string{"PATH": noGo}, []string{"./cmd/hello"}, "no Go toolchain to build ./cmd/hello"},
 		{"not a cmd package", nil, []string{"hello"}, "usage: run ./cmd/<step>"},
-		{"release server failing", map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": "v9", "GITHUB_SERVER_URL": "http://127.0.0.1:1"}, []string{"./cmd/hello"}, "checksums.txt answered HTTP 000"},
+		{"release server failing", map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": "v9.0.0", "GITHUB_SERVER_URL": "http://127.0.0.1:1"}, []string{"./cmd/hello"}, "checksums.txt answered HTTP 000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
