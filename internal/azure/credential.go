@@ -107,7 +107,7 @@ type maskedCredential struct {
 	inner azcore.TokenCredential
 
 	mu     sync.Mutex
-	masked string // last token masked, so a cached token is masked once
+	masked map[string]bool // tokens masked so far: a cached token is masked once
 }
 
 func (m *maskedCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
@@ -117,9 +117,12 @@ func (m *maskedCredential) GetToken(ctx context.Context, opts policy.TokenReques
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if tok.Token != m.masked {
+	if !m.masked[tok.Token] {
+		if m.masked == nil {
+			m.masked = map[string]bool{}
+		}
 		m.a.Mask(tok.Token)
-		m.masked = tok.Token
+		m.masked[tok.Token] = true
 	}
 	return tok, nil
 }

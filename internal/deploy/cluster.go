@@ -52,17 +52,6 @@ func NewCluster(cfg *rest.Config) (*Cluster, error) {
 	return c, nil
 }
 
-// KubeconfigREST loads a kubeconfig file; context "" means its current context.
-func KubeconfigREST(path, context string) (*rest.Config, error) {
-	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: path}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
-		&clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("loading kubeconfig %s: %w", path, err)
-	}
-	return cfg, nil
-}
-
 // restGetter hands Helm a fixed *rest.Config (Helm asks for a RESTClientGetter).
 type restGetter struct {
 	cfg       *rest.Config

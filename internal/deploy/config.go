@@ -11,15 +11,15 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
-	"github.com/daedalus-dev/daedalus/internal/azure"
+	"github.com/daedalus-dev/daedalus/internal/aks"
 )
 
 // Input names of actions/deploy/action.yml.
 const (
-	InputKubeconfig       = "kubeconfig"
-	InputKubeContext      = "kube-context"
-	InputResourceGroup    = "resource-group"
-	InputClusterName      = "cluster-name"
+	InputKubeconfig       = aks.InputKubeconfig
+	InputKubeContext      = aks.InputKubeContext
+	InputResourceGroup    = aks.InputResourceGroup
+	InputClusterName      = aks.InputClusterName
 	InputACRName          = "acr-name"
 	InputNamespace        = "namespace"
 	InputRelease          = "release"
@@ -54,12 +54,8 @@ const (
 
 // Config is the deploy step's input, built by ReadConfig (or by hand in tests).
 type Config struct {
-	// Cluster access: a kubeconfig file, or an AKS cluster read through Azure.
-	Kubeconfig    string
-	KubeContext   string
-	Azure         azure.Config
-	ResourceGroup string
-	ClusterName   string
+	// Target is the cluster: a kubeconfig file, or an AKS cluster read through Azure.
+	Target aks.Target
 	// ACRName is the registry whose AcrPull grant to the kubelet identity is checked
 	// (warn-only; AKS only).
 	ACRName string
@@ -92,11 +88,7 @@ type Config struct {
 func ReadConfig(a *actions.Action) (Config, error) {
 	in := a.Inputs()
 	c := Config{
-		Kubeconfig:       in.String(InputKubeconfig, ""),
-		KubeContext:      in.String(InputKubeContext, ""),
-		Azure:            azure.ReadConfig(a, in),
-		ResourceGroup:    in.String(InputResourceGroup, ""),
-		ClusterName:      in.String(InputClusterName, ""),
+		Target:           aks.ReadTarget(a, in),
 		ACRName:          in.String(InputACRName, ""),
 		Namespace:        in.String(InputNamespace, DefaultNamespace),
 		Release:          in.String(InputRelease, DefaultRelease),
@@ -169,24 +161,17 @@ func SplitImage(ref string) (repo, tag string, ok bool) {
 
 var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
-// UsesAKS reports whether cluster credentials come from AKS rather than a kubeconfig.
-func (c Config) UsesAKS() bool { return c.Kubeconfig == "" }
-
 // Validate checks the configuration without touching anything.
 func (c Config) Validate(inActions bool) error {
 	var errs []error
 	bad := func(input, problem, fix string) { errs = append(errs, actions.Invalid(input, problem, fix)) }
-	if c.UsesAKS() {
-		if c.ResourceGroup == "" || c.ClusterName == "" {
-			bad(InputClusterName, "no cluster to deploy to: neither kubeconfig nor resource-group and cluster-name are set",
-				"set kubeconfig to a kubeconfig file, or resource-group and cluster-name to an AKS cluster")
-		}
-		if err := c.Azure.Validate(inActions); err != nil {
-			errs = append(errs, err)
-		}
-		if c.Azure.SubscriptionID == "" {
-			bad(azure.InputSubscriptionID, "is required to read AKS credentials", "set it to the cluster's subscription id")
-		}
+	// Deploying to whatever ~/.kube/config points at is never what a workflow meant.
+	if !c.Target.Named() {
+		bad(InputClusterName, "no cluster to deploy to: neither kubeconfig nor resource-group and cluster-name are set",
+			"set kubeconfig to a kubeconfig file, or resource-group and cluster-name to an AKS cluster")
+	}
+	if err := c.Target.Validate(inActions); err != nil {
+		errs = append(errs, err)
 	}
 	if c.ACRName != "" && !regexp.MustCompile(`^[a-zA-Z0-9]{5,50}$`).MatchString(c.ACRName) {
 		bad(InputACRName, fmt.Sprintf("%q is not a registry name", c.ACRName), "use the registry's name (5-50 letters and digits), not its login server")
@@ -241,8 +226,7 @@ func (c Config) LogValue() slog.Value {
 		token = "(set)"
 	}
 	return slog.GroupValue(
-		slog.String("kubeconfig", c.Kubeconfig),
-		slog.String("cluster", c.ResourceGroup+"/"+c.ClusterName),
+		slog.Any("target", c.Target),
 		slog.String("namespace", c.Namespace),
 		slog.String("release", c.Release),
 		slog.String("chart", c.Chart),

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
+	"github.com/daedalus-dev/daedalus/internal/aks"
 )
 
 func TestSplitImage(t *testing.T) {
@@ -71,7 +72,7 @@ func TestReadConfig(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	t.Parallel()
-	good := Config{Kubeconfig: "/kc", Namespace: "daedalus", Release: "daedalus", Chart: "c", KEDAVersion: "2.14.0", KEDAChart: DefaultKEDAChart,
+	good := Config{Target: aks.Target{Kubeconfig: "/kc"}, Namespace: "daedalus", Release: "daedalus", Chart: "c", KEDAVersion: "2.14.0", KEDAChart: DefaultKEDAChart,
 		KEDANamespace: "keda", InstallKEDA: true, Timeout: 5 * time.Minute, ProxyImage: "r.io/p:1", WorkerImages: map[string]string{"": "r.io/a:1"}}
 	tests := []struct {
 		name  string
@@ -84,7 +85,8 @@ func TestValidate(t *testing.T) {
 		{name: "bad proxy image", edit: func(c *Config) { c.ProxyImage = "proxy" }, input: InputProxyImage},
 		{name: "bad worker image", edit: func(c *Config) { c.WorkerImages = map[string]string{"copilot": "x"} }, input: InputWorkerImages},
 		{name: "bad client id", edit: func(c *Config) { c.WorkloadClientID = "abc" }, input: InputWorkloadClientID},
-		{name: "no cluster", edit: func(c *Config) { c.Kubeconfig = "" }, input: InputClusterName},
+		{name: "no cluster", edit: func(c *Config) { c.Target.Kubeconfig = "" }, input: InputClusterName},
+		{name: "aks without subscription", edit: func(c *Config) { c.Target = aks.Target{ResourceGroup: "rg", ClusterName: "aks"} }, input: "subscription-id"},
 		{name: "short timeout", edit: func(c *Config) { c.Timeout = time.Second }, input: InputTimeout},
 		{name: "acr login server instead of name", edit: func(c *Config) { c.ACRName = "myacr.azurecr.io" }, input: InputACRName},
 		{name: "unpinned KEDA", edit: func(c *Config) { c.KEDAVersion = "" }, input: InputKEDAVersion},

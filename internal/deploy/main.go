@@ -2,14 +2,9 @@ package deploy
 
 import (
 	"context"
-	"net/http"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"k8s.io/client-go/rest"
-
 	"github.com/daedalus-dev/daedalus/internal/actions"
-	"github.com/daedalus-dev/daedalus/internal/azure"
 )
 
 // Main is the deploy step: read and validate the inputs, wire the real cluster and
@@ -24,26 +19,13 @@ func Main(ctx context.Context, a *actions.Action) (*Result, error) {
 	}
 	a.Debugf("configuration: %v", cfg.LogValue())
 
-	deps := Deps{Now: time.Now}
-	if cfg.UsesAKS() {
-		cred, err := azure.NewCredential(a, cfg.Azure, nil)
-		if err != nil {
-			return nil, err
-		}
-		arm := cfg.Azure.CloudConfig().Services[cloud.ResourceManager]
-		aks := &AKS{
-			Credential:     cred,
-			Endpoint:       arm.Endpoint,
-			Audience:       arm.Audience,
-			HTTP:           &http.Client{Timeout: time.Minute},
-			SubscriptionID: cfg.Azure.SubscriptionID,
-			ResourceGroup:  cfg.ResourceGroup,
-			ClusterName:    cfg.ClusterName,
-		}
-		deps.REST = aks.RESTConfig
-		deps.AcrPull = aks.KubeletHasAcrPull
-	} else {
-		deps.REST = func(context.Context) (*rest.Config, error) { return KubeconfigREST(cfg.Kubeconfig, cfg.KubeContext) }
+	acc, err := cfg.Target.Open(a, nil)
+	if err != nil {
+		return nil, err
+	}
+	deps := Deps{Now: time.Now, REST: acc.REST}
+	if acc.AKS != nil {
+		deps.AcrPull = acc.AKS.KubeletHasAcrPull
 	}
 
 	res, err := Run(ctx, cfg, a, deps)

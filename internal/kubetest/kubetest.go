@@ -2,8 +2,13 @@ package kubetest
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -35,6 +41,10 @@ type Options struct {
 	// CRDDirs are directories of CustomResourceDefinition YAML installed before Start
 	// returns (envtest waits until they are served).
 	CRDDirs []string
+	// Authenticate, when set, judges the bearer tokens no other authenticator knows:
+	// the API server asks it through a TokenReview webhook, as AKS asks its Entra ID
+	// webhook. It returns the user and groups a token stands for, or ok false.
+	Authenticate func(token string) (user string, groups []string, ok bool)
 }
 
 // DefaultControllers are the controllers a chart's workloads need to reach readiness
@@ -56,6 +66,7 @@ type Cluster struct {
 	// kcmDone is closed when kube-controller-manager has exited.
 	kcmDone chan struct{}
 	kcmLog  *syncbuf.Buffer
+	hook    *httptest.Server // the token webhook, when Options.Authenticate is set
 }
 
 // AssetsDir returns the directory holding the binaries, failing the test under
@@ -117,12 +128,22 @@ func start(assets, tmp string, opts Options) (*Cluster, error) {
 	api := env.ControlPlane.GetAPIServer()
 	api.Configure().Set("advertise-address", "127.0.0.1")
 	api.Configure().Set("endpoint-reconciler-type", "none")
+	var hook *httptest.Server
+	if opts.Authenticate != nil {
+		var err error
+		if hook, err = tokenWebhook(tmp, opts.Authenticate, api.Configure()); err != nil {
+			return nil, err
+		}
+	}
 
 	cfg, err := env.Start()
 	if err != nil {
+		if hook != nil {
+			hook.Close()
+		}
 		return nil, fmt.Errorf("starting etcd and kube-apiserver: %w", err)
 	}
-	c := &Cluster{Config: cfg, env: env}
+	c := &Cluster{Config: cfg, env: env, hook: hook}
 	fail := func(err error) (*Cluster, error) {
 		_ = c.Stop()
 		return nil, err
@@ -203,6 +224,10 @@ func (c *Cluster) Stop() error {
 		}
 		c.env = nil
 	}
+	if c.hook != nil {
+		c.hook.Close()
+		c.hook = nil
+	}
 	return errors.Join(errs...)
 }
 
@@ -240,4 +265,48 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// tokenWebhook serves authentication.k8s.io/v1 TokenReviews with auth and points the
+// API server at it (--authentication-token-webhook-config-file, a kubeconfig naming the
+// webhook and its CA).
+func tokenWebhook(dir string, auth func(string) (string, []string, bool), args *envtest.Arguments) (*httptest.Server, error) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var review authenticationv1.TokenReview
+		if err := json.NewDecoder(r.Body).Decode(&review); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		review.Status = authenticationv1.TokenReviewStatus{}
+		if user, groups, ok := auth(review.Spec.Token); ok {
+			review.Status.Authenticated = true
+			review.Status.User = authenticationv1.UserInfo{Username: user, Groups: groups}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(review)
+	}))
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	conf := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: token-webhook
+  cluster:
+    server: %s
+    certificate-authority-data: %s
+users:
+- name: kube-apiserver
+contexts:
+- name: webhook
+  context: {cluster: token-webhook, user: kube-apiserver}
+current-context: webhook
+`, srv.URL, base64.StdEncoding.EncodeToString(ca))
+	file := filepath.Join(dir, "token-webhook.kubeconfig")
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		srv.Close()
+		return nil, fmt.Errorf("writing the token webhook's configuration: %w", err)
+	}
+	args.Set("authentication-token-webhook-config-file", file)
+	args.Set("authentication-token-webhook-version", "v1")
+	args.Set("authentication-token-webhook-cache-ttl", "0s")
+	return srv, nil
 }

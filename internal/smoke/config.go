@@ -11,12 +11,15 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
+	"github.com/daedalus-dev/daedalus/internal/aks"
 )
 
 // Input names of actions/smoke/action.yml.
 const (
-	InputKubeconfig       = "kubeconfig"
-	InputKubeContext      = "kube-context"
+	InputKubeconfig       = aks.InputKubeconfig
+	InputKubeContext      = aks.InputKubeContext
+	InputResourceGroup    = aks.InputResourceGroup
+	InputClusterName      = aks.InputClusterName
 	InputNamespace        = "namespace"
 	InputRelease          = "release"
 	InputWorker           = "worker"
@@ -54,10 +57,10 @@ const (
 
 // Config is the smoke step's input, built by ReadConfig (or by hand in tests).
 type Config struct {
-	// Kubeconfig and KubeContext select the cluster; an empty Kubeconfig uses the
-	// default loading rules ($KUBECONFIG, then ~/.kube/config).
-	Kubeconfig  string
-	KubeContext string
+	// Target is the cluster: a kubeconfig file, an AKS cluster read through Azure (what
+	// the pipeline hands on from the infra step), or, when neither is named, the default
+	// loading rules ($KUBECONFIG, then ~/.kube/config).
+	Target aks.Target
 
 	Namespace string
 	Release   string
@@ -90,8 +93,7 @@ type Config struct {
 func ReadConfig(a *actions.Action) (Config, error) {
 	in := a.Inputs()
 	c := Config{
-		Kubeconfig:       in.String(InputKubeconfig, ""),
-		KubeContext:      in.String(InputKubeContext, ""),
+		Target:           aks.ReadTarget(a, in),
 		Namespace:        in.String(InputNamespace, DefaultNamespace),
 		Release:          in.String(InputRelease, DefaultRelease),
 		Worker:           in.String(InputWorker, DefaultWorker),
@@ -124,9 +126,13 @@ func intInput(s, name, fix string, errs []error) (int, []error) {
 	return n, errs
 }
 
-// Validate checks the configuration without touching anything.
-func (c Config) Validate() error {
+// Validate checks the configuration without touching anything; inActions requires the
+// ids GitHub OIDC needs when the target is an AKS cluster.
+func (c Config) Validate(inActions bool) error {
 	var errs []error
+	if err := c.Target.Validate(inActions); err != nil {
+		errs = append(errs, err)
+	}
 	bad := func(input, problem, fix string) { errs = append(errs, actions.Invalid(input, problem, fix)) }
 	for _, p := range validation.IsDNS1123Label(c.Namespace) {
 		bad(InputNamespace, fmt.Sprintf("%q is not a namespace name: %s", c.Namespace, p), "use the namespace the deploy step installed into, e.g. daedalus")
@@ -179,7 +185,7 @@ func (c Config) LogValue() slog.Value {
 		pw = "[redacted]"
 	}
 	return slog.GroupValue(
-		slog.String("kubeconfig", c.Kubeconfig), slog.String("kubeContext", c.KubeContext),
+		slog.Any("target", c.Target),
 		slog.String("namespace", c.Namespace), slog.String("release", c.Release), slog.String("worker", c.Worker),
 		slog.String("tokenSecret", c.TokenSecret), slog.String("natsURL", c.NATSURL),
 		slog.String("natsUser", c.NATSUser), slog.String("natsPassword", pw),

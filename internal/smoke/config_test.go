@@ -23,7 +23,7 @@ func readInputs(t *testing.T, in map[string]string) (Config, error) {
 	if err != nil {
 		return c, err
 	}
-	return c, c.Validate()
+	return c, c.Validate(false)
 }
 
 func TestConfig(t *testing.T) {
@@ -53,6 +53,21 @@ func TestConfig(t *testing.T) {
 			}
 			return ""
 		}},
+		{name: "aks cluster", in: map[string]string{"resource-group": "rg-daedalus-test", "cluster-name": "aks-daedalus-test",
+			"subscription-id": "00000000-0000-0000-0000-0000000000aa"}, check: func(c Config) string {
+			if !c.Target.UsesAKS() || c.Target.ClusterName != "aks-daedalus-test" || c.Target.Azure.SubscriptionID == "" {
+				return fmt.Sprintf("%+v", c.Target)
+			}
+			return ""
+		}},
+		{name: "kubeconfig wins over the aks cluster", in: map[string]string{"kubeconfig": "/kc", "cluster-name": "aks"}, check: func(c Config) string {
+			if c.Target.UsesAKS() {
+				return "reads AKS credentials although a kubeconfig is given"
+			}
+			return ""
+		}},
+		{name: "cluster without resource group", in: map[string]string{"cluster-name": "aks", "subscription-id": "00000000-0000-0000-0000-0000000000aa"}, input: "resource-group"},
+		{name: "cluster without subscription", in: map[string]string{"cluster-name": "aks", "resource-group": "rg"}, input: "subscription-id"},
 		{name: "tasks not a number", in: map[string]string{"tasks": "five"}, input: "tasks"},
 		{name: "tasks zero", in: map[string]string{"tasks": "0"}, input: "tasks"},
 		{name: "tasks too many", in: map[string]string{"tasks": "51"}, input: "tasks"},

@@ -7,7 +7,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
 )
@@ -23,11 +22,15 @@ func MainWith(ctx context.Context, a *actions.Action, adjust func(*Deps)) (*Repo
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate(a.InActions()); err != nil {
 		return nil, err
 	}
 	a.Debugf("configuration: %v", cfg.LogValue())
-	rc, err := RESTConfig(cfg.Kubeconfig, cfg.KubeContext)
+	acc, err := cfg.Target.Open(a, nil)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := acc.REST(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -59,19 +62,6 @@ func MainWith(ctx context.Context, a *actions.Action, adjust func(*Deps)) (*Repo
 		}
 	}
 	return rep, runErr
-}
-
-// RESTConfig loads a kubeconfig (the default loading rules when path is empty).
-func RESTConfig(path, kubeContext string) (*rest.Config, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	if path != "" {
-		rules.ExplicitPath = path
-	}
-	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
-	if err != nil {
-		return nil, actions.Invalid(InputKubeconfig, fmt.Sprintf("loading the kubeconfig: %v", err), "set kubeconfig to a kubeconfig file for the cluster (or KUBECONFIG)")
-	}
-	return rc, nil
 }
 
 // NewDeps wires the real clients for rc.

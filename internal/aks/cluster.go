@@ -1,4 +1,4 @@
-package deploy
+package aks
 
 import (
 	"context"
@@ -16,33 +16,33 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// AKSServerScope is the token scope of the AKS Entra ID server application: the token
+// ServerScope is the token scope of the AKS Entra ID server application: the token
 // kubelogin would fetch for an Entra-enabled cluster.
-const AKSServerScope = "6dae42f8-4368-4678-94ff-3960e28e3630/.default"
+const ServerScope = "6dae42f8-4368-4678-94ff-3960e28e3630/.default"
 
 // AcrPullRoleID is the built-in AcrPull role definition's id.
 const AcrPullRoleID = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 
-// AKS reads cluster credentials and role assignments from Azure Resource Manager with
-// an Azure credential: no az CLI, no kubelogin.
-type AKS struct {
+// Cluster reads one AKS cluster's credentials and role assignments from Azure Resource
+// Manager with an Azure credential: no az CLI, no kubelogin.
+type Cluster struct {
 	Credential     azcore.TokenCredential
 	Endpoint       string // ARM endpoint, e.g. https://management.azure.com
 	Audience       string // ARM token audience, e.g. https://management.core.windows.net/
 	HTTP           *http.Client
 	SubscriptionID string
 	ResourceGroup  string
-	ClusterName    string
+	Name           string
 }
 
-func (a *AKS) clusterPath() string {
+func (c *Cluster) clusterPath() string {
 	return fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.ContainerService/managedClusters/%s",
-		url.PathEscape(a.SubscriptionID), url.PathEscape(a.ResourceGroup), url.PathEscape(a.ClusterName))
+		url.PathEscape(c.SubscriptionID), url.PathEscape(c.ResourceGroup), url.PathEscape(c.Name))
 }
 
 // call sends one ARM request and decodes the JSON answer into out.
-func (a *AKS) call(ctx context.Context, method, path, apiVersion string, query url.Values, out any) error {
-	tok, err := a.Credential.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{strings.TrimSuffix(a.Audience, "/") + "/.default"}})
+func (c *Cluster) call(ctx context.Context, method, path, apiVersion string, query url.Values, out any) error {
+	tok, err := c.Credential.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{strings.TrimSuffix(c.Audience, "/") + "/.default"}})
 	if err != nil {
 		return fmt.Errorf("getting an Azure Resource Manager token: %w", err)
 	}
@@ -50,14 +50,14 @@ func (a *AKS) call(ctx context.Context, method, path, apiVersion string, query u
 		query = url.Values{}
 	}
 	query.Set("api-version", apiVersion)
-	u := strings.TrimSuffix(a.Endpoint, "/") + path + "?" + query.Encode()
+	u := strings.TrimSuffix(c.Endpoint, "/") + path + "?" + query.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+tok.Token)
 	req.Header.Set("Accept", "application/json")
-	client := a.HTTP
+	client := c.HTTP
 	if client == nil {
 		client = http.DefaultClient
 	}
@@ -101,26 +101,26 @@ func (e *ARMError) Error() string {
 // (listClusterUserCredential). For an Entra ID cluster, whose kubeconfig calls
 // kubelogin, requests carry a token for the AKS server application from the Azure
 // credential instead, fetched (and cached by the credential) as they go.
-func (a *AKS) RESTConfig(ctx context.Context) (*rest.Config, error) {
+func (c *Cluster) RESTConfig(ctx context.Context) (*rest.Config, error) {
 	var out struct {
 		Kubeconfigs []struct {
 			Name  string `json:"name"`
 			Value string `json:"value"`
 		} `json:"kubeconfigs"`
 	}
-	if err := a.call(ctx, http.MethodPost, a.clusterPath()+"/listClusterUserCredential", "2024-09-01", nil, &out); err != nil {
-		return nil, fmt.Errorf("reading the credentials of AKS cluster %s: %w", a.ClusterName, err)
+	if err := c.call(ctx, http.MethodPost, c.clusterPath()+"/listClusterUserCredential", "2024-09-01", nil, &out); err != nil {
+		return nil, fmt.Errorf("reading the credentials of AKS cluster %s: %w", c.Name, err)
 	}
 	if len(out.Kubeconfigs) == 0 {
-		return nil, fmt.Errorf("AKS cluster %s returned no kubeconfig", a.ClusterName)
+		return nil, fmt.Errorf("AKS cluster %s returned no kubeconfig", c.Name)
 	}
 	raw, err := base64.StdEncoding.DecodeString(out.Kubeconfigs[0].Value)
 	if err != nil {
-		return nil, fmt.Errorf("decoding the kubeconfig of AKS cluster %s: %w", a.ClusterName, err)
+		return nil, fmt.Errorf("decoding the kubeconfig of AKS cluster %s: %w", c.Name, err)
 	}
 	kc, err := clientcmd.Load(raw)
 	if err != nil {
-		return nil, fmt.Errorf("parsing the kubeconfig of AKS cluster %s: %w", a.ClusterName, err)
+		return nil, fmt.Errorf("parsing the kubeconfig of AKS cluster %s: %w", c.Name, err)
 	}
 	entra := false
 	if ctx, ok := kc.Contexts[kc.CurrentContext]; ok {
@@ -131,10 +131,10 @@ func (a *AKS) RESTConfig(ctx context.Context) (*rest.Config, error) {
 	}
 	cfg, err := clientcmd.NewDefaultClientConfig(*kc, &clientcmd.ConfigOverrides{}).ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("building a client for AKS cluster %s: %w", a.ClusterName, err)
+		return nil, fmt.Errorf("building a client for AKS cluster %s: %w", c.Name, err)
 	}
 	if entra {
-		cred := a.Credential
+		cred := c.Credential
 		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &bearer{cred: cred, next: rt} })
 	}
 	return cfg, nil
@@ -147,7 +147,7 @@ type bearer struct {
 }
 
 func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
-	tok, err := b.cred.GetToken(req.Context(), policy.TokenRequestOptions{Scopes: []string{AKSServerScope}})
+	tok, err := b.cred.GetToken(req.Context(), policy.TokenRequestOptions{Scopes: []string{ServerScope}})
 	if err != nil {
 		return nil, fmt.Errorf("getting an AKS token: %w", err)
 	}
@@ -159,7 +159,7 @@ func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
 // KubeletHasAcrPull reports whether the cluster's kubelet identity holds AcrPull on the
 // registry acrName (looked up in the cluster's resource group). It answers what the
 // seed's sanity check asks; callers only warn.
-func (a *AKS) KubeletHasAcrPull(ctx context.Context, acrName string) (bool, error) {
+func (c *Cluster) KubeletHasAcrPull(ctx context.Context, acrName string) (bool, error) {
 	var mc struct {
 		Properties struct {
 			IdentityProfile map[string]struct {
@@ -167,15 +167,15 @@ func (a *AKS) KubeletHasAcrPull(ctx context.Context, acrName string) (bool, erro
 			} `json:"identityProfile"`
 		} `json:"properties"`
 	}
-	if err := a.call(ctx, http.MethodGet, a.clusterPath(), "2024-09-01", nil, &mc); err != nil {
-		return false, fmt.Errorf("reading AKS cluster %s: %w", a.ClusterName, err)
+	if err := c.call(ctx, http.MethodGet, c.clusterPath(), "2024-09-01", nil, &mc); err != nil {
+		return false, fmt.Errorf("reading AKS cluster %s: %w", c.Name, err)
 	}
 	kubelet := mc.Properties.IdentityProfile["kubeletidentity"].ObjectID
 	if kubelet == "" {
-		return false, fmt.Errorf("AKS cluster %s has no kubelet identity (identityProfile.kubeletidentity)", a.ClusterName)
+		return false, fmt.Errorf("AKS cluster %s has no kubelet identity (identityProfile.kubeletidentity)", c.Name)
 	}
 	acrID := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.ContainerRegistry/registries/%s",
-		url.PathEscape(a.SubscriptionID), url.PathEscape(a.ResourceGroup), url.PathEscape(acrName))
+		url.PathEscape(c.SubscriptionID), url.PathEscape(c.ResourceGroup), url.PathEscape(acrName))
 	var ras struct {
 		Value []struct {
 			Properties struct {
@@ -185,7 +185,7 @@ func (a *AKS) KubeletHasAcrPull(ctx context.Context, acrName string) (bool, erro
 		} `json:"value"`
 	}
 	q := url.Values{"$filter": {fmt.Sprintf("assignedTo('%s')", kubelet)}}
-	if err := a.call(ctx, http.MethodGet, acrID+"/providers/Microsoft.Authorization/roleAssignments", "2022-04-01", q, &ras); err != nil {
+	if err := c.call(ctx, http.MethodGet, acrID+"/providers/Microsoft.Authorization/roleAssignments", "2022-04-01", q, &ras); err != nil {
 		return false, fmt.Errorf("listing role assignments on registry %s: %w", acrName, err)
 	}
 	for _, ra := range ras.Value {
