@@ -1,8 +1,9 @@
 # Release assets and the tests of the workflows and actions.
 #
 # scripts/release builds daedalus-<step>_<os>_<arch>.tar.gz for every cmd/<step> and a
-# checksums.txt; actions/_bin/run (how every action gets its binary) downloads them for a
-# released ref and verifies them. The workflow tests (internal/workflows) run actionlint
+# checksums.txt; scripts/publish-release creates the GitHub release of the tag with them
+# (.github/workflows/release.yml runs both on every release tag push); actions/_bin/run
+# (how every action gets its binary) downloads them for a released ref and verifies them. The workflow tests (internal/workflows) run actionlint
 # (the pinned build from mk/cleanup.mk) over every workflow and action, the fetcher
 # against a loopback release server, a snapshot release, and the workflows themselves
 # under act, built from the Go module proxy and cached outside the clone.
@@ -23,7 +24,7 @@ $(ACT):
 	mkdir -p $(ACT_DIR) && mv $(ACT_DIR).tmp/act $(ACT) && rmdir $(ACT_DIR).tmp
 
 .PHONY: release
-release: ## Release assets of the v* tag at HEAD (all platforms) into dist/, for `gh release upload <tag> dist/*`.
+release: ## Release assets of the v* tag at HEAD (all platforms) into dist/, for scripts/publish-release <tag>.
 	scripts/release
 
 .PHONY: release-snapshot
@@ -35,6 +36,6 @@ lint-actions: $(ACTIONLINT) ## actionlint (with shellcheck when installed) over 
 	DAEDALUS_ACTIONLINT=$(ACTIONLINT) $(GO) test -count=1 -run 'TestActionlint' ./internal/workflows/
 
 .PHONY: workflows-test
-workflows-test: $(ACTIONLINT) $(ACT) $(TERRAFORM) ## Workflow and action tests: actionlint, binary fetcher, snapshot release, act runs.
+workflows-test: $(ACTIONLINT) $(ACT) $(TERRAFORM) ## Workflow and action tests: actionlint, binary fetcher, snapshot release, publishing, act runs.
 	DAEDALUS_REQUIRE_ENGINES=1 DAEDALUS_ACTIONLINT=$(ACTIONLINT) DAEDALUS_ACT=$(ACT) DAEDALUS_TERRAFORM=$(TERRAFORM) \
 		TF_CLI_CONFIG_FILE=$(TERRAFORM_RC) nice -n 10 $(GO) test -race -count=1 -timeout 30m ./internal/workflows/

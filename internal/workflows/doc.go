@@ -12,8 +12,11 @@
 //     inputs that the step's own action.yml declares.
 //   - The fetcher against a loopback release server (the documented
 //     releases/download/<tag>/<asset> layout and the tags API): download, checksum
-//     refusal, cache, SHA refs, source builds, and its start-up time.
+//     refusal, cache, SHA refs and floating tags, source builds, and its start-up time.
 //   - A snapshot release of every cmd/<step>, fed back through the fetcher.
+//   - scripts/publish-release (what release.yml runs) against a loopback stand-in for
+//     the GitHub REST API's releases, release assets and git refs (fakeGitHub), and end
+//     to end: scripts/release → publish → download → sha256sum -c → the fetcher.
 //   - act (nektos/act, host mode, no Docker) running the CI workflow's lint job, and a
 //     workflow that calls the infra composite action twice against the real terraform
 //     engine with GitHub OIDC pointed at a loopback token server.
