@@ -208,3 +208,48 @@ func TestTLSRender(t *testing.T) {
 		}
 	}
 }
+
+// TestExternalNATSMonitoring: with nats.enabled=false the ScaledJob's KEDA trigger polls
+// the external server's monitoring endpoint, never the in-cluster service the chart did
+// not install.
+func TestExternalNATSMonitoring(t *testing.T) {
+	t.Parallel()
+	ch, err := LoadChart(chartDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	external := []string{"nats.enabled=false", "nats.auth.existingSecret=my-nats"}
+	for _, tc := range []struct {
+		name string
+		sets []string
+		want string
+	}{
+		{name: "in cluster", want: "daedalus-nats.daedalus.svc.cluster.local:8222"},
+		{name: "from the URL", sets: append([]string{"nats.externalUrl=tls://nats.example.com:4222"}, external...), want: "nats.example.com:8222"},
+		{name: "first of several URLs", sets: append([]string{`nats.externalUrl=nats://a.example:4222\,nats://b.example:4222`}, external...), want: "a.example:8222"},
+		{name: "set", sets: append([]string{"nats.externalUrl=nats://nats.example:4222", "nats.externalMonitoringEndpoint=nats-mon.example:18222"}, external...), want: "nats-mon.example:18222"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			vals, err := Values(chartDir(t), []string{"values-aks-test.yaml"}, append(tc.sets, overlaySets...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel, err := Render(ch, vals, "daedalus", "daedalus")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := `natsServerMonitoringEndpoint: "` + tc.want + `"`
+			if got := strings.Count(Manifests(rel), "natsServerMonitoringEndpoint:"); got == 0 || got != strings.Count(Manifests(rel), want) {
+				t.Errorf("%d monitoring endpoints, %d of them %s", got, strings.Count(Manifests(rel), want), want)
+			}
+		})
+	}
+	vals, err := Values(chartDir(t), []string{"values-aks-test.yaml"}, append([]string{"nats.externalUrl=nats://nats.example:4222", "nats.externalMonitoringEndpoint=http://nats.example"}, append(external, overlaySets...)...))
+	if err == nil {
+		_, err = Render(ch, vals, "daedalus", "daedalus")
+	}
+	if err == nil || !strings.Contains(err.Error(), "externalMonitoringEndpoint") {
+		t.Errorf("a URL as the monitoring endpoint: err = %v, want it refused naming externalMonitoringEndpoint", err)
+	}
+}

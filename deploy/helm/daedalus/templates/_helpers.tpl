@@ -59,9 +59,21 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{/* The monitoring endpoint KEDA polls. In a cluster it is the headless service, so the
-scaler can reach the consumer leader as <server name>.<endpoint>. */}}
+scaler can reach the consumer leader as <server name>.<endpoint>. For an external
+server: nats.externalMonitoringEndpoint, else the first externalUrl host on 8222. */}}
 {{- define "daedalus.nats.monitoringEndpoint" -}}
-{{- if gt (int .Values.nats.replicas) 1 -}}
+{{- if not .Values.nats.enabled -}}
+{{- if .Values.nats.externalMonitoringEndpoint -}}
+{{- .Values.nats.externalMonitoringEndpoint -}}
+{{- else -}}
+{{- $first := include "daedalus.nats.url" . | splitList "," | first | trim -}}
+{{- $host := (urlParse $first).hostname -}}
+{{- if not $host -}}
+{{- fail (printf "nats.externalUrl %q names no host: set nats.externalMonitoringEndpoint to the server's monitoring host:port" $first) -}}
+{{- end -}}
+{{- printf "%s:8222" $host -}}
+{{- end -}}
+{{- else if gt (int .Values.nats.replicas) 1 -}}
 {{- printf "%s.%s.svc.cluster.local:8222" (include "daedalus.nats.headless" .) .Release.Namespace -}}
 {{- else -}}
 {{- printf "%s.%s.svc.cluster.local:8222" (include "daedalus.nats.name" .) .Release.Namespace -}}
