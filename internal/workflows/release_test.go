@@ -122,19 +122,28 @@ func TestReleaseSnapshot(t *testing.T) {
 	}
 }
 
-// TestReleaseNeedsTag: a real release is only made from a v* tag.
+// TestReleaseNeedsTag: a real release is only made from a release tag (vX.Y.Z); an
+// untagged commit and one with only a floating tag (v1) are refused before any build.
 func TestReleaseNeedsTag(t *testing.T) {
 	t.Parallel()
-	root := repoRoot(t)
-	if out, err := exec.Command("git", "-C", root, "describe", "--tags", "--exact-match", "--match", "v*").CombinedOutput(); err == nil {
-		t.Skipf("HEAD is tag %s: nothing to refuse", strings.TrimSpace(string(out)))
+	dir := t.TempDir()
+	gitIn(t, dir, "init", "-q")
+	writeFiles(t, dir, scriptCopies(t))
+	gitIn(t, dir, "add", ".")
+	gitIn(t, dir, "commit", "-q", "-m", "scripts")
+	refuse := func(what string) {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(dir, "scripts", "release"), "--out", t.TempDir())
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), gitEnv...)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "HEAD is not a release tag (vX.Y.Z); tag it, or use --snapshot") {
+			t.Errorf("scripts/release on %s: %v\n%s", what, err, out)
+		}
 	}
-	cmd := exec.Command(filepath.Join(root, "scripts", "release"), "--out", t.TempDir())
-	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "HEAD is not a v* tag; tag it, or use --snapshot") {
-		t.Errorf("scripts/release on an untagged commit: %v\n%s", err, out)
-	}
+	refuse("an untagged commit")
+	gitIn(t, dir, "tag", "v1")
+	refuse("a commit with only the floating tag v1")
 }
 
 // cmdNames lists the cmd/<name> packages of a commit, which is what scripts/release
