@@ -10,9 +10,9 @@
 // local process.
 //
 // Two stand-ins for cluster networking, each for what a cluster would do: the KEDA
-// operator reaches the NATS monitoring endpoint (an in-cluster DNS name) through an
-// HTTP proxy (HTTP_PROXY, which KEDA's HTTP client honours) that routes
-// *.svc.cluster.local:8222 to the embedded server's monitor; and the chart's NATS is
+// operator reaches the external NATS server's monitoring endpoint (a name set with
+// nats.externalMonitoringEndpoint) through an HTTP proxy (HTTP_PROXY, which KEDA's HTTP
+// client honours) that routes it to the embedded server's monitor; and the chart's NATS is
 // disabled (nats.externalUrl points at the embedded server), because its StatefulSet
 // would need the nats image to run.
 //

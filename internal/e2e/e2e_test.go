@@ -60,7 +60,7 @@ func TestPipeline(t *testing.T) {
 		if n := activeJobs(ctx, t, w, s.ns); n != 0 {
 			t.Errorf("%d active Jobs after the smoke test, want 0", n)
 		}
-		if w.monitor.Hits("daedalus-nats.daedalus.svc.cluster.local:8222") == 0 {
+		if w.monitor.Hits(monitorHost) == 0 {
 			t.Error("KEDA never read the NATS monitoring endpoint: the Jobs came from somewhere else")
 		}
 		var rows []string

@@ -190,8 +190,13 @@ func (w *world) pull(ctx context.Context, ref string) (string, error) {
 
 var pullMu sync.Mutex
 
-// monitorProxy is an HTTP proxy that routes every request for port 8222 (the NATS
-// monitoring endpoint, an in-cluster DNS name) to the embedded server's monitor.
+// monitorHost is the name the chart gives KEDA for the external NATS server's monitoring
+// endpoint (nats.externalMonitoringEndpoint). KEDA's HTTP client never proxies loopback
+// addresses, so the endpoint is a name only monitorProxy resolves.
+const monitorHost = "nats-monitor.e2e.test:8222"
+
+// monitorProxy is an HTTP proxy that routes requests for monitorHost to the embedded
+// server's monitor, as a cluster's network would route them to the NATS server.
 type monitorProxy struct {
 	URL  string
 	mu   sync.Mutex
@@ -210,7 +215,7 @@ func newMonitorProxy(t *testing.T, monitor string) *monitorProxy {
 		m.mu.Lock()
 		m.hits[host]++
 		m.mu.Unlock()
-		if !strings.HasSuffix(host, ".svc.cluster.local:8222") {
+		if host != monitorHost {
 			http.Error(rw, "no route to "+host, http.StatusBadGateway)
 			return
 		}
@@ -380,6 +385,7 @@ func (w *world) deploy(ctx context.Context, s scenario, agentImage string, sets 
 	all := append([]string{
 		"nats.enabled=false",
 		"nats.externalUrl=" + w.natsURL,
+		"nats.externalMonitoringEndpoint=" + monitorHost,
 		"keda.pollingInterval=" + fmt.Sprint(pollingInterval),
 		"workers[0].name=" + s.worker,
 		"workers[0].args={--listen,127.0.0.1:3000}",
