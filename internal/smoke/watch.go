@@ -47,23 +47,25 @@ func startWatcher(ctx context.Context, kube kubernetes.Interface, namespace, sca
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = JobLabel + "=" + scaledJob }))
 	jobs := f.Batch().V1().Jobs().Informer()
 	pods := f.Core().V1().Pods().Informer()
-	if _, err := jobs.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	jobsReg, err := jobs.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { w.job(o) },
 		UpdateFunc: func(_, o any) { w.job(o) },
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("watching Jobs: %w", err)
 	}
-	if _, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	podsReg, err := pods.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { w.pod(o) },
 		UpdateFunc: func(_, o any) { w.pod(o) },
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("watching pods: %w", err)
 	}
 	f.Start(ctx.Done())
-	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return nil, fmt.Errorf("watching %v in %s: the cache did not sync", typ, namespace)
-		}
+	// The handlers' own sync, not only the caches': a synced cache may not yet have
+	// handed its initial list to the handlers, and the baseline reads what they saw.
+	if !cache.WaitForCacheSync(ctx.Done(), jobsReg.HasSynced, podsReg.HasSynced) {
+		return nil, fmt.Errorf("watching Jobs and pods in %s: the initial list did not arrive: %w", namespace, ctx.Err())
 	}
 	return w, nil
 }
