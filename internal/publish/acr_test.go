@@ -58,7 +58,7 @@ func login(t *testing.T, s *stepEnv) authn.Keychain {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, _ := name.NewRegistry(s.acr.host)
+	reg, _ := name.NewRegistry(s.acr.Host)
 	kc, err := publish.Login(context.Background(), a, cred, cfg, reg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -79,17 +79,17 @@ func TestCredentialNeverReachesASecondHost(t *testing.T) {
 			other := newPlainRegistry(t)
 			// By name: go-containerregistry itself refuses realms on loopback IP literals.
 			otherHost := strings.Replace(other.host, "127.0.0.1", "localhost", 1)
-			s.acr.realm = "http://" + otherHost + "/oauth2/token"
+			s.acr.SetRealm("http://" + otherHost + "/oauth2/token")
 			kc := login(t, s)
 
 			idx, err := random.Index(256, 1, 2)
 			if err != nil {
 				t.Fatal(err)
 			}
-			repo, _ := name.NewRepository(s.acr.host + "/daedalus-proxy")
+			repo, _ := name.NewRepository(s.acr.Host + "/daedalus-proxy")
 			var transport http.RoundTripper = http.DefaultTransport
 			if pinned {
-				transport = publish.PinnedTransport{Registry: s.acr.host}
+				transport = publish.PinnedTransport{Registry: s.acr.Host}
 			}
 			_, err = publish.Push(context.Background(), &publish.Built{Index: idx}, repo, []string{"x"},
 				remote.WithAuthFromKeychain(kc), remote.WithTransport(transport))
@@ -98,7 +98,7 @@ func TestCredentialNeverReachesASecondHost(t *testing.T) {
 			}
 			leaked := false
 			for _, seen := range other.seen() {
-				for _, tok := range s.acr.issued() {
+				for _, tok := range s.acr.Issued() {
 					if strings.Contains(seen, tok) {
 						leaked = true
 					}

@@ -53,7 +53,7 @@ func TestBinaryPrintsNoSecret(t *testing.T) {
 		"OIDC request token": {s.gh.RequestToken},
 		"GitHub OIDC token":  s.gh.Issued(),
 		"Entra access token": s.entra.AccessTokens(),
-		"ACR token":          s.acr.issued(),
+		"ACR token":          s.acr.Issued(),
 	}
 	for kind, toks := range secrets {
 		if len(toks) == 0 {

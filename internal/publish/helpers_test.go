@@ -3,8 +3,6 @@ package publish_test
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,7 +33,6 @@ import (
 const (
 	tenant   = "11111111-2222-3333-4444-555555555555"
 	clientID = "66666666-7777-8888-9999-000000000000"
-	acrScope = "https://containerregistry.azure.net/.default"
 )
 
 // recorder wraps a registry handler and records what it was sent.
@@ -87,99 +84,6 @@ func newPlainRegistry(t testing.TB) *plainRegistry {
 	srv := httptest.NewServer(rec)
 	t.Cleanup(srv.Close)
 	return &plainRegistry{recorder: rec, host: strings.TrimPrefix(srv.URL, "http://")}
-}
-
-// fakeACR stands in for Azure Container Registry's documented authentication: POST
-// /oauth2/exchange (grant_type=access_token with an Entra token for the ACR scope) returns a
-// refresh token; POST /oauth2/token (grant_type=refresh_token) returns an access token;
-// /v2/ answers 401 with a Bearer challenge without one. Behind it is ggcr's in-process OCI
-// registry with the referrers API.
-type fakeACR struct {
-	*recorder
-	host  string
-	realm string // WWW-Authenticate realm; default this registry's /oauth2/token
-	entra *azuretest.Entra
-
-	mu       sync.Mutex
-	refresh  map[string]bool
-	access   map[string]bool
-	tokens   []string // every refresh and access token issued
-	exchange int
-}
-
-func newFakeACR(t *testing.T, entra *azuretest.Entra) *fakeACR {
-	t.Helper()
-	f := &fakeACR{entra: entra, refresh: map[string]bool{}, access: map[string]bool{}}
-	reg := registry.New(registry.Logger(discardLogger()), registry.WithReferrersSupport(true))
-	f.recorder = &recorder{next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.serve(w, r, reg) })}
-	srv := httptest.NewServer(f.recorder)
-	t.Cleanup(srv.Close)
-	f.host = strings.TrimPrefix(srv.URL, "http://")
-	f.realm = srv.URL + "/oauth2/token"
-	return f
-}
-
-func (f *fakeACR) issued() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.tokens...)
-}
-
-func (f *fakeACR) serve(w http.ResponseWriter, r *http.Request, reg http.Handler) {
-	switch {
-	case r.URL.Path == "/oauth2/exchange" && r.Method == http.MethodPost:
-		_ = r.ParseForm()
-		scope, ok := f.entra.Scope(r.PostForm.Get("access_token"))
-		if r.PostForm.Get("grant_type") != "access_token" || r.PostForm.Get("service") != f.host || !ok || scope != acrScope {
-			acrError(w, http.StatusUnauthorized, "UNAUTHORIZED", "invalid access token")
-			return
-		}
-		tok := f.issue(f.refresh, "acr-refresh-")
-		f.mu.Lock()
-		f.exchange++
-		f.mu.Unlock()
-		_ = json.NewEncoder(w).Encode(map[string]string{"refresh_token": tok})
-	case r.URL.Path == "/oauth2/token" && r.Method == http.MethodPost:
-		_ = r.ParseForm()
-		f.mu.Lock()
-		ok := f.refresh[r.PostForm.Get("refresh_token")]
-		f.mu.Unlock()
-		if r.PostForm.Get("grant_type") != "refresh_token" || !ok || r.PostForm.Get("service") != f.host {
-			acrError(w, http.StatusUnauthorized, "UNAUTHORIZED", "invalid refresh token")
-			return
-		}
-		_ = json.NewEncoder(w).Encode(map[string]string{"access_token": f.issue(f.access, "acr-access-")})
-	case strings.HasPrefix(r.URL.Path, "/v2/"):
-		bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		f.mu.Lock()
-		ok := f.access[bearer]
-		f.mu.Unlock()
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="`+f.realm+`",service="`+f.host+`"`)
-			acrError(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
-			return
-		}
-		reg.ServeHTTP(w, r)
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-func (f *fakeACR) issue(into map[string]bool, prefix string) string {
-	b := make([]byte, 24)
-	_, _ = rand.Read(b)
-	tok := prefix + hex.EncodeToString(b)
-	f.mu.Lock()
-	into[tok] = true
-	f.tokens = append(f.tokens, tok)
-	f.mu.Unlock()
-	return tok
-}
-
-func acrError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": code, "message": msg}}})
 }
 
 // pushBase pushes a two-platform base index (a /etc/passwd with the nonroot user) to reg.

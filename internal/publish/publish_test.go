@@ -31,7 +31,7 @@ type stepEnv struct {
 	env   map[string]string
 	gh    *azuretest.GitHub
 	entra *azuretest.Entra
-	acr   *fakeACR
+	acr   *azuretest.ACR
 	dir   string
 }
 
@@ -39,10 +39,10 @@ func newStepEnv(t *testing.T) *stepEnv {
 	t.Helper()
 	gh := azuretest.NewGitHub(t, azuretest.GitHubOptions{Subject: "repo:octo/app:ref:refs/heads/main"})
 	entra := azuretest.NewEntra(t, azuretest.EntraOptions{Subjects: []string{"repo:octo/app:ref:refs/heads/main"}})
-	acr := newFakeACR(t, entra)
+	acr := azuretest.NewACR(t, entra)
 	env := workflowEnv(t, gh, "refs/heads/main", map[string]any{"repository": map[string]any{"default_branch": "main"}})
 	for k, v := range map[string]string{
-		"INPUT_REGISTRY":   acr.host,
+		"INPUT_REGISTRY":   acr.Host,
 		"INPUT_REPOSITORY": "daedalus-proxy",
 		"INPUT_BASE-IMAGE": "scratch",
 		"INPUT_PACKAGE":    "./cmd/hello",
@@ -67,9 +67,9 @@ func (s *stepEnv) run(t *testing.T) (string, error) {
 	return out.String(), err
 }
 
-// pullKeychain lets the test read the fake ACR directly.
-func (f *fakeACR) pullKeychain() authn.Keychain {
-	return publish.PinnedKeychain{Registry: f.host, Auth: &authn.Bearer{Token: f.issue(f.access, "acr-access-test-")}}
+// pullKeychain lets the test read the ACR stand-in directly.
+func pullKeychain(acr *azuretest.ACR) authn.Keychain {
+	return publish.PinnedKeychain{Registry: acr.Host, Auth: &authn.Bearer{Token: acr.AccessToken()}}
 }
 
 func TestPublishEndToEnd(t *testing.T) {
@@ -83,11 +83,11 @@ func TestPublishEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("publish: %v\n%s", err, out)
 	}
-	firstUpload := s.acr.uploadBytes.Load()
+	firstUpload := s.acr.UploadBytes()
 	o := outputs(t, s.env["GITHUB_OUTPUT"])
 	rev := gitHead(t, s.dir)
 	digest := o["digest"]
-	if o["image"] != s.acr.host+"/daedalus-proxy@"+digest || !strings.HasPrefix(digest, "sha256:") {
+	if o["image"] != s.acr.Host+"/daedalus-proxy@"+digest || !strings.HasPrefix(digest, "sha256:") {
 		t.Fatalf("outputs %v", o)
 	}
 	if want := rev + ",main,latest"; o["tags"] != want {
@@ -102,16 +102,16 @@ func TestPublishEndToEnd(t *testing.T) {
 	if !strings.Contains(out, "::warning::base-image "+base+" is not pinned by digest") {
 		t.Errorf("no warning about the unpinned base:\n%s", out)
 	}
-	for _, g := range []string{"::debug::publish configuration: ", "::group::Sign in to " + s.acr.host, "::group::Build ./cmd/hello for linux/amd64, linux/arm64", "::group::Push " + s.acr.host + "/daedalus-proxy"} {
+	for _, g := range []string{"::debug::publish configuration: ", "::group::Sign in to " + s.acr.Host, "::group::Build ./cmd/hello for linux/amd64, linux/arm64", "::group::Push " + s.acr.Host + "/daedalus-proxy"} {
 		if !strings.Contains(out, g) {
 			t.Errorf("output lacks %q", g)
 		}
 	}
 
 	// Pull the index back under every tag.
-	ropts := []remote.Option{remote.WithAuthFromKeychain(s.acr.pullKeychain())}
+	ropts := []remote.Option{remote.WithAuthFromKeychain(pullKeychain(s.acr))}
 	for _, tag := range strings.Split(o["tags"], ",") {
-		ref, _ := name.NewTag(s.acr.host + "/daedalus-proxy:" + tag)
+		ref, _ := name.NewTag(s.acr.Host + "/daedalus-proxy:" + tag)
 		desc, err := remote.Head(ref, ropts...)
 		if err != nil || desc.Digest.String() != digest {
 			t.Fatalf("tag %s: %v, %v", tag, desc, err)
@@ -204,7 +204,7 @@ func TestPublishEndToEnd(t *testing.T) {
 	if again := outputs(t, s.env["GITHUB_OUTPUT"])["digest"]; again != digest {
 		t.Fatalf("second build of the same commit gave %s, first %s", again, digest)
 	}
-	if n := s.acr.uploadBytes.Load() - firstUpload; n != 0 {
+	if n := s.acr.UploadBytes() - firstUpload; n != 0 {
 		t.Fatalf("second push uploaded %d bytes (first push: %d)", n, firstUpload)
 	}
 	if firstUpload == 0 {
@@ -314,7 +314,7 @@ func TestBadInputsChangeNothing(t *testing.T) {
 			if !strings.Contains(out, "::error") {
 				t.Fatalf("no ::error:: annotation:\n%s", out)
 			}
-			if n := s.acr.requests.Load(); n != 0 {
+			if n := s.acr.Requests(); n != 0 {
 				t.Fatalf("the registry received %d requests", n)
 			}
 			if n := len(s.gh.Issued()); n != 0 {
@@ -348,11 +348,11 @@ func TestSubjectMismatchIsExplained(t *testing.T) {
 	if err == nil {
 		t.Fatal("publish succeeded with a subject Entra does not know")
 	}
-	if !strings.Contains(out, `Entra ID rejected the GitHub OIDC token (AADSTS70021)`) || !strings.Contains(out, "::endgroup::\n::error::signing in to "+s.acr.host+": ") ||
+	if !strings.Contains(out, `Entra ID rejected the GitHub OIDC token (AADSTS70021)`) || !strings.Contains(out, "::endgroup::\n::error::signing in to "+s.acr.Host+": ") ||
 		!strings.Contains(out, "repo:octo/app:pull_request") || !strings.Contains(out, "github_oidc_subjects") {
 		t.Fatalf("output:\n%s", out)
 	}
-	if n := s.acr.requests.Load(); n != 0 {
+	if n := s.acr.Requests(); n != 0 {
 		t.Fatalf("the registry received %d requests", n)
 	}
 }

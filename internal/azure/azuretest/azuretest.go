@@ -1,7 +1,8 @@
 // Package azuretest runs loopback stand-ins for the two endpoints a Daedalus step signs in
-// through: the GitHub Actions OIDC token endpoint and the Microsoft Entra ID token
-// endpoint. They speak the documented wire protocols, so the real azidentity and
-// go-githubactions code runs against them unchanged.
+// through, the GitHub Actions OIDC token endpoint and the Microsoft Entra ID token
+// endpoint, and for Azure Container Registry's token exchange in front of an in-process
+// OCI registry. They speak the documented wire protocols, so the real azidentity,
+// go-githubactions and go-containerregistry code runs against them unchanged.
 //
 // Entra is an https server (azidentity refuses plain-http authorities): point the
 // credential at it with the cloud input set to Entra.URL and its transport set to
