@@ -36,6 +36,7 @@ lint-actions: $(ACTIONLINT) ## actionlint (with shellcheck when installed) over 
 	DAEDALUS_ACTIONLINT=$(ACTIONLINT) $(GO) test -count=1 -run 'TestActionlint' ./internal/workflows/
 
 .PHONY: workflows-test
-workflows-test: $(ACTIONLINT) $(ACT) $(TERRAFORM) ## Workflow and action tests: actionlint, binary fetcher, snapshot release, publishing, act runs.
+workflows-test: $(ACTIONLINT) $(ACT) $(TERRAFORM) kube ## Workflow and action tests: actionlint, binary fetcher, snapshot release, publishing, act runs.
 	DAEDALUS_REQUIRE_ENGINES=1 DAEDALUS_ACTIONLINT=$(ACTIONLINT) DAEDALUS_ACT=$(ACT) DAEDALUS_TERRAFORM=$(TERRAFORM) \
-		TF_CLI_CONFIG_FILE=$(TERRAFORM_RC) nice -n 10 $(GO) test -race -count=1 -timeout 30m ./internal/workflows/
+		TF_CLI_CONFIG_FILE=$(TERRAFORM_RC) KUBEBUILDER_ASSETS=$(KUBE_DIR) DAEDALUS_KUBE_ASSETS=$(KUBE_DIR) \
+		nice -n 10 $(GO) test -race -count=1 -timeout 30m ./internal/workflows/

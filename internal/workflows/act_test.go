@@ -29,6 +29,7 @@ type actRun struct {
 	Job      string            // -j
 	Event    string            // push, pull_request, …
 	Env      map[string]string // --env, for the job's steps
+	Secrets  map[string]string // the secrets context, from a --secret-file (never on argv)
 	Timeout  time.Duration
 }
 
@@ -76,6 +77,17 @@ runs:
 	sort.Strings(keys)
 	for _, k := range keys {
 		args = append(args, "--env", k+"="+r.Env[k])
+	}
+	if len(r.Secrets) > 0 {
+		var b strings.Builder
+		for k, v := range r.Secrets {
+			fmt.Fprintf(&b, "%s=%s\n", k, v)
+		}
+		file := filepath.Join(t.TempDir(), "secrets.env")
+		if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--secret-file", file)
 	}
 	timeout := r.Timeout
 	if timeout == 0 {

@@ -17,12 +17,14 @@
 //   - scripts/publish-release (what release.yml runs) against a loopback stand-in for
 //     the GitHub REST API's releases, release assets and git refs (fakeGitHub), and end
 //     to end: scripts/release → publish → download → sha256sum -c → the fetcher.
-//   - act (nektos/act, host mode, no Docker) running the CI workflow's lint job, and a
+//   - act (nektos/act, host mode, no Docker) running the CI workflow's lint job, a
 //     workflow that calls the infra composite action twice against the real terraform
-//     engine with GitHub OIDC pointed at a loopback token server.
+//     engine with GitHub OIDC pointed at a loopback token server, and a workflow that
+//     runs the root action (infra, publish, deploy; smoke off) against terraform, the
+//     ACR and Entra stand-ins and a real kube-apiserver (TestActRootAction).
 //
 // What cannot run here: GitHub-hosted remote actions (actions/checkout, setup-go,
 // cache, upload-artifact) are replaced under act by local stand-ins; Azure itself
-// (Entra, ARM, AKS, ACR) is only ever a loopback stand-in in the steps' own tests; the
-// sticky PR comment needs the GitHub API.
+// (Entra, ARM, AKS, ACR) is only ever a loopback stand-in; the smoke step needs KEDA and
+// a node that runs images (internal/e2e); the sticky PR comment needs the GitHub API.
 package workflows

@@ -1,0 +1,198 @@
+package workflows
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// egress stands in for the public hosts a GitHub-hosted runner reaches and this machine
+// cannot, behind a forward proxy: the job gets HTTPS_PROXY=URL (Go's clients tunnel
+// https through it with CONNECT and never proxy loopback addresses) and a certificate
+// for the served names in SSL_CERT_FILE. The proxy terminates TLS for each host in
+// Hosts with that certificate and hands the requests to the host's handler; a CONNECT
+// to any other host is refused and recorded, so nothing leaves the machine unnoticed.
+type egress struct {
+	URL     string // for HTTPS_PROXY
+	CertPEM []byte // the certificate of every served name, for SSL_CERT_FILE
+
+	hosts map[string]http.Handler
+	cert  tls.Certificate
+
+	mu      sync.Mutex
+	refused []string
+	served  map[string]int // requests per host
+}
+
+// newEgress starts the proxy for hosts (name -> handler, port 443); it stops when the
+// test ends.
+func newEgress(t *testing.T, hosts map[string]http.Handler) *egress {
+	t.Helper()
+	e := &egress{hosts: hosts, served: map[string]int{}}
+	var names []string
+	for h := range hosts {
+		names = append(names, h)
+	}
+	e.cert, e.CertPEM = selfSigned(t, names)
+	srv := httptest.NewServer(http.HandlerFunc(e.connect))
+	t.Cleanup(srv.Close)
+	e.URL = srv.URL
+	return e
+}
+
+// Refused returns the host:port of every CONNECT the proxy refused.
+func (e *egress) Refused() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.refused)
+}
+
+// Served returns how many requests host received.
+func (e *egress) Served(host string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.served[host]
+}
+
+func (e *egress) connect(w http.ResponseWriter, r *http.Request) {
+	host, port, _ := net.SplitHostPort(r.Host)
+	next, ok := e.hosts[host]
+	if r.Method != http.MethodConnect || !ok || port != "443" {
+		e.mu.Lock()
+		e.refused = append(e.refused, r.Method+" "+r.Host)
+		e.mu.Unlock()
+		http.Error(w, "no stand-in for "+r.Host, http.StatusForbidden)
+		return
+	}
+	conn, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	if _, err := rw.WriteString("HTTP/1.1 200 Connection established\r\n\r\n"); err != nil || rw.Flush() != nil {
+		conn.Close()
+		return
+	}
+	tc := tls.Server(&bufferedConn{Conn: conn, r: rw.Reader}, &tls.Config{Certificates: []tls.Certificate{e.cert}, NextProtos: []string{"http/1.1"}})
+	count := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		e.served[host]++
+		e.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+	// One tunnel, one connection: serve it until the client closes it.
+	srv := &http.Server{Handler: count, ReadHeaderTimeout: 30 * time.Second}
+	_ = srv.Serve(&oneConnListener{conn: tc, done: make(chan struct{})})
+}
+
+// reverseTo hands requests for the public https origin public (e.g.
+// https://login.microsoftonline.com) to the https stand-in at target over client, and
+// writes public in place of target in the answers, so the documents name the public
+// host, as the real service's do (MSAL checks that a tenant's issuer is on its authority).
+func reverseTo(public, target string, client *http.Client) http.Handler {
+	u, err := url.Parse(target)
+	if err != nil {
+		panic(err)
+	}
+	from := []byte(strings.TrimSuffix(target, "/"))
+	to := []byte(strings.TrimSuffix(public, "/"))
+	return &httputil.ReverseProxy{
+		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(u) },
+		Transport: client.Transport,
+		ModifyResponse: func(resp *http.Response) error {
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				return err
+			}
+			body = bytes.ReplaceAll(body, from, to)
+			resp.Body = io.NopCloser(bytes.NewReader(body))
+			resp.ContentLength = int64(len(body))
+			resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+			return nil
+		},
+	}
+}
+
+// selfSigned makes a certificate (its own issuer) for names.
+func selfSigned(t *testing.T, names []string) (tls.Certificate, []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "egress stand-in"},
+		DNSNames:              names,
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// bufferedConn reads what the hijacked connection's reader already buffered first.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// oneConnListener accepts conn once, then blocks until the connection is closed.
+type oneConnListener struct {
+	conn net.Conn
+	once sync.Once
+	done chan struct{}
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	var c net.Conn
+	l.once.Do(func() { c = &closeNotifyConn{Conn: l.conn, done: l.done} })
+	if c != nil {
+		return c, nil
+	}
+	<-l.done
+	return nil, net.ErrClosed
+}
+
+func (l *oneConnListener) Close() error   { return nil }
+func (l *oneConnListener) Addr() net.Addr { return l.conn.LocalAddr() }
+
+type closeNotifyConn struct {
+	net.Conn
+	once sync.Once
+	done chan struct{}
+}
+
+func (c *closeNotifyConn) Close() error {
+	c.once.Do(func() { close(c.done) })
+	return c.Conn.Close()
+}
