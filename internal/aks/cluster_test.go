@@ -118,6 +118,12 @@ func fakeARM(t *testing.T, kubeconfig []byte, acrPull bool, armToken func(string
 	return srv
 }
 
+// armCluster is cluster name in resource group rg-daedalus, read through arm with cred.
+func armCluster(arm *httptest.Server, cred azcore.TokenCredential, name string) *Cluster {
+	return &Cluster{Credential: cred, Endpoint: arm.URL, Audience: "https://management.core.windows.net/", HTTP: arm.Client(),
+		SubscriptionID: testSub, ResourceGroup: "rg-daedalus", Name: name}
+}
+
 // TestCluster reaches a real kube-apiserver through the credentials ARM hands out. Its
 // webhook token authenticator stands in for AKS's Entra ID integration: it admits a
 // bearer token only when Entra issued it for the AKS server application (the
@@ -141,8 +147,7 @@ func TestCluster(t *testing.T) {
 		for _, acrPull := range []bool{true, false} {
 			arm := fakeARM(t, entraKC, acrPull, func(tok string) bool { return tok == "arm-token" })
 			cred := &scopeCredential{}
-			c := &Cluster{Credential: cred, Endpoint: arm.URL, Audience: "https://management.core.windows.net/", HTTP: arm.Client(),
-				SubscriptionID: testSub, ResourceGroup: "rg-daedalus", Name: "aks-daedalus"}
+			c := armCluster(arm, cred, "aks-daedalus")
 			rc, err := c.RESTConfig(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -169,8 +174,7 @@ func TestCluster(t *testing.T) {
 	t.Run("local account", func(t *testing.T) {
 		arm := fakeARM(t, localKC, true, func(tok string) bool { return tok == "arm-token" })
 		cred := &scopeCredential{}
-		c := &Cluster{Credential: cred, Endpoint: arm.URL, Audience: "https://management.core.windows.net/", HTTP: arm.Client(),
-			SubscriptionID: testSub, ResourceGroup: "rg-daedalus", Name: "aks-daedalus"}
+		c := armCluster(arm, cred, "aks-daedalus")
 		rc, err := c.RESTConfig(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -186,8 +190,7 @@ func TestCluster(t *testing.T) {
 	t.Run("entra token refused", func(t *testing.T) {
 		// Without the AKS token the API server refuses: the bearer wrapper is what admits.
 		arm := fakeARM(t, entraKC, true, func(string) bool { return true })
-		c := &Cluster{Credential: constCredential("not-entra"), Endpoint: arm.URL, Audience: "https://management.core.windows.net/",
-			HTTP: arm.Client(), SubscriptionID: testSub, ResourceGroup: "rg-daedalus", Name: "aks-daedalus"}
+		c := armCluster(arm, constCredential("not-entra"), "aks-daedalus")
 		rc, err := c.RESTConfig(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -269,8 +272,7 @@ func TestClusterARMError(t *testing.T) {
 		fmt.Fprint(w, `{"error":{"code":"ResourceNotFound","message":"The Resource 'Microsoft.ContainerService/managedClusters/nope' was not found."}}`)
 	}))
 	defer arm.Close()
-	c := &Cluster{Credential: &scopeCredential{}, Endpoint: arm.URL, Audience: "https://management.core.windows.net/", HTTP: arm.Client(),
-		SubscriptionID: testSub, ResourceGroup: "rg", Name: "nope"}
+	c := armCluster(arm, &scopeCredential{}, "nope")
 	_, err := c.RESTConfig(context.Background())
 	var armErr *ARMError
 	if !errors.As(err, &armErr) || armErr.Code != "ResourceNotFound" || !strings.Contains(err.Error(), "nope") {

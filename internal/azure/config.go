@@ -52,6 +52,10 @@ func ReadConfig(a *actions.Action, in *actions.Inputs) Config {
 
 var guidRe = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
+// IsGUID reports whether s has the form of an Entra or Azure id (tenant, client,
+// subscription, object): 8-4-4-4-12 hexadecimal digits.
+func IsGUID(s string) bool { return guidRe.MatchString(s) }
+
 // Validate checks the ids' syntax and the cloud. In Actions (oidc true) tenant-id and
 // client-id are required: the federated credential needs both.
 func (c Config) Validate(oidc bool) error {
@@ -61,7 +65,7 @@ func (c Config) Validate(oidc bool) error {
 		case v == "" && required:
 			errs = append(errs, actions.Invalid(input, "is required to sign in with GitHub OIDC",
 				"set it to the "+what+" (a GUID), e.g. from `terraform output`"))
-		case v != "" && !guidRe.MatchString(v):
+		case v != "" && !IsGUID(v):
 			errs = append(errs, actions.Invalid(input, fmt.Sprintf("%q is not a GUID", v), "set it to the "+what))
 		}
 	}

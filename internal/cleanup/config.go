@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
+	"github.com/daedalus-dev/daedalus/internal/azure"
 )
 
 // Defaults for a Config. ARM refills a subscription's delete budget at about 10 a second
@@ -39,7 +40,6 @@ type Config struct {
 }
 
 var (
-	subscriptionRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	// Resource group names: letters, digits, '_', '-', '.', '(' and ')'.
 	prefixRE = regexp.MustCompile(`^[-\w.()]*$`)
 )
@@ -51,7 +51,7 @@ func (c Config) Validate() error {
 	switch fix := "set it to the GUID of the subscription to clean (az account show --query id)"; {
 	case c.SubscriptionID == "":
 		errs = append(errs, actions.Invalid(InputSubscriptionID, "is required", fix))
-	case !subscriptionRE.MatchString(c.SubscriptionID):
+	case !azure.IsGUID(c.SubscriptionID):
 		errs = append(errs, actions.Invalid(InputSubscriptionID, fmt.Sprintf("%q is not a subscription id", c.SubscriptionID), fix))
 	}
 	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
 	"github.com/daedalus-dev/daedalus/internal/aks"
+	"github.com/daedalus-dev/daedalus/internal/azure"
 )
 
 // Input names of actions/deploy/action.yml.
@@ -159,8 +160,6 @@ func SplitImage(ref string) (repo, tag string, ok bool) {
 	return ref[:i], ref[i+1:], true
 }
 
-var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
 // Validate checks the configuration without touching anything.
 func (c Config) Validate(inActions bool) error {
 	var errs []error
@@ -207,7 +206,7 @@ func (c Config) Validate(inActions bool) error {
 			bad(InputWorkerImages, fmt.Sprintf("%s %q is not an image reference with a tag or digest", what, ref), "use name=registry/name:tag, e.g. copilot=myacr.azurecr.io/copilot-bridge:1.2.3")
 		}
 	}
-	if c.WorkloadClientID != "" && !guid.MatchString(c.WorkloadClientID) {
+	if c.WorkloadClientID != "" && !azure.IsGUID(c.WorkloadClientID) {
 		bad(InputWorkloadClientID, "is not a GUID", "use the workload identity's client id (terraform output workload_identity_client_id)")
 	}
 	if c.InstallKEDA && c.KEDAVersion == "" && !isLocalChart(c.KEDAChart) {

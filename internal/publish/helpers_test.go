@@ -18,16 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/daedalus-dev/daedalus/internal/azure/azuretest"
+	"github.com/daedalus-dev/daedalus/internal/publish/publishtest"
 )
 
 const (
@@ -86,43 +80,10 @@ func newPlainRegistry(t testing.TB) *plainRegistry {
 	return &plainRegistry{recorder: rec, host: strings.TrimPrefix(srv.URL, "http://")}
 }
 
-// pushBase pushes a two-platform base index (a /etc/passwd with the nonroot user) to reg.
+// pushBase pushes the base image stand-in to reg.
 func pushBase(t testing.TB, reg string) string {
 	t.Helper()
-	passwd := "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	_ = tw.WriteHeader(&tar.Header{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: time.Unix(0, 0)})
-	_ = tw.WriteHeader(&tar.Header{Name: "etc/passwd", Mode: 0o644, Size: int64(len(passwd)), ModTime: time.Unix(0, 0)})
-	_, _ = tw.Write([]byte(passwd))
-	_ = tw.Close()
-	layer, err := tarball.LayerFromReader(bytes.NewReader(buf.Bytes()), tarball.WithMediaType(types.OCILayer))
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
-	for _, arch := range []string{"amd64", "arm64"} {
-		img, err := mutate.Append(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON),
-			mutate.Addendum{Layer: layer, MediaType: types.OCILayer})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cf, _ := img.ConfigFile()
-		cf = cf.DeepCopy()
-		cf.OS, cf.Architecture = "linux", arch
-		cf.Config.User = "65532"
-		cf.Config.Env = []string{"PATH=/bin", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"}
-		if img, err = mutate.ConfigFile(img, cf); err != nil {
-			t.Fatal(err)
-		}
-		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
-	}
-	ref := reg + "/distroless/static:nonroot"
-	tag, _ := name.NewTag(ref)
-	if err := remote.WriteIndex(tag, idx); err != nil {
-		t.Fatal(err)
-	}
-	return ref
+	return publishtest.PushBase(t, reg, "distroless/static:nonroot")
 }
 
 // checkout makes a git repository holding a tiny main package (testdata/hello) as its own

@@ -16,16 +16,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/daedalus-dev/daedalus/internal/azure/azuretest"
 	"github.com/daedalus-dev/daedalus/internal/embednats"
 	"github.com/daedalus-dev/daedalus/internal/engine"
 	"github.com/daedalus-dev/daedalus/internal/kubetest"
+	"github.com/daedalus-dev/daedalus/internal/publish/publishtest"
 )
 
 // TestActRootAction runs the root composite action (uses: ./, the whole pipeline) under
@@ -88,29 +86,16 @@ func TestActRootAction(t *testing.T) {
 		workerImage = "example.azurecr.io/copilot-bridge:1.0.0"
 	)
 	agentToken := "ghp_" + strings.Repeat("x7", 18)
-	stack := t.TempDir()
-	fixture, err := os.ReadFile(filepath.Join(root, "internal", "workflows", "testdata", "act", "stack", "main.tf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for file, body := range map[string]string{
-		"main.tf":    string(fixture),
-		"act.tfvars": fmt.Sprintf("acr_login_server = %q\nworkload_identity_client_id = %q\n", acr.Host, workloadID),
+	env := actStack(t, terraform, filepath.Join(root, "internal", "workflows", "testdata", "act", "stack", "main.tf"),
+		fmt.Sprintf("acr_login_server = %q\nworkload_identity_client_id = %q\n", acr.Host, workloadID))
+	for k, v := range map[string]string{
+		"KUBECONFIG_FILE": cl.Kubeconfig,
+		"NATS_URL":        ns.ClientURL(),
+		"WORKER_IMAGE":    workerImage,
+		"HTTPS_PROXY":     egr.URL,
+		"SSL_CERT_FILE":   certs,
 	} {
-		if err := os.WriteFile(filepath.Join(stack, file), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	env := map[string]string{
-		"STACK":              stack,
-		"TERRAFORM":          terraform,
-		"TF_CLI_CONFIG_FILE": filepath.Join(root, "internal", "infra", "testdata", "terraformrc"),
-		"CHECKPOINT_DISABLE": "1",
-		"KUBECONFIG_FILE":    cl.Kubeconfig,
-		"NATS_URL":           ns.ClientURL(),
-		"WORKER_IMAGE":       workerImage,
-		"HTTPS_PROXY":        egr.URL,
-		"SSL_CERT_FILE":      certs,
+		env[k] = v
 	}
 	for k, v := range gh.Env() {
 		env[k] = v
@@ -250,31 +235,13 @@ func TestActRootAction(t *testing.T) {
 	}
 }
 
-// baseRegistry serves an anonymous registry holding a stand-in for the publish step's
-// default base image at repoTag: one linux/amd64 image, user nonroot, no layers.
+// baseRegistry serves an anonymous registry holding the publish step's base image
+// stand-in (publishtest.PushBase) at repoTag.
 func baseRegistry(t *testing.T, repoTag string) http.Handler {
 	t.Helper()
 	reg := registry.New(registry.Logger(stdlog.New(io.Discard, "", 0)))
 	srv := httptest.NewServer(reg)
 	t.Cleanup(srv.Close)
-	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	cf.Config.User = "65532"
-	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
-	tag, err := name.NewTag(strings.TrimPrefix(srv.URL, "http://") + "/" + repoTag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(tag, img); err != nil {
-		t.Fatal(err)
-	}
+	publishtest.PushBase(t, strings.TrimPrefix(srv.URL, "http://"), repoTag)
 	return reg
 }

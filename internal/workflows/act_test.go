@@ -129,6 +129,25 @@ func daedalusCache() string {
 	return filepath.Join(home, ".cache", "daedalus")
 }
 
+// actStack copies the provider-free Terraform fixture into a fresh stack directory with
+// act.tfvars holding tfvars, and returns the environment the workflows under
+// testdata/act read it with (STACK, TERRAFORM, and terraform's offline settings).
+func actStack(t *testing.T, terraform, fixture, tfvars string) map[string]string {
+	t.Helper()
+	main, err := os.ReadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stack := t.TempDir()
+	writeFiles(t, stack, map[string]string{"main.tf": string(main), "act.tfvars": tfvars})
+	return map[string]string{
+		"STACK":              stack,
+		"TERRAFORM":          terraform,
+		"TF_CLI_CONFIG_FILE": filepath.Join(repoRoot(t), "internal", "infra", "testdata", "terraformrc"),
+		"CHECKPOINT_DISABLE": "1",
+	}
+}
+
 // results collects "RESULT name=value" lines a workflow echoes.
 func results(log string) map[string]string {
 	out := map[string]string{}
@@ -178,26 +197,9 @@ func TestActInfraAction(t *testing.T) {
 	root := repoRoot(t)
 	gh := azuretest.NewGitHub(t, azuretest.GitHubOptions{Subject: "repo:daedalus-dev/daedalus:ref:refs/heads/main"})
 
-	stack := t.TempDir()
-	fixture, err := os.ReadFile(filepath.Join(root, "internal", "infra", "testdata", "stack", "main.tf"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	envDump := filepath.Join(t.TempDir(), "terraform.env")
-	for name, body := range map[string]string{
-		"main.tf":    string(fixture),
-		"act.tfvars": fmt.Sprintf("env_name = \"act\"\nenv_dump_file = %q\n", envDump),
-	} {
-		if err := os.WriteFile(filepath.Join(stack, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	env := map[string]string{
-		"STACK":              stack,
-		"TERRAFORM":          terraform,
-		"TF_CLI_CONFIG_FILE": filepath.Join(root, "internal", "infra", "testdata", "terraformrc"),
-		"CHECKPOINT_DISABLE": "1",
-	}
+	env := actStack(t, terraform, filepath.Join(root, "internal", "infra", "testdata", "stack", "main.tf"),
+		fmt.Sprintf("env_name = \"act\"\nenv_dump_file = %q\n", envDump))
 	for k, v := range gh.Env() {
 		env[k] = v
 	}
