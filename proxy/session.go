@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 
 	acp "github.com/coder/acp-go-sdk"
+
+	"github.com/daedalus-dev/daedalus/internal/acpconn"
 )
 
 // Update is what the proxy reports of one session/update notification.
@@ -57,8 +59,7 @@ func openSession(ctx context.Context, d Dialer, workspace, policy string, meta m
 		return nil, err
 	}
 	s := &session{agent: ac, policy: policy, log: log}
-	s.conn = acp.NewClientSideConnection(s, ac, ac)
-	s.conn.SetLogger(log)
+	s.conn = acpconn.Client(s, ac, ac, log)
 	stop := context.AfterFunc(ctx, func() { _ = ac.Close() }) // an agent that never answers
 	defer stop()
 	init, err := s.conn.Initialize(ctx, acp.InitializeRequest{

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	acp "github.com/coder/acp-go-sdk"
+
+	"github.com/daedalus-dev/daedalus/internal/acpconn"
 )
 
 // Options shape every connection an agent serves.
@@ -45,8 +47,7 @@ func Serve(ctx context.Context, rwc io.ReadWriteCloser, opts Options) {
 	if a.crash == nil {
 		a.crash = func() { _ = rwc.Close() }
 	}
-	a.conn = acp.NewAgentSideConnection(a, rwc, rwc)
-	a.conn.SetLogger(opts.logger())
+	a.conn = acpconn.Agent(a, rwc, rwc, opts.logger())
 	select {
 	case <-a.conn.Done():
 	case <-ctx.Done():
