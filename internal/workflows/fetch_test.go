@@ -25,7 +25,8 @@ import (
 
 // releaseServer stands in for GitHub's release downloads and tags API as the fetcher
 // uses them: GET /<owner>/<repo>/releases/download/<tag>/<asset> (404 when there is no
-// such release or asset) and GET /api/repos/<owner>/<repo>/tags (name and commit.sha).
+// such release or asset) and GET /api/repos/<owner>/<repo>/tags (name and commit.sha,
+// paged by per_page and page).
 type releaseServer struct {
 	URL  string
 	repo string
@@ -59,9 +60,17 @@ func (s *releaseServer) serve(w http.ResponseWriter, r *http.Request) {
 			names = append(names, name)
 		}
 		sort.Strings(names)
-		var out []map[string]any
-		for _, name := range names {
-			out = append(out, map[string]any{"name": name, "commit": map[string]string{"sha": s.tags[name]}})
+		// Paged as GitHub pages it: per_page (default 30, at most 100) and page (from 1).
+		perPage, page := 30, 1
+		if v, err := strconv.Atoi(r.URL.Query().Get("per_page")); err == nil && v > 0 {
+			perPage = min(v, 100)
+		}
+		if v, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && v > 0 {
+			page = v
+		}
+		out := []map[string]any{}
+		for i := (page - 1) * perPage; i < min(page*perPage, len(names)); i++ {
+			out = append(out, map[string]any{"name": names[i], "commit": map[string]string{"sha": s.tags[names[i]]}})
 		}
 		_ = json.NewEncoder(w).Encode(out)
 		return
@@ -348,9 +357,14 @@ func TestFetcherResolvesRefs(t *testing.T) {
 			srv.publish(t, "v1.0.0", "1111111111111111111111111111111111111111", "daedalus-hello")
 			// Floating tags have no release of their own; v2 and v2.0 share v2.0.0's
 			// commit (so the SHA case must pick v2.0.0), v3 points at an unreleased one.
+			// 120 nightly tags sort between v2.0 and v2.0.0, so the floating tags are on
+			// the first page of 100 and their release tag is on the second.
 			srv.mu.Lock()
 			srv.tags["v2"], srv.tags["v2.0"] = sha, sha
 			srv.tags["v3"] = "3333333333333333333333333333333333333333"
+			for i := range 120 {
+				srv.tags[fmt.Sprintf("v2.0-nightly.%03d", i)] = fmt.Sprintf("%040x", 0xa000+i)
+			}
 			srv.mu.Unlock()
 			root := ""
 			if tc.layout != nil {
