@@ -59,7 +59,9 @@ func openSession(ctx context.Context, d Dialer, workspace, policy string, meta m
 		return nil, err
 	}
 	s := &session{agent: ac, policy: policy, log: log}
-	s.conn = acpconn.Client(s, ac, ac, log)
+	conn, start := acpconn.Client(s, ac, ac, log)
+	s.conn = conn
+	start()
 	stop := context.AfterFunc(ctx, func() { _ = ac.Close() }) // an agent that never answers
 	defer stop()
 	init, err := s.conn.Initialize(ctx, acp.InitializeRequest{

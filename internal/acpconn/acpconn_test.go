@@ -1,6 +1,7 @@
 package acpconn
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"strings"
@@ -19,10 +20,14 @@ import (
 func TestLoggerInPlaceBeforeFirstRead(t *testing.T) {
 	for name, open := range map[string]func(io.Reader, *slog.Logger) <-chan struct{}{
 		"client": func(r io.Reader, log *slog.Logger) <-chan struct{} {
-			return Client(nopClient{}, io.Discard, r, log).Done()
+			conn, start := Client(nopClient{}, io.Discard, r, log)
+			start()
+			return conn.Done()
 		},
 		"agent": func(r io.Reader, log *slog.Logger) <-chan struct{} {
-			return Agent(nopAgent{}, io.Discard, r, log).Done()
+			conn, start := Agent(nopAgent{}, io.Discard, r, log)
+			start()
+			return conn.Done()
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -40,6 +45,32 @@ func TestLoggerInPlaceBeforeFirstRead(t *testing.T) {
 	}
 }
 
+// A request the peer sends at once reaches a handler that finds the connection where its
+// owner stored it between construction and start. Without the hold the handler can run
+// before the store (and -race reports the two goroutines).
+func TestOwnerStoresConnectionBeforeFirstCallback(t *testing.T) {
+	for range 20 {
+		pr, pw := io.Pipe()
+		go func() {
+			_, _ = io.WriteString(pw, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":1}}`+"\n")
+		}()
+		a := &storingAgent{saw: make(chan bool, 1)}
+		conn, start := Agent(a, io.Discard, pr, slog.New(slog.DiscardHandler))
+		a.conn = conn
+		start()
+		select {
+		case stored := <-a.saw:
+			if !stored {
+				t.Fatal("initialize ran before the owner stored its connection")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("initialize never reached the agent")
+		}
+		_ = pw.Close()
+		<-conn.Done()
+	}
+}
+
 // The held reader passes data through once opened: a request the peer sends first is read.
 func TestHeldReaderPassesThrough(t *testing.T) {
 	h := held(strings.NewReader("hello"))
@@ -53,7 +84,8 @@ func TestHeldReaderPassesThrough(t *testing.T) {
 		t.Fatalf("read %q before the reader was opened", s)
 	case <-time.After(50 * time.Millisecond):
 	}
-	close(h.open)
+	h.release()
+	h.release() // a second start is harmless
 	if s := <-got; s != "hello" {
 		t.Fatalf("read %q, want %q", s, "hello")
 	}
@@ -73,3 +105,14 @@ func waitFor(t *testing.T, buf *syncbuf.Buffer, want string) {
 type nopClient struct{ acp.Client }
 
 type nopAgent struct{ acp.Agent }
+
+type storingAgent struct {
+	acp.Agent
+	conn *acp.AgentSideConnection
+	saw  chan bool
+}
+
+func (a *storingAgent) Initialize(context.Context, acp.InitializeRequest) (acp.InitializeResponse, error) {
+	a.saw <- a.conn != nil
+	return acp.InitializeResponse{ProtocolVersion: acp.ProtocolVersionNumber}, nil
+}

@@ -47,7 +47,9 @@ func Serve(ctx context.Context, rwc io.ReadWriteCloser, opts Options) {
 	if a.crash == nil {
 		a.crash = func() { _ = rwc.Close() }
 	}
-	a.conn = acpconn.Agent(a, rwc, rwc, opts.logger())
+	conn, start := acpconn.Agent(a, rwc, rwc, opts.logger())
+	a.conn = conn
+	start()
 	select {
 	case <-a.conn.Done():
 	case <-ctx.Done():
