@@ -6,7 +6,8 @@
 // makes the reader log "connection closed" while the logger is being stored), and the
 // owner storing the connection where its handlers find it (a request that arrives at once
 // runs a handler that reads the field being written). The constructors here set the logger
-// and hold the reader back until the owner calls start.
+// and hold the reader back until the owner calls start. start must be called, also when
+// the owner gives up on the connection at once: until then its reading goroutine waits.
 package acpconn
 
 import (
