@@ -20,6 +20,9 @@ type Action struct {
 	getenv func(string) string
 	w      io.Writer
 	mu     sync.Mutex // serialises file commands
+
+	maskMu sync.Mutex
+	masked map[string]bool // lines masked so far: each is masked once
 }
 
 type options struct {
@@ -77,16 +80,25 @@ func (a *Action) Context() (*githubactions.GitHubContext, error) {
 
 // Mask tells the runner to replace s with *** in all later log output. Call it before
 // anything could print s. Empty and whitespace-only values are ignored (masking them would
-// hide every log line).
+// hide every log line). A value masked before is not masked again, so a step may call Mask
+// on every use of a token (a cached token, tokens for two scopes in turn) without filling
+// the log with mask commands.
 func (a *Action) Mask(s string) {
 	if strings.TrimSpace(s) == "" {
 		return
 	}
+	a.maskMu.Lock()
+	defer a.maskMu.Unlock()
 	// A multi-line secret must be masked line by line; the runner masks per line.
 	for _, line := range strings.Split(s, "\n") {
-		if strings.TrimSpace(line) != "" {
-			_ = a.safe(func() { a.gha.AddMask(line) })
+		if strings.TrimSpace(line) == "" || a.masked[line] {
+			continue
 		}
+		if a.masked == nil {
+			a.masked = map[string]bool{}
+		}
+		a.masked[line] = true
+		_ = a.safe(func() { a.gha.AddMask(line) })
 	}
 }
 

@@ -99,6 +99,12 @@ func TestSecretIsMaskedFirst(t *testing.T) {
 	if out.Len() != 0 {
 		t.Fatalf("masking blanks printed %q", out.String())
 	}
+	// A value masked before is not masked again; a new line of it is.
+	a.Mask("s3cr3t")
+	a.Mask("line2\nline3")
+	if want := "::add-mask::line3\n"; out.String() != want {
+		t.Fatalf("masking again printed %q, want %q", out.String(), want)
+	}
 }
 
 func TestOutputsAndSummary(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -27,13 +28,16 @@ const AcrPullRoleID = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 // Manager with an Azure credential: no az CLI, no kubelogin.
 type Cluster struct {
 	Credential     azcore.TokenCredential
-	Endpoint       string // ARM endpoint, e.g. https://management.azure.com
-	Audience       string // ARM token audience, e.g. https://management.core.windows.net/
-	HTTP           *http.Client
+	Endpoint       string       // ARM endpoint, e.g. https://management.azure.com
+	Audience       string       // ARM token audience, e.g. https://management.core.windows.net/
+	HTTP           *http.Client // nil: defaultARMClient
 	SubscriptionID string
 	ResourceGroup  string
 	Name           string
 }
+
+// defaultARMClient bounds each ARM call, so a stalled connection cannot hang a step.
+var defaultARMClient = &http.Client{Timeout: time.Minute}
 
 func (c *Cluster) clusterPath() string {
 	return fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.ContainerService/managedClusters/%s",
@@ -59,7 +63,7 @@ func (c *Cluster) call(ctx context.Context, method, path, apiVersion string, que
 	req.Header.Set("Accept", "application/json")
 	client := c.HTTP
 	if client == nil {
-		client = http.DefaultClient
+		client = defaultARMClient
 	}
 	resp, err := client.Do(req)
 	if err != nil {

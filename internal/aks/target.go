@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"k8s.io/client-go/rest"
@@ -89,7 +88,7 @@ func (t Target) Validate(inActions bool) error {
 func (t Target) LogValue() slog.Value {
 	if t.UsesAKS() {
 		return slog.GroupValue(slog.String("aks", t.ResourceGroup+"/"+t.ClusterName),
-			slog.String("subscription", t.Azure.SubscriptionID))
+			slog.Attr{Key: "azure", Value: t.Azure.LogValue()})
 	}
 	return slog.GroupValue(slog.String("kubeconfig", t.Kubeconfig), slog.String("context", t.KubeContext))
 }
@@ -128,15 +127,11 @@ func (t Target) Open(a *actions.Action, opts *Options) (Access, error) {
 	if opts.ARMEndpoint != "" {
 		arm.Endpoint = opts.ARMEndpoint
 	}
-	hc := opts.ARM
-	if hc == nil {
-		hc = &http.Client{Timeout: time.Minute}
-	}
 	c := &Cluster{
 		Credential:     cred,
 		Endpoint:       arm.Endpoint,
 		Audience:       arm.Audience,
-		HTTP:           hc,
+		HTTP:           opts.ARM,
 		SubscriptionID: t.Azure.SubscriptionID,
 		ResourceGroup:  t.ResourceGroup,
 		Name:           t.ClusterName,

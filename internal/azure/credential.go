@@ -101,13 +101,11 @@ func (c *oidcCredential) GetToken(ctx context.Context, opts policy.TokenRequestO
 	return tok, nil
 }
 
-// maskedCredential masks every access token before handing it out.
+// maskedCredential masks every access token before handing it out (a token is masked
+// once however often it is handed out: Action.Mask remembers).
 type maskedCredential struct {
 	a     *actions.Action
 	inner azcore.TokenCredential
-
-	mu     sync.Mutex
-	masked map[string]bool // tokens masked so far: a cached token is masked once
 }
 
 func (m *maskedCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
@@ -115,14 +113,6 @@ func (m *maskedCredential) GetToken(ctx context.Context, opts policy.TokenReques
 	if err != nil {
 		return tok, err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.masked[tok.Token] {
-		if m.masked == nil {
-			m.masked = map[string]bool{}
-		}
-		m.a.Mask(tok.Token)
-		m.masked[tok.Token] = true
-	}
+	m.a.Mask(tok.Token)
 	return tok, nil
 }

@@ -225,7 +225,7 @@ func (c Config) LogValue() slog.Value {
 		token = "(set)"
 	}
 	return slog.GroupValue(
-		slog.Any("target", c.Target),
+		slog.Attr{Key: "target", Value: c.Target.LogValue()},
 		slog.String("namespace", c.Namespace),
 		slog.String("release", c.Release),
 		slog.String("chart", c.Chart),

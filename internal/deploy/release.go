@@ -164,8 +164,7 @@ func (r *Releaser) Apply(ctx context.Context, spec ReleaseSpec) (*release.Releas
 	if o.err == nil {
 		return o.rel, nil
 	}
-	err = o.err
-	return nil, r.undo(spec, previous, err)
+	return nil, r.undo(spec, previous, o.err)
 }
 
 // recover marks a pending release failed when it is older than timeout.

@@ -39,8 +39,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
 	"github.com/daedalus-dev/daedalus/internal/deploy"
@@ -79,10 +77,6 @@ func newWorld(t *testing.T) *world {
 	w := &world{t: t}
 	start := time.Now()
 	w.cluster = kubetest.Start(t, kubetest.Options{Controllers: kubetest.DefaultControllers, CRDDirs: []string{crds}})
-	// The node writes status for many pods: lift client-go's 5 requests/s.
-	rc := rest.CopyConfig(w.cluster.Config)
-	rc.QPS, rc.Burst = 500, 1000
-	w.cluster.Client = kubernetes.NewForConfigOrDie(rc)
 	t.Logf("control plane up in %s", time.Since(start).Round(time.Millisecond))
 
 	var err error

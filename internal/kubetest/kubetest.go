@@ -149,7 +149,9 @@ func start(assets, tmp string, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 
-	admin, err := env.AddUser(envtest.User{Name: "daedalus-admin", Groups: []string{"system:masters"}}, nil)
+	// Tests drive many pods at once through this client: lift client-go's default limit of
+	// 5 requests/s, as envtest does for its own administrator.
+	admin, err := env.AddUser(envtest.User{Name: "daedalus-admin", Groups: []string{"system:masters"}}, &rest.Config{QPS: 500, Burst: 1000})
 	if err != nil {
 		return fail(fmt.Errorf("adding an administrator: %w", err))
 	}

@@ -185,7 +185,7 @@ func (c Config) LogValue() slog.Value {
 		pw = "[redacted]"
 	}
 	return slog.GroupValue(
-		slog.Any("target", c.Target),
+		slog.Attr{Key: "target", Value: c.Target.LogValue()},
 		slog.String("namespace", c.Namespace), slog.String("release", c.Release), slog.String("worker", c.Worker),
 		slog.String("tokenSecret", c.TokenSecret), slog.String("natsURL", c.NATSURL),
 		slog.String("natsUser", c.NATSUser), slog.String("natsPassword", pw),

@@ -74,12 +74,12 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Report, error) {
 	r := &runner{cfg: cfg, deps: deps, rep: newReport()}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	err := r.run(ctx)
 	defer func() {
 		if r.closeNATS != nil {
 			r.closeNATS()
 		}
 	}()
+	err := r.run(ctx)
 	var ce *CheckError
 	if errors.As(err, &ce) {
 		r.rep.set(ce.Check, Failed, ce.Problem)

@@ -138,7 +138,7 @@ func started(pod *corev1.Pod) bool {
 	case corev1.PodRunning, corev1.PodSucceeded, corev1.PodFailed:
 		return true
 	}
-	for _, cs := range append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...) {
+	for _, cs := range allStatuses(*pod) {
 		if cs.State.Running != nil || cs.State.Terminated != nil {
 			return true
 		}

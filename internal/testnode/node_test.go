@@ -12,8 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/daedalus-dev/daedalus/internal/kubetest"
@@ -38,12 +36,7 @@ func sh(name, script string) corev1.Container {
 // loopback address per pod, a crash loop, and SIGTERM on deletion.
 func TestNode(t *testing.T) {
 	c := kubetest.Start(t, kubetest.Options{Controllers: []string{"job"}})
-	// Seven pods at once, each polled every 100 ms: lift client-go's 5 requests/s.
-	rc := rest.CopyConfig(c.Config)
-	rc.QPS, rc.Burst = 500, 1000
-	client := kubernetes.NewForConfigOrDie(rc)
-	c.Client = client
-	n := &testnode.Node{Client: client, Images: images, Env: []string{"PATH=" + os.Getenv("PATH")}, Dir: t.TempDir(), RestartBackoff: 200 * time.Millisecond, Logf: t.Logf}
+	n := &testnode.Node{Client: c.Client, Images: images, Env: []string{"PATH=" + os.Getenv("PATH")}, Dir: t.TempDir(), RestartBackoff: 200 * time.Millisecond, Logf: t.Logf}
 	stop, err := n.Start(t.Context())
 	if err != nil {
 		t.Fatal(err)
