@@ -53,26 +53,7 @@ func (s *releaseServer) serve(w http.ResponseWriter, r *http.Request) {
 	s.requests = append(s.requests, r.URL.Path)
 	s.auth = append(s.auth, r.Header.Get("Authorization"))
 	if r.URL.Path == "/api/repos/"+s.repo+"/tags" {
-		// In name order, so a floating tag (v2) comes before the release tag (v2.0.0) of
-		// the same commit and a fetcher that takes the first match is caught.
-		names := make([]string, 0, len(s.tags))
-		for name := range s.tags {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		// Paged as GitHub pages it: per_page (default 30, at most 100) and page (from 1).
-		perPage, page := 30, 1
-		if v, err := strconv.Atoi(r.URL.Query().Get("per_page")); err == nil && v > 0 {
-			perPage = min(v, 100)
-		}
-		if v, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && v > 0 {
-			page = v
-		}
-		out := []map[string]any{}
-		for i := (page - 1) * perPage; i < min(page*perPage, len(names)); i++ {
-			out = append(out, map[string]any{"name": names[i], "commit": map[string]string{"sha": s.tags[names[i]]}})
-		}
-		_ = json.NewEncoder(w).Encode(out)
+		serveTags(w, r, s.tags)
 		return
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/"+s.repo+"/releases/download/")
@@ -89,17 +70,11 @@ func (s *releaseServer) serve(w http.ResponseWriter, r *http.Request) {
 // script that prints "<name> ran with: <args>", and checksums.txt over the archives.
 func (s *releaseServer) publish(t *testing.T, tag, sha string, names ...string) {
 	t.Helper()
-	files := map[string][]byte{}
-	var sums []string
+	scripts := map[string]string{}
 	for _, n := range names {
-		script := fmt.Sprintf("#!/bin/sh\necho \"%s ran with: $*\"\n", n)
-		asset := fmt.Sprintf("%s_%s_%s.tar.gz", n, runtime.GOOS, runtime.GOARCH)
-		files[asset] = targz(t, n, []byte(script))
-		sum := sha256.Sum256(files[asset])
-		sums = append(sums, hex.EncodeToString(sum[:])+"  "+asset)
+		scripts[n] = fmt.Sprintf("#!/bin/sh\necho \"%s ran with: $*\"\n", n)
 	}
-	sort.Strings(sums)
-	files["checksums.txt"] = []byte(strings.Join(sums, "\n") + "\n")
+	files := releaseAssets(t, scripts)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.assets[tag] = files
@@ -108,6 +83,48 @@ func (s *releaseServer) publish(t *testing.T, tag, sha string, names ...string) 
 	}
 }
 
+// releaseAssets lays out release assets as scripts/release does: for each binary name a
+// <name>_<os>_<arch>.tar.gz holding it (here, the given script), and checksums.txt with
+// their sha256 sums.
+func releaseAssets(t *testing.T, scripts map[string]string) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	var sums []string
+	for n, script := range scripts {
+		asset := fmt.Sprintf("%s_%s_%s.tar.gz", n, runtime.GOOS, runtime.GOARCH)
+		files[asset] = targz(t, n, []byte(script))
+		sum := sha256.Sum256(files[asset])
+		sums = append(sums, hex.EncodeToString(sum[:])+"  "+asset)
+	}
+	sort.Strings(sums)
+	files["checksums.txt"] = []byte(strings.Join(sums, "\n") + "\n")
+	return files
+}
+
+// serveTags answers GitHub's tags API from name → commit SHA: in name order (so a
+// floating tag, v2, comes before the release tag, v2.0.0, of the same commit and a fetcher
+// that takes the first match is caught), paged as GitHub pages it: per_page (default 30,
+// at most 100) and page (from 1).
+func serveTags(w http.ResponseWriter, r *http.Request, tags map[string]string) {
+	names := make([]string, 0, len(tags))
+	for name := range tags {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	perPage, page := 30, 1
+	if v, err := strconv.Atoi(r.URL.Query().Get("per_page")); err == nil && v > 0 {
+		perPage = min(v, 100)
+	}
+	if v, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && v > 0 {
+		page = v
+	}
+	out := []map[string]any{}
+	for i := (page - 1) * perPage; i < min(page*perPage, len(names)); i++ {
+		out = append(out, map[string]any{"name": names[i], "commit": map[string]string{"sha": tags[names[i]]}})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
 func (s *releaseServer) set(tag, asset string, body []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -148,21 +165,13 @@ func actionRepo(t *testing.T, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, body := range map[string]string{
+	writeFiles(t, dir, map[string]string{
 		"actions/_bin/run":   string(script),
 		"go.mod":             "module example.com/actionrepo\n\ngo 1.26\n",
 		"cmd/hello/main.go":  "package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n)\n\nfunc main() { fmt.Println(\"hello from source with:\", os.Args[1:]) }\n",
 		"actions/x/.keep":    "",
 		"cmd/hello/.gitkeep": "",
-	} {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	return dir
 }
 

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -155,20 +154,14 @@ func (g *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if r.URL.Path == api+"tags" {
-			names := make([]string, 0, len(g.refs))
-			for n := range g.refs {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			out := []map[string]any{}
-			for _, n := range names {
-				sha := g.refs[n]
+			commits := map[string]string{} // an annotated tag lists its commit
+			for n, sha := range g.refs {
 				if c, ok := g.tagObjects[sha]; ok {
 					sha = c
 				}
-				out = append(out, map[string]any{"name": n, "commit": map[string]string{"sha": sha}})
+				commits[n] = sha
 			}
-			reply(w, http.StatusOK, out)
+			serveTags(w, r, commits)
 			return
 		}
 	}

@@ -223,10 +223,7 @@ func rootActionProblems(root string, a action) []string {
 			}
 		}
 	}
-	for name, o := range a.Outputs {
-		if strings.TrimSpace(o.Description) == "" {
-			problems = append(problems, fmt.Sprintf("output %s has no description", name))
-		}
+	for name, o := range a.Outputs { // their descriptions: metadataProblems
 		check("output "+name, o.Value)
 	}
 	sort.Strings(problems)

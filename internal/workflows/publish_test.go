@@ -2,8 +2,6 @@ package workflows
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -43,7 +41,7 @@ func gitIn(t *testing.T, dir string, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// writeFiles writes name → content under dir (executable when the name is under scripts/).
+// writeFiles writes name → content under dir (executable when the content starts with #!).
 func writeFiles(t *testing.T, dir string, files map[string]string) {
 	t.Helper()
 	for name, body := range files {
@@ -52,7 +50,7 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 			t.Fatal(err)
 		}
 		mode := os.FileMode(0o644)
-		if strings.HasPrefix(name, "scripts/") {
+		if strings.HasPrefix(body, "#!") {
 			mode = 0o755
 		}
 		if err := os.WriteFile(p, []byte(body), mode); err != nil {
@@ -139,19 +137,14 @@ func fakeDist(t *testing.T, version string, names ...string) string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var sums []string
+	scripts := map[string]string{}
 	for _, n := range names {
-		asset := fmt.Sprintf("daedalus-%s_%s_%s.tar.gz", n, runtime.GOOS, runtime.GOARCH)
-		body := targz(t, "daedalus-"+n, []byte(fmt.Sprintf("#!/bin/sh\necho \"%s %s ran with: $*\"\n", n, version)))
-		if err := os.WriteFile(filepath.Join(dir, asset), body, 0o644); err != nil {
+		scripts["daedalus-"+n] = fmt.Sprintf("#!/bin/sh\necho \"%s %s ran with: $*\"\n", n, version)
+	}
+	for name, body := range releaseAssets(t, scripts) {
+		if err := os.WriteFile(filepath.Join(dir, name), body, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		sum := sha256.Sum256(body)
-		sums = append(sums, hex.EncodeToString(sum[:])+"  "+asset)
-	}
-	sort.Strings(sums)
-	if err := os.WriteFile(filepath.Join(dir, "checksums.txt"), []byte(strings.Join(sums, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
 	}
 	return dir
 }
