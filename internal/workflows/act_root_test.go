@@ -60,7 +60,7 @@ func TestActRootAction(t *testing.T) {
 	entra := azuretest.NewEntra(t, azuretest.EntraOptions{})
 	acr := azuretest.NewACR(t, entra)
 	egr := newEgress(t, map[string]http.Handler{
-		"login.microsoftonline.com": reverseTo("https://login.microsoftonline.com", entra.URL, entra.Client()),
+		"login.microsoftonline.com": reverseTo(entra.URL, entra.Client()),
 		"gcr.io":                    baseRegistry(t, "distroless/static-debian12:nonroot"),
 	})
 	certs := filepath.Join(t.TempDir(), "ca.pem")

@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -18,8 +16,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,32 +99,21 @@ func (e *egress) connect(w http.ResponseWriter, r *http.Request) {
 	_ = srv.Serve(&oneConnListener{conn: tc, done: make(chan struct{})})
 }
 
-// reverseTo hands requests for the public https origin public (e.g.
-// https://login.microsoftonline.com) to the https stand-in at target over client, and
-// writes public in place of target in the answers, so the documents name the public
-// host, as the real service's do (MSAL checks that a tenant's issuer is on its authority).
-func reverseTo(public, target string, client *http.Client) http.Handler {
+// reverseTo hands requests for the public https origin (e.g.
+// https://login.microsoftonline.com) to the https stand-in at target over client, keeping
+// the public Host, so the stand-in's documents name the public host, as the real service's
+// do (MSAL checks that a tenant's issuer is on its authority).
+func reverseTo(target string, client *http.Client) http.Handler {
 	u, err := url.Parse(target)
 	if err != nil {
 		panic(err)
 	}
-	from := []byte(strings.TrimSuffix(target, "/"))
-	to := []byte(strings.TrimSuffix(public, "/"))
 	return &httputil.ReverseProxy{
-		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(u) },
-		Transport: client.Transport,
-		ModifyResponse: func(resp *http.Response) error {
-			body, err := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err != nil {
-				return err
-			}
-			body = bytes.ReplaceAll(body, from, to)
-			resp.Body = io.NopCloser(bytes.NewReader(body))
-			resp.ContentLength = int64(len(body))
-			resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
-			return nil
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(u)
+			r.Out.Host = r.In.Host
 		},
+		Transport: client.Transport,
 	}
 }
 

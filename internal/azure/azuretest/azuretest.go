@@ -207,7 +207,9 @@ func (e *Entra) serve(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	switch {
 	case len(parts) >= 3 && parts[1] == "v2.0" && strings.HasSuffix(r.URL.Path, "/.well-known/openid-configuration"):
-		base := e.srv.URL + "/" + parts[0]
+		// Named by the host the client asked, as Entra's documents name their own host (a
+		// proxy that forwards login.microsoftonline.com here gets documents naming it).
+		base := "https://" + r.Host + "/" + parts[0]
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{
 			"token_endpoint":         base + "/oauth2/v2.0/token",
