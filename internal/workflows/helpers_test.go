@@ -4,8 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"gopkg.in/yaml.v3"
 )
 
 // repoRoot is the directory holding go.mod above the test's working directory.
@@ -64,18 +62,20 @@ func workflowFiles(t *testing.T, root string) []string {
 
 // action is the part of an action.yml these tests read.
 type action struct {
-	Name        string                 `yaml:"name"`
-	Description string                 `yaml:"description"`
-	Branding    map[string]string      `yaml:"branding"`
-	Inputs      map[string]actionInput `yaml:"inputs"`
-	Outputs     map[string]struct {
-		Description string `yaml:"description"`
-		Value       string `yaml:"value"`
-	} `yaml:"outputs"`
-	Runs struct {
+	Name        string                  `yaml:"name"`
+	Description string                  `yaml:"description"`
+	Branding    map[string]string       `yaml:"branding"`
+	Inputs      map[string]actionInput  `yaml:"inputs"`
+	Outputs     map[string]actionOutput `yaml:"outputs"`
+	Runs        struct {
 		Using string       `yaml:"using"`
 		Steps []actionStep `yaml:"steps"`
 	} `yaml:"runs"`
+}
+
+type actionOutput struct {
+	Description string `yaml:"description"`
+	Value       string `yaml:"value"`
 }
 
 type actionInput struct {
@@ -97,13 +97,9 @@ type actionStep struct {
 
 func readAction(t *testing.T, path string) action {
 	t.Helper()
-	raw, err := os.ReadFile(path)
+	a, err := loadAction(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var a action
-	if err := yaml.Unmarshal(raw, &a); err != nil {
-		t.Fatalf("%s: %v", path, err)
 	}
 	return a
 }

@@ -38,11 +38,7 @@ func TestStepActionMetadata(t *testing.T) {
 		t.Fatalf("no step actions found (%v)", err)
 	}
 	for _, f := range files {
-		a, err := loadAction(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range metadataProblems(a) {
+		for _, p := range metadataProblems(readAction(t, f)) {
 			t.Errorf("%s: %s", f, p)
 		}
 	}
@@ -51,10 +47,7 @@ func TestStepActionMetadata(t *testing.T) {
 func TestMetadataProblemsFindsThem(t *testing.T) {
 	t.Parallel()
 	a := action{Name: "x", Description: "y", Inputs: map[string]actionInput{"in": {}}}
-	a.Outputs = map[string]struct {
-		Description string `yaml:"description"`
-		Value       string `yaml:"value"`
-	}{"out": {}}
+	a.Outputs = map[string]actionOutput{"out": {}}
 	got := strings.Join(metadataProblems(a), "; ")
 	for _, want := range []string{"branding.icon", "input in has no description", "input in is optional but has no default", "output out has no description"} {
 		if !strings.Contains(got, want) {
