@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -24,15 +24,16 @@ import (
 // egress stands in for the public hosts a GitHub-hosted runner reaches and this machine
 // cannot, behind a forward proxy: the job gets HTTPS_PROXY=URL (Go's clients tunnel
 // https through it with CONNECT and never proxy loopback addresses) and a certificate
-// for the served names in SSL_CERT_FILE. The proxy terminates TLS for each host in
-// Hosts with that certificate and hands the requests to the host's handler; a CONNECT
-// to any other host is refused and recorded, so nothing leaves the machine unnoticed.
+// for the served names in SSL_CERT_FILE. A CONNECT to one of the hosts is tunnelled to
+// one https server with that certificate, which hands each request to its host's
+// handler; a CONNECT to any other host is refused and recorded, so nothing leaves the
+// machine unnoticed.
 type egress struct {
 	URL     string // for HTTPS_PROXY
 	CertPEM []byte // the certificate of every served name, for SSL_CERT_FILE
 
 	hosts map[string]http.Handler
-	cert  tls.Certificate
+	tls   *httptest.Server // where every tunnel leads
 
 	mu      sync.Mutex
 	refused []string
@@ -48,7 +49,12 @@ func newEgress(t *testing.T, hosts map[string]http.Handler) *egress {
 	for h := range hosts {
 		names = append(names, h)
 	}
-	e.cert, e.CertPEM = selfSigned(t, names)
+	var cert tls.Certificate
+	cert, e.CertPEM = selfSigned(t, names)
+	e.tls = httptest.NewUnstartedServer(http.HandlerFunc(e.serve))
+	e.tls.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	e.tls.StartTLS()
+	t.Cleanup(e.tls.Close) // ends the tunnels too
 	srv := httptest.NewServer(http.HandlerFunc(e.connect))
 	t.Cleanup(srv.Close)
 	e.URL = srv.URL
@@ -71,32 +77,50 @@ func (e *egress) Served(host string) int {
 
 func (e *egress) connect(w http.ResponseWriter, r *http.Request) {
 	host, port, _ := net.SplitHostPort(r.Host)
-	next, ok := e.hosts[host]
-	if r.Method != http.MethodConnect || !ok || port != "443" {
+	if _, ok := e.hosts[host]; r.Method != http.MethodConnect || !ok || port != "443" {
 		e.mu.Lock()
 		e.refused = append(e.refused, r.Method+" "+r.Host)
 		e.mu.Unlock()
 		http.Error(w, "no stand-in for "+r.Host, http.StatusForbidden)
 		return
 	}
+	up, err := net.Dial("tcp", e.tls.Listener.Addr().String())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
 	conn, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
+		up.Close()
 		return
 	}
+	defer conn.Close()
+	defer up.Close()
 	if _, err := rw.WriteString("HTTP/1.1 200 Connection established\r\n\r\n"); err != nil || rw.Flush() != nil {
-		conn.Close()
 		return
 	}
-	tc := tls.Server(&bufferedConn{Conn: conn, r: rw.Reader}, &tls.Config{Certificates: []tls.Certificate{e.cert}, NextProtos: []string{"http/1.1"}})
-	count := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e.mu.Lock()
-		e.served[host]++
-		e.mu.Unlock()
-		next.ServeHTTP(w, r)
-	})
-	// One tunnel, one connection: serve it until the client closes it.
-	srv := &http.Server{Handler: count, ReadHeaderTimeout: 30 * time.Second}
-	_ = srv.Serve(&oneConnListener{conn: tc, done: make(chan struct{})})
+	go func() {
+		_, _ = io.Copy(up, rw.Reader) // what the client already sent, then the rest
+		up.Close()
+	}()
+	_, _ = io.Copy(conn, up)
+}
+
+// serve hands a tunnelled request to its host's handler.
+func (e *egress) serve(w http.ResponseWriter, r *http.Request) {
+	host := r.Host
+	if h, port, err := net.SplitHostPort(r.Host); err == nil && port == "443" {
+		host = h
+	}
+	next, ok := e.hosts[host]
+	if !ok {
+		http.Error(w, "no stand-in for "+r.Host, http.StatusMisdirectedRequest)
+		return
+	}
+	e.mu.Lock()
+	e.served[host]++
+	e.mu.Unlock()
+	next.ServeHTTP(w, r)
 }
 
 // reverseTo hands requests for the public https origin (e.g.
@@ -141,43 +165,4 @@ func selfSigned(t *testing.T, names []string) (tls.Certificate, []byte) {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
 		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
-// bufferedConn reads what the hijacked connection's reader already buffered first.
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
-
-// oneConnListener accepts conn once, then blocks until the connection is closed.
-type oneConnListener struct {
-	conn net.Conn
-	once sync.Once
-	done chan struct{}
-}
-
-func (l *oneConnListener) Accept() (net.Conn, error) {
-	var c net.Conn
-	l.once.Do(func() { c = &closeNotifyConn{Conn: l.conn, done: l.done} })
-	if c != nil {
-		return c, nil
-	}
-	<-l.done
-	return nil, net.ErrClosed
-}
-
-func (l *oneConnListener) Close() error   { return nil }
-func (l *oneConnListener) Addr() net.Addr { return l.conn.LocalAddr() }
-
-type closeNotifyConn struct {
-	net.Conn
-	once sync.Once
-	done chan struct{}
-}
-
-func (c *closeNotifyConn) Close() error {
-	c.once.Do(func() { close(c.done) })
-	return c.Conn.Close()
 }
