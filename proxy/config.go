@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -93,6 +94,8 @@ type Config struct {
 	DrainTimeout time.Duration
 	// GracePeriod is the pod's terminationGracePeriodSeconds; the proxy exits inside it.
 	GracePeriod time.Duration
+	// Agent says how a session is set up: auth method, mode, model, MCP servers.
+	Agent AgentSetup
 	// PermissionPolicy is PolicyAllow or PolicyReject.
 	PermissionPolicy string
 	// Workspace is the session's working directory, shared with the agent.
@@ -117,6 +120,10 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("task_timeout", c.TaskTimeout),
 		slog.Duration("drain_timeout", c.DrainTimeout),
 		slog.Duration("grace_period", c.GracePeriod),
+		slog.String("auth_method", c.Agent.AuthMethod),
+		slog.String("session_mode", c.Agent.Mode),
+		slog.String("model", c.Agent.Model),
+		slog.Int("mcp_servers", len(c.Agent.MCPServers)),
 		slog.String("permission_policy", c.PermissionPolicy),
 		slog.String("workspace", c.Workspace),
 		slog.String("listen", c.Listen),
@@ -257,7 +264,7 @@ func (e *envFlags) natsFlags(c *NATSConfig) {
 // validate: call Validate.
 func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
 	var c Config
-	var mode, agentCmd, level string
+	var mode, agentCmd, level, mcp string
 	e := newEnvFlags("proxy", usage)
 	e.natsFlags(&c.NATS)
 	e.str(&c.Worker, "worker", "DAEDALUS_WORKER", "", "worker name: reads agent.tasks.<worker> through the consumer <worker>")
@@ -269,6 +276,10 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	e.dur(&c.TaskTimeout, "task-timeout", "DAEDALUS_TASK_TIMEOUT", 30*time.Minute, "longest prompt turn before it is cancelled and failed")
 	e.dur(&c.DrainTimeout, "drain-timeout", "DAEDALUS_DRAIN_TIMEOUT", 30*time.Second, "on SIGTERM, how long the agent gets to finish after session/cancel")
 	e.dur(&c.GracePeriod, "grace-period", "DAEDALUS_GRACE_PERIOD", 35*time.Second, "the pod's terminationGracePeriodSeconds")
+	e.str(&c.Agent.AuthMethod, "auth-method", "DAEDALUS_AUTH_METHOD", "", "ACP auth method id to authenticate with (empty: the first env_var method whose variables the agent has; none: never)")
+	e.str(&c.Agent.Mode, "session-mode", "DAEDALUS_SESSION_MODE", "", "session mode to switch to with session/set_mode (empty: the agent's default)")
+	e.str(&c.Agent.Model, "model", "DAEDALUS_MODEL", "", "model to choose where the agent offers a choice (empty: the agent's default)")
+	e.str(&mcp, "mcp-servers", "DAEDALUS_MCP_SERVERS", "", "JSON array of ACP MCP server configurations passed to session/new")
 	e.str(&c.PermissionPolicy, "permission-policy", "DAEDALUS_PERMISSION_POLICY", PolicyAllow, "answer to permission requests: allow or reject")
 	e.str(&c.Workspace, "workspace", "DAEDALUS_WORKSPACE", "/workspace", "session working directory shared with the agent")
 	e.str(&c.Listen, "listen", "DAEDALUS_LISTEN", "", "address for /healthz and /metrics (service mode default :8080)")
@@ -281,6 +292,12 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	c.AgentCommand = strings.Fields(agentCmd)
 	if c.Listen == "" && c.Mode == ModeService {
 		c.Listen = ":8080"
+	}
+	if mcp != "" {
+		if err := json.Unmarshal([]byte(mcp), &c.Agent.MCPServers); err != nil {
+			return c, fmt.Errorf("DAEDALUS_MCP_SERVERS (--mcp-servers) is not a JSON array of ACP MCP servers "+
+				`(e.g. [{"name":"fs","command":"/bin/mcp-fs","args":[],"env":[]}]): %w`, err)
+		}
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return c, fmt.Errorf("DAEDALUS_LOG_LEVEL (--log-level) %q: use debug, info, warn or error", level)

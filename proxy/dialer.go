@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -140,4 +141,21 @@ func (p *processConn) Close() error {
 		p.err = fmt.Errorf("agent process %d did not exit", p.cmd.Process.Pid)
 	})
 	return p.err
+}
+
+// agentEnviron is implemented by dialers that know the agent's environment, so the proxy can
+// pick an auth method whose variables the agent has. A TCP agent runs in its own container,
+// whose environment the proxy cannot see.
+type agentEnviron interface {
+	HasAgentEnv(name string) bool
+}
+
+// HasAgentEnv reports whether the spawned agent gets a non-empty name.
+func (d CommandDialer) HasAgentEnv(name string) bool {
+	for _, kv := range d.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name && v != "" {
+			return true
+		}
+	}
+	return false
 }

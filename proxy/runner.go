@@ -140,6 +140,8 @@ type outcome struct {
 	toolCalls  int
 	promptAt   time.Time
 	answeredAt time.Time
+	agent      string // the agent's name and version, from initialize
+	authMethod string // the ACP auth method the session authenticated with
 }
 
 // handle settles one delivery: exactly one of publish-then-ack, publish-then-term, or nak.
@@ -271,10 +273,12 @@ func (r *Runner) execute(ctx, sctx context.Context, task Task, d delivery, warm 
 		status.add(u)
 	}
 	defer status.close(sctx)
+	var sess *session
 	collect := func(o outcome) outcome {
 		mu.Lock()
 		defer mu.Unlock()
 		o.text, o.toolCalls = answer.String(), len(tools)
+		o.agent, o.authMethod = sess.agentName, sess.authMethod
 		return o
 	}
 
@@ -298,7 +302,12 @@ func (r *Runner) execute(ctx, sctx context.Context, task Task, d delivery, warm 
 		return outcome{duplicate: true}
 	}
 	if err != nil {
-		if ctx.Err() != nil {
+		var se *SetupError
+		switch {
+		case errors.As(err, &se):
+			log.Warn("the agent refused the session set-up", "err", err)
+			return outcome{state: StateFailed, reason: "setting up the agent session: " + err.Error()}
+		case ctx.Err() != nil:
 			return outcome{requeue: true, reason: "proxy shut down while the agent was starting"}
 		}
 		return outcome{retry: true, reason: "starting the agent: " + err.Error()}

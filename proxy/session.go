@@ -40,6 +40,8 @@ type session struct {
 	id         acp.SessionId
 	policy     string
 	log        *slog.Logger
+	agentName  string // from initialize's agentInfo: name and version
+	authMethod string // the auth method authenticated with, if any
 	onUpdate   atomic.Pointer[func(Update)]
 	cancelling atomic.Bool
 	closeOnce  sync.Once
@@ -49,10 +51,12 @@ type session struct {
 // exited. It is an infrastructure failure, retried on another delivery.
 var errAgentGone = errors.New("agent connection closed before it answered")
 
-// openSession connects to the agent, initializes the connection (protocol version 1) and
-// creates a session in workspace. The caller bounds ctx with the startup timeout. Updates
-// are dropped until the session is bound to a task with setOnUpdate.
-func openSession(ctx context.Context, d Dialer, workspace, policy string, meta map[string]any,
+// openSession connects to the agent, initializes the connection (protocol version 1),
+// authenticates and creates a session in workspace set up as setup asks. The caller bounds
+// ctx with the startup timeout. Updates are dropped until the session is bound to a task with
+// setOnUpdate. An answer the agent gives to any of these calls is a *SetupError (final); a
+// connection that drops is not.
+func openSession(ctx context.Context, d Dialer, workspace, policy string, setup AgentSetup, meta map[string]any,
 	log *slog.Logger) (*session, error) {
 	ac, err := d.Dial(ctx)
 	if err != nil {
@@ -64,6 +68,15 @@ func openSession(ctx context.Context, d Dialer, workspace, policy string, meta m
 	start()
 	stop := context.AfterFunc(ctx, func() { _ = ac.Close() }) // an agent that never answers
 	defer stop()
+	if err := s.setUp(ctx, d, workspace, setup, meta); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// setUp runs initialize, authenticate, session/new and the mode and model choices.
+func (s *session) setUp(ctx context.Context, d Dialer, workspace string, setup AgentSetup, meta map[string]any) error {
 	init, err := s.conn.Initialize(ctx, acp.InitializeRequest{
 		ProtocolVersion:    acp.ProtocolVersionNumber,
 		ClientInfo:         &acp.Implementation{Name: "daedalus-proxy", Version: "1"},
@@ -71,25 +84,63 @@ func openSession(ctx context.Context, d Dialer, workspace, policy string, meta m
 		Meta:               meta,
 	})
 	if err != nil {
-		s.close()
-		return nil, fmt.Errorf("initialize: %w", s.rpcErr(err))
+		return s.setupErr(ctx, "initialize", err)
 	}
 	if init.ProtocolVersion != acp.ProtocolVersionNumber {
-		s.close()
-		return nil, fmt.Errorf("initialize: agent speaks ACP protocol version %d, the proxy speaks %d", init.ProtocolVersion, acp.ProtocolVersionNumber)
+		return &SetupError{Step: "initialize", Err: fmt.Errorf("agent speaks ACP protocol version %d, the proxy speaks %d",
+			init.ProtocolVersion, acp.ProtocolVersionNumber)}
 	}
-	ns, err := s.conn.NewSession(ctx, acp.NewSessionRequest{Cwd: workspace, McpServers: []acp.McpServer{}, Meta: meta})
+	if init.AgentInfo != nil {
+		s.agentName = strings.TrimSpace(init.AgentInfo.Name + " " + init.AgentInfo.Version)
+	}
+	var has envLookup
+	if e, ok := d.(agentEnviron); ok {
+		has = e.HasAgentEnv
+	}
+	method, err := chooseAuth(init.AuthMethods, setup.AuthMethod, has)
 	if err != nil {
-		s.close()
-		return nil, fmt.Errorf("session/new: %w", s.rpcErr(err))
+		return err
+	}
+	if method != "" {
+		if _, err := s.conn.Authenticate(ctx, acp.AuthenticateRequest{MethodId: method}); err != nil {
+			return s.setupErr(ctx, "authenticate", err)
+		}
+		s.authMethod = method
+	}
+	mcp := setup.MCPServers
+	if mcp == nil {
+		mcp = []acp.McpServer{}
+	}
+	ns, err := s.conn.NewSession(ctx, acp.NewSessionRequest{Cwd: workspace, McpServers: mcp, Meta: meta})
+	if err != nil {
+		err = s.setupErr(ctx, "session/new", err)
+		if se := (*SetupError)(nil); errors.As(err, &se) && se.authRequired {
+			se.Hint = authHint(init.AuthMethods, method)
+		}
+		return err
 	}
 	s.id = ns.SessionId
-	return s, nil
+	if setup.Mode != "" {
+		if err := s.setMode(ctx, ns, setup.Mode); err != nil {
+			return err
+		}
+	}
+	if setup.Model != "" {
+		if err := s.setModel(ctx, ns, setup.Model); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // rpcErr turns a call's error into errAgentGone when the connection dropped, and keeps the
-// agent's own JSON-RPC error otherwise.
+// agent's own JSON-RPC error otherwise. An error the agent answered with is the agent's even
+// when it hung up right after; the SDK's internal error is a drop when the connection is gone.
 func (s *session) rpcErr(err error) error {
+	var re *acp.RequestError
+	if errors.As(err, &re) && re.Code != codeInternalError {
+		return err
+	}
 	select {
 	case <-s.conn.Done():
 		return fmt.Errorf("%w: %v", errAgentGone, err)

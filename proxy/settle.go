@@ -110,7 +110,7 @@ func (r *Runner) buildResult(d delivery, task Task, out outcome) Result {
 		Status: TaskStatus{State: out.state, Timestamp: now.UTC()},
 		Metadata: ResultMetadata{
 			Worker: r.cfg.Worker, Attempt: d.attempt, StopReason: string(out.stopReason),
-			ToolCalls: out.toolCalls,
+			ToolCalls: out.toolCalls, Agent: out.agent, AuthMethod: out.authMethod,
 		},
 	}
 	if out.state != StateCompleted {

@@ -63,8 +63,12 @@ type Result struct {
 
 // ResultMetadata says how the result came about. It lives under the A2A Task's metadata.
 type ResultMetadata struct {
-	Worker     string   `json:"worker"`
-	Attempt    int      `json:"attempt"`
+	Worker  string `json:"worker"`
+	Attempt int    `json:"attempt"`
+	// Agent is the agent's name and version as it gave them in initialize.
+	Agent string `json:"agent,omitempty"`
+	// AuthMethod is the ACP auth method the session authenticated with.
+	AuthMethod string   `json:"authMethod,omitempty"`
 	StopReason string   `json:"stopReason,omitempty"`
 	Error      string   `json:"error,omitempty"`
 	ToolCalls  int      `json:"toolCalls,omitempty"`

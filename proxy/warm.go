@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -21,7 +22,7 @@ func (r *Runner) prewarm(ctx context.Context) *warmSession {
 		defer close(w.ready)
 		sctx, cancel := context.WithTimeout(ctx, r.cfg.StartupTimeout)
 		defer cancel()
-		w.sess, w.err = openSession(sctx, r.dialer, r.cfg.Workspace, r.cfg.PermissionPolicy, nil, r.log)
+		w.sess, w.err = openSession(sctx, r.dialer, r.cfg.Workspace, r.cfg.PermissionPolicy, r.cfg.Agent, nil, r.log)
 	}()
 	return w
 }
@@ -48,7 +49,8 @@ func (w *warmSession) discard() {
 
 // session returns a live session for a task received at received: the warm one when it is
 // (or becomes) ready and its connection is still up, else a fresh one, all within the startup
-// timeout counted from received.
+// timeout counted from received. A warm attempt that the agent refused (*SetupError) is
+// returned as it is.
 func (r *Runner) session(ctx context.Context, w *warmSession, received time.Time) (*session, error) {
 	deadline := received.Add(r.cfg.StartupTimeout)
 	if w != nil {
@@ -61,6 +63,10 @@ func (r *Runner) session(ctx context.Context, w *warmSession, received time.Time
 		t.Stop()
 		select {
 		case <-w.ready:
+			var se *SetupError
+			if errors.As(w.err, &se) {
+				return nil, w.err // the agent's answer: a fresh session would get it again
+			}
 			if w.err == nil {
 				select {
 				case <-w.sess.done():
@@ -75,5 +81,5 @@ func (r *Runner) session(ctx context.Context, w *warmSession, received time.Time
 	}
 	sctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	return openSession(sctx, r.dialer, r.cfg.Workspace, r.cfg.PermissionPolicy, nil, r.log)
+	return openSession(sctx, r.dialer, r.cfg.Workspace, r.cfg.PermissionPolicy, r.cfg.Agent, nil, r.log)
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +29,13 @@ type Options struct {
 	// Crash is what a crash does. Nil drops the connection (in-process agents); the
 	// standalone binary exits the process.
 	Crash func()
+	// AuthMethods are advertised in initialize; when any are, session/new answers
+	// "authentication required" until authenticate names one of them.
+	AuthMethods []acp.AuthMethod
+	// Modes are the session modes offered, the first current; set_mode switches.
+	Modes []string
+	// Models are offered as the session's model config option, the first current.
+	Models []string
 	// OnPrompt, when set, is called as each session/prompt arrives.
 	OnPrompt func(text string, at time.Time)
 	Log      *slog.Logger
@@ -42,7 +50,7 @@ func (o Options) logger() *slog.Logger {
 
 // Serve runs ACP on one connection until the peer closes it or ctx ends; then it closes rwc.
 func Serve(ctx context.Context, rwc io.ReadWriteCloser, opts Options) {
-	a := &agent{opts: opts, sessions: map[acp.SessionId]bool{}}
+	a := &agent{opts: opts, sessions: map[acp.SessionId]*sessionState{}}
 	a.crash = opts.Crash
 	if a.crash == nil {
 		a.crash = func() { _ = rwc.Close() }
@@ -90,9 +98,16 @@ type agent struct {
 	opts  Options
 	crash func()
 
-	mu       sync.Mutex
-	sessions map[acp.SessionId]bool // the sessions this connection created
-	next     int
+	mu            sync.Mutex
+	sessions      map[acp.SessionId]*sessionState // the sessions this connection created
+	next          int
+	authenticated bool
+}
+
+// sessionState is what a session was set up with.
+type sessionState struct {
+	mode, model string
+	mcp         []string // the MCP servers' names
 }
 
 func (a *agent) Initialize(_ context.Context, p acp.InitializeRequest) (acp.InitializeResponse, error) {
@@ -100,21 +115,59 @@ func (a *agent) Initialize(_ context.Context, p acp.InitializeRequest) (acp.Init
 		ProtocolVersion:   acp.ProtocolVersionNumber,
 		AgentCapabilities: acp.AgentCapabilities{},
 		AgentInfo:         &acp.Implementation{Name: "daedalus-refagent", Version: "1"},
-		AuthMethods:       []acp.AuthMethod{},
+		AuthMethods:       append([]acp.AuthMethod{}, a.opts.AuthMethods...),
 	}, nil
 }
 
-func (a *agent) Authenticate(context.Context, acp.AuthenticateRequest) (acp.AuthenticateResponse, error) {
-	return acp.AuthenticateResponse{}, nil
+func (a *agent) Authenticate(_ context.Context, p acp.AuthenticateRequest) (acp.AuthenticateResponse, error) {
+	for _, m := range a.opts.AuthMethods {
+		if (m.EnvVar != nil && m.EnvVar.Id == p.MethodId) || (m.Agent != nil && m.Agent.Id == p.MethodId) {
+			a.mu.Lock()
+			a.authenticated = true
+			a.mu.Unlock()
+			return acp.AuthenticateResponse{}, nil
+		}
+	}
+	return acp.AuthenticateResponse{}, acp.NewInvalidParams(map[string]any{"error": "unknown auth method " + p.MethodId})
 }
 
 func (a *agent) NewSession(_ context.Context, p acp.NewSessionRequest) (acp.NewSessionResponse, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if len(a.opts.AuthMethods) > 0 && !a.authenticated {
+		return acp.NewSessionResponse{}, acp.NewAuthRequired(nil)
+	}
 	a.next++
 	id := acp.SessionId("ref-" + strconv.Itoa(a.next))
-	a.sessions[id] = true
-	return acp.NewSessionResponse{SessionId: id}, nil
+	st := &sessionState{}
+	for _, m := range p.McpServers {
+		if m.Stdio != nil {
+			st.mcp = append(st.mcp, m.Stdio.Name)
+		}
+	}
+	a.sessions[id] = st
+	resp := acp.NewSessionResponse{SessionId: id}
+	if len(a.opts.Modes) > 0 {
+		st.mode = a.opts.Modes[0]
+		modes := &acp.SessionModeState{CurrentModeId: acp.SessionModeId(st.mode)}
+		for _, m := range a.opts.Modes {
+			modes.AvailableModes = append(modes.AvailableModes, acp.SessionMode{Id: acp.SessionModeId(m), Name: m})
+		}
+		resp.Modes = modes
+	}
+	if len(a.opts.Models) > 0 {
+		st.model = a.opts.Models[0]
+		opts := acp.SessionConfigSelectOptionsUngrouped{}
+		for _, m := range a.opts.Models {
+			opts = append(opts, acp.SessionConfigSelectOption{Value: acp.SessionConfigValueId(m), Name: m})
+		}
+		category := acp.SessionConfigOptionCategoryModel
+		resp.ConfigOptions = []acp.SessionConfigOption{{Select: &acp.SessionConfigOptionSelect{
+			Id: "model", Name: "Model", Type: "select", Category: &category,
+			CurrentValue: acp.SessionConfigValueId(st.model), Options: acp.SessionConfigSelectOptions{Ungrouped: &opts},
+		}}}
+	}
+	return resp, nil
 }
 
 // Cancel needs no work of its own: the SDK has already cancelled the prompt's context.
@@ -135,12 +188,33 @@ func (a *agent) ResumeSession(context.Context, acp.ResumeSessionRequest) (acp.Re
 	return acp.ResumeSessionResponse{}, acp.NewMethodNotFound(acp.AgentMethodSessionResume)
 }
 
-func (a *agent) SetSessionConfigOption(context.Context, acp.SetSessionConfigOptionRequest) (acp.SetSessionConfigOptionResponse, error) {
-	return acp.SetSessionConfigOptionResponse{}, acp.NewMethodNotFound(acp.AgentMethodSessionSetConfigOption)
+func (a *agent) SetSessionConfigOption(_ context.Context, p acp.SetSessionConfigOptionRequest) (acp.SetSessionConfigOptionResponse, error) {
+	v := p.ValueId
+	if v == nil || v.ConfigId != "model" || !slices.Contains(a.opts.Models, string(v.Value)) {
+		return acp.SetSessionConfigOptionResponse{}, acp.NewInvalidParams(map[string]any{"error": "no such config option or value"})
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st, ok := a.sessions[v.SessionId]
+	if !ok {
+		return acp.SetSessionConfigOptionResponse{}, acp.NewInvalidParams(map[string]any{"error": "unknown session " + string(v.SessionId)})
+	}
+	st.model = string(v.Value)
+	return acp.SetSessionConfigOptionResponse{}, nil
 }
 
-func (a *agent) SetSessionMode(context.Context, acp.SetSessionModeRequest) (acp.SetSessionModeResponse, error) {
-	return acp.SetSessionModeResponse{}, acp.NewMethodNotFound(acp.AgentMethodSessionSetMode)
+func (a *agent) SetSessionMode(_ context.Context, p acp.SetSessionModeRequest) (acp.SetSessionModeResponse, error) {
+	if !slices.Contains(a.opts.Modes, string(p.ModeId)) {
+		return acp.SetSessionModeResponse{}, acp.NewInvalidParams(map[string]any{"error": "unknown mode " + string(p.ModeId)})
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st, ok := a.sessions[p.SessionId]
+	if !ok {
+		return acp.SetSessionModeResponse{}, acp.NewInvalidParams(map[string]any{"error": "unknown session " + string(p.SessionId)})
+	}
+	st.mode = string(p.ModeId)
+	return acp.SetSessionModeResponse{}, nil
 }
 
 // Prompt runs the prompt's script.
@@ -156,7 +230,11 @@ func (a *agent) Prompt(ctx context.Context, p acp.PromptRequest) (acp.PromptResp
 		a.opts.OnPrompt(prompt, time.Now())
 	}
 	a.mu.Lock()
-	known := a.sessions[p.SessionId]
+	st, known := a.sessions[p.SessionId]
+	var setup string
+	if known {
+		setup = fmt.Sprintf(" (mode: %s, model: %s, mcp: %s)", st.mode, st.model, strings.Join(st.mcp, ","))
+	}
 	a.mu.Unlock()
 	if !known {
 		return acp.PromptResponse{}, acp.NewInvalidParams(map[string]any{"error": "unknown session " + string(p.SessionId)})
@@ -170,6 +248,9 @@ func (a *agent) Prompt(ctx context.Context, p acp.PromptRequest) (acp.PromptResp
 	}
 	if a.opts.Latency > 0 {
 		sc.sleep += rand.N(a.opts.Latency)
+	}
+	if sc.setup {
+		sc.text += setup
 	}
 	return a.run(ctx, p.SessionId, sc)
 }
@@ -257,6 +338,7 @@ type script struct {
 	sleep        time.Duration
 	tool         bool
 	permission   bool
+	setup        bool // answer with the session's mode, model and MCP servers
 	ignoreCancel bool
 	crash        bool
 	errCode      int
@@ -300,6 +382,8 @@ func parseScript(prompt string) (script, error) {
 			sc.tool = true
 		case "@permission":
 			sc.permission = true
+		case "@setup":
+			sc.setup = true
 		case "@ignore-cancel":
 			sc.ignoreCancel = true
 		case "@crash":

@@ -10,10 +10,15 @@
 //	@sleep D           work for duration D (e.g. 2s) before answering; session/cancel ends it
 //	@tool              report a tool call (tool_call, then tool_call_update completed)
 //	@permission        ask permission for a tool call; the chosen option kind is echoed
+//	@setup             add the session's mode, model and MCP servers to the answer
 //	@ignore-cancel     keep working after session/cancel and finish the turn normally
 //	@error CODE MSG    answer session/prompt with JSON-RPC error CODE and message MSG
 //	@crash             send the first chunk, then die (drop the connection, or exit the process)
 //	@stop REASON       end the turn with this stop reason (end_turn, refusal, max_tokens, …)
+//
+// Options can make it advertise auth methods (session/new then wants authenticate first, as
+// codex-acp does), session modes and a model choice, so the proxy's session set-up is tested
+// against the same calls a real agent answers.
 //
 // For example "@chunks 3\n@sleep 500ms\nhello" streams "echo: hello" in three chunks after half
 // a second.
