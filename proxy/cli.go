@@ -15,14 +15,19 @@ import (
 var ErrUsage = errors.New("usage")
 
 // Main is the proxy command: `proxy [run] [flags]` runs the proxy, `proxy bootstrap [flags]`
-// creates the streams and consumers. It reads the environment only through getenv. ctx ending
+// creates the streams and consumers, `proxy bridge [flags] -- agent…` serves a stdio agent on
+// TCP (see Bridge) and `proxy install DIR` copies the binary for it. It reads the environment only through getenv. ctx ending
 // (SIGTERM) starts the graceful shutdown; Main returns once the in-flight task is settled.
 func Main(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	cmd := "run"
-	if len(args) > 0 && (args[0] == "run" || args[0] == "bootstrap") {
+	if len(args) > 0 && (args[0] == "run" || args[0] == "bootstrap" || args[0] == "bridge" || args[0] == "install") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
+	case "bridge":
+		return mainBridge(ctx, args, getenv, stderr)
+	case "install":
+		return mainInstall(args)
 	case "bootstrap":
 		return mainBootstrap(ctx, args, getenv, stderr)
 	default:
