@@ -49,6 +49,7 @@ func TestGoldenRenders(t *testing.T) {
 		{name: "service mode (chart defaults)", golden: "render-service.yaml"},
 		{name: "job mode (AKS overlay)", files: []string{"values-aks-test.yaml"}, sets: overlaySets, golden: "render-job.yaml"},
 		{name: "3-node cluster (production example)", files: []string{"values-production.yaml"}, golden: "render-cluster.yaml"},
+		{name: "agent presets (example)", files: []string{"values-agents.yaml"}, golden: "render-agents.yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,6 +137,11 @@ func TestHelmLint(t *testing.T) {
 
 // TestValuesRejected: values a user can get wrong fail at render (install) time, with
 // a message that names the value.
+// worker0 sets one worker (a --set on workers[0] replaces the whole list) with extra keys.
+func worker0(sets ...string) []string {
+	return append([]string{"workers[0].name=w", "workers[0].image.repository=r"}, sets...)
+}
+
 func TestValuesRejected(t *testing.T) {
 	t.Parallel()
 	ch, err := LoadChart(chartDir(t))
@@ -161,6 +167,11 @@ func TestValuesRejected(t *testing.T) {
 		{name: "placeholder worker tag", files: []string{"values-aks-test.yaml"}, sets: overlaySets[:3], want: "workers[0].image.tag is the placeholder"},
 		{name: "duplicate workers", sets: []string{"workers[0].name=copilot", "workers[0].image.repository=x", "workers[1].name=copilot", "workers[1].image.repository=y"}, want: "names must be unique"},
 		{name: "external NATS without URL", sets: []string{"nats.enabled=false"}, want: "nats.externalUrl is required"},
+		{name: "unknown agent preset", sets: worker0("workers[0].preset=gemini"), want: `preset "gemini" is not one of agentPresets (claude-code, codex, copilot-bridge)`},
+		{name: "bad transport", sets: worker0("workers[0].transport=grpc"), want: "transport"},
+		{name: "stdio agent without a command", sets: worker0("workers[0].transport=stdio"), want: "transport stdio needs the agent command"},
+		{name: "API key secret without its variable", sets: worker0("workers[0].apiKeySecret.name=s", "workers[0].apiKeySecret.key=k"), want: "apiKeySecret needs apiKeyEnv"},
+		{name: "API key secret without its key", sets: worker0("workers[0].apiKeyEnv=K", "workers[0].apiKeySecret.name=s"), want: "apiKeySecret"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

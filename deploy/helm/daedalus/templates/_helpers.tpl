@@ -85,7 +85,7 @@ server: nats.externalMonitoringEndpoint, else the first externalUrl host on 8222
 {{- if hasPrefix "REPLACE_VIA_HELM_SET" $repo -}}
 {{- fail (printf "%s.repository is the placeholder %q: set it with --set %s.repository=<registry>/<name>" .path $repo .path) -}}
 {{- end -}}
-{{- $tag := default .root.Chart.AppVersion (toString .image.tag) -}}
+{{- $tag := default .root.Chart.AppVersion (toString (.image.tag | default "")) -}}
 {{- if hasPrefix "REPLACE_VIA_HELM_SET" $tag -}}
 {{- fail (printf "%s.tag is the placeholder %q: set it with --set %s.tag=<tag>" .path $tag .path) -}}
 {{- end -}}
@@ -161,9 +161,24 @@ seccompProfile:
 {{- end }}
 {{- end -}}
 
-{{/* A worker merged over workerDefaults; takes (dict "root" $ "worker" $w). Returns YAML. */}}
+{{/* A worker merged over its preset, merged over workerDefaults; takes (dict "root" $
+"worker" $w). Returns YAML. */}}
 {{- define "daedalus.worker" -}}
-{{- $w := mergeOverwrite (deepCopy .root.Values.workerDefaults) (deepCopy .worker) -}}
+{{- $w := deepCopy .root.Values.workerDefaults -}}
+{{- with .worker.preset -}}
+{{- $preset := index $.root.Values.agentPresets . -}}
+{{- if not $preset -}}
+{{- fail (printf "worker %q: preset %q is not one of agentPresets (%s)" $.worker.name . (keys $.root.Values.agentPresets | sortAlpha | join ", ")) -}}
+{{- end -}}
+{{- $w = mergeOverwrite $w (deepCopy $preset) -}}
+{{- end -}}
+{{- $w = mergeOverwrite $w (deepCopy .worker) -}}
+{{- if and (eq $w.transport "stdio") (not $w.command) -}}
+{{- fail (printf "worker %q: transport stdio needs the agent command in command" $w.name) -}}
+{{- end -}}
+{{- if and $w.apiKeySecret (not $w.apiKeyEnv) -}}
+{{- fail (printf "worker %q: apiKeySecret needs apiKeyEnv, the variable the agent reads its key from" $w.name) -}}
+{{- end -}}
 {{- toYaml $w -}}
 {{- end -}}
 
@@ -212,10 +227,25 @@ spec:
     {{- toYaml . | nindent 4 }}
   {{- end }}
   initContainers:
+    {{- if eq $w.transport "stdio" }}
+    - name: bridge-install
+      image: {{ include "daedalus.image" (dict "root" $root "image" $root.Values.proxy.image "path" "proxy.image") | quote }}
+      imagePullPolicy: {{ $root.Values.proxy.image.pullPolicy }}
+      args: [install, /daedalus/bin]
+      securityContext:
+        {{- include "daedalus.containerSecurityContext" $root | nindent 8 }}
+      volumeMounts:
+        - name: daedalus-bin
+          mountPath: /daedalus/bin
+    {{- end }}
     - name: agent
       image: {{ include "daedalus.image" (dict "root" $root "image" $w.image "path" (printf "workers[%d].image" .index)) | quote }}
       imagePullPolicy: {{ $w.image.pullPolicy | default "IfNotPresent" }}
       restartPolicy: Always
+      {{- if eq $w.transport "stdio" }}
+      command:
+        {{- toYaml (concat (list "/daedalus/bin/proxy" "bridge" "--listen" (printf "127.0.0.1:%v" $w.port) "--") $w.command $w.args) | nindent 8 }}
+      {{- else }}
       {{- with $w.command }}
       command:
         {{- toYaml . | nindent 8 }}
@@ -223,6 +253,7 @@ spec:
       {{- with $w.args }}
       args:
         {{- toYaml . | nindent 8 }}
+      {{- end }}
       {{- end }}
       ports:
         - name: acp
@@ -233,6 +264,13 @@ spec:
           value: {{ $w.name | quote }}
         - name: DAEDALUS_WORKSPACE
           value: /workspace
+        {{- with $w.apiKeySecret }}
+        - name: {{ $w.apiKeyEnv }}
+          valueFrom:
+            secretKeyRef:
+              name: {{ .name | quote }}
+              key: {{ .key | quote }}
+        {{- end }}
         {{- with $w.env }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -245,6 +283,11 @@ spec:
       volumeMounts:
         - name: workspace
           mountPath: /workspace
+        {{- if eq $w.transport "stdio" }}
+        - name: daedalus-bin
+          mountPath: /daedalus/bin
+          readOnly: true
+        {{- end }}
   containers:
     - name: proxy
       image: {{ include "daedalus.image" (dict "root" $root "image" $root.Values.proxy.image "path" "proxy.image") | quote }}
@@ -277,6 +320,22 @@ spec:
           value: {{ printf "%ds" (sub $grace 5) | quote }}
         - name: DAEDALUS_PERMISSION_POLICY
           value: {{ $root.Values.proxy.permissionPolicy | quote }}
+        {{- with $w.authMethod }}
+        - name: DAEDALUS_AUTH_METHOD
+          value: {{ . | quote }}
+        {{- end }}
+        {{- with $w.sessionMode }}
+        - name: DAEDALUS_SESSION_MODE
+          value: {{ . | quote }}
+        {{- end }}
+        {{- with $w.model }}
+        - name: DAEDALUS_MODEL
+          value: {{ . | quote }}
+        {{- end }}
+        {{- with $w.mcpServers }}
+        - name: DAEDALUS_MCP_SERVERS
+          value: {{ toJson . | quote }}
+        {{- end }}
         - name: DAEDALUS_LOG_LEVEL
           value: {{ $root.Values.proxy.logLevel | quote }}
       {{- if ne .mode "job" }}
@@ -313,6 +372,11 @@ spec:
     - name: workspace
       emptyDir:
         sizeLimit: {{ $w.workspaceSizeLimit }}
+    {{- if eq $w.transport "stdio" }}
+    - name: daedalus-bin
+      emptyDir:
+        sizeLimit: 64Mi
+    {{- end }}
     {{- if $root.Values.nats.tls.enabled }}
     {{- include "daedalus.nats.tlsVolume" $root | nindent 4 }}
     {{- end }}
