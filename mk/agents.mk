@@ -21,3 +21,21 @@ $(CODEX_ACP):
 		@zed-industries/codex-acp@$(CODEX_ACP_VERSION)
 	$(CODEX_ACP_DIR).tmp/node_modules/.bin/codex-acp --help >/dev/null
 	rm -rf $(CODEX_ACP_DIR) && mv $(CODEX_ACP_DIR).tmp $(CODEX_ACP_DIR)
+
+# claude-code-acp is a Node.js program (the machine's node runs it); ~125 MB with the Claude
+# Agent SDK it bundles. The tests point it at a loopback Messages API (ANTHROPIC_BASE_URL).
+CLAUDE_ACP_VERSION := 0.16.2
+CLAUDE_ACP_DIR     := $(DAEDALUS_CACHE)/claude-code-acp-$(CLAUDE_ACP_VERSION)
+CLAUDE_ACP         := $(CLAUDE_ACP_DIR)/node_modules/.bin/claude-code-acp
+
+TEST_ENGINES += claude-code-acp
+TEST_ENV     += DAEDALUS_CLAUDE_CODE_ACP=$(CLAUDE_ACP)
+
+.PHONY: claude-code-acp
+claude-code-acp: $(CLAUDE_ACP) ## Install the pinned claude-code-acp (Zed's ACP adapter for Claude Code) from npm (cached outside the clone).
+
+$(CLAUDE_ACP):
+	rm -rf $(CLAUDE_ACP_DIR).tmp && mkdir -p $(CLAUDE_ACP_DIR).tmp
+	cd $(CLAUDE_ACP_DIR).tmp && npm install --no-audit --no-fund --no-save --loglevel=error \
+		@zed-industries/claude-code-acp@$(CLAUDE_ACP_VERSION)
+	rm -rf $(CLAUDE_ACP_DIR) && mv $(CLAUDE_ACP_DIR).tmp $(CLAUDE_ACP_DIR)

@@ -1,10 +1,3 @@
-// Package agenttest stands in, on loopback, for the model API that a real coding agent calls,
-// so that the proxy can drive the real agent binary offline and the test can script what the
-// "model" does: stream text, edit a file, run a command that needs approval.
-//
-// Responses speaks the streaming OpenAI Responses API (POST /v1/responses with
-// "stream": true, answered as server-sent events), which is what codex calls through a
-// configured model provider (wire_api = "responses").
 package agenttest
 
 import (
