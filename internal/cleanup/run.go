@@ -109,10 +109,15 @@ func inventory(ctx context.Context, a ARM, now time.Time) (Inventory, error) {
 		listed[strings.ToLower(g.Name)] = g
 	}
 	for _, c := range in.Clusters {
-		owner, _, ok := managedCluster(c.ID)
-		o, listedOwner := listed[strings.ToLower(owner)]
-		if _, known := listed[strings.ToLower(c.NodeResourceGroup)]; !ok || !listedOwner || known || c.NodeResourceGroup == "" || !Judge(o.Tags, now).Expired {
+		if c.NodeResourceGroup == "" {
 			continue
+		}
+		if _, known := listed[strings.ToLower(c.NodeResourceGroup)]; known {
+			continue
+		}
+		owner, _, _ := managedCluster(c.ID)
+		if o, ok := listed[strings.ToLower(owner)]; !ok || !Judge(o.Tags, now).Expired {
+			continue // its cluster's group is not going: the node group is not at stake
 		}
 		g, found, err := a.GetGroup(ctx, c.NodeResourceGroup)
 		if err != nil {

@@ -398,3 +398,25 @@ func TestRecordedNodeGroupThatHoldsItselfKeepsItsCluster(t *testing.T) {
 		})
 	}
 }
+
+// TestClustersUnreadableDeletesNothing: without the clusters' records the reaper cannot
+// tell which group a deletion would take with a cluster, so it deletes nothing and says
+// which permission it lacks.
+func TestClustersUnreadableDeletesNothing(t *testing.T) {
+	t.Parallel()
+	s := cleanuptest.New()
+	s.DenyClusters = true
+	s.AddGroup(cleanuptest.Group{Name: "rg-a", Tags: ttl(past(time.Hour))})
+	cfg := config(false)
+	a, err := cleanup.NewARM(cfg.SubscriptionID, cleanuptest.Credential(), s.ClientOptions(), cfg.PollInterval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cleanup.Run(context.Background(), cfg, a)
+	if err == nil || !strings.Contains(err.Error(), "listing AKS clusters") || !strings.Contains(err.Error(), "AuthorizationFailed") {
+		t.Errorf("Run = %v, want the clusters listing's AuthorizationFailed", err)
+	}
+	if len(s.Deleted()) != 0 {
+		t.Errorf("deleted %v without the clusters' records", s.Deleted())
+	}
+}

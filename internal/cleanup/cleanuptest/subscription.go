@@ -96,6 +96,9 @@ type Subscription struct {
 	Latency time.Duration
 	// RetryAfter is the Retry-After of a throttled answer, in whole seconds as ARM sends it.
 	RetryAfter int
+	// DenyClusters answers the managed clusters listing 403 AuthorizationFailed, as ARM does
+	// for an identity without Microsoft.ContainerService/managedClusters/read.
+	DenyClusters bool
 
 	mu        sync.Mutex
 	groups    map[string]*Group // by lower-case name
@@ -526,6 +529,15 @@ func (s *Subscription) listLocks(req *http.Request) (*http.Response, error) {
 }
 
 func (s *Subscription) listClusters(req *http.Request) (*http.Response, error) {
+	if s.DenyClusters {
+		body := `{"error":{"code":"AuthorizationFailed","message":"The client does not have authorization to perform action 'Microsoft.ContainerService/managedClusters/read'."}}`
+		return &http.Response{
+			StatusCode: http.StatusForbidden, Status: "403 Forbidden", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header:  http.Header{"Content-Type": {"application/json"}, "X-Ms-Error-Code": {"AuthorizationFailed"}},
+			Body:    io.NopCloser(strings.NewReader(body)),
+			Request: req, ContentLength: int64(len(body)),
+		}, nil
+	}
 	s.mu.Lock()
 	items := make([]armItem, 0, len(s.clusters))
 	for _, c := range s.clusters {
