@@ -24,6 +24,11 @@ type ARM interface {
 	ListGroups(ctx context.Context) ([]Group, error)
 	// ListLocks lists every management lock in the subscription.
 	ListLocks(ctx context.Context) ([]Lock, error)
+	// ListClusters lists every AKS managed cluster in the subscription with the node
+	// resource group it records.
+	ListClusters(ctx context.Context) ([]Cluster, error)
+	// GetGroup reads one group; found is false when there is no group of that name.
+	GetGroup(ctx context.Context, name string) (g Group, found bool, err error)
 	// DeleteGroup deletes a group and follows the long-running operation to its end.
 	DeleteGroup(ctx context.Context, name string) error
 	// GroupExists reports whether a group still exists.
@@ -48,7 +53,10 @@ var ErrNotSoftDeleted = errors.New("no soft-deleted vault of that name")
 // GroupFilter is the $filter the reaper lists groups with.
 const GroupFilter = "tagName eq '" + TagAutoDestroy + "'"
 
-const locksAPIVersion = "2020-05-01"
+const (
+	locksAPIVersion    = "2020-05-01"
+	clustersAPIVersion = "2024-09-01"
+)
 
 type azureARM struct {
 	subscription string
@@ -60,8 +68,8 @@ type azureARM struct {
 
 // NewARM returns the ARM implementation over the Azure SDK clients. poll is how often a
 // long-running operation is polled when ARM sends no Retry-After (it usually does).
-// Management locks are read with a plain ARM request through the same pipeline, as the
-// locks client module is not available here.
+// Management locks and managed clusters are read with plain ARM requests through the same
+// pipeline, as their client modules are not available here.
 func NewARM(subscription string, cred azcore.TokenCredential, opts *arm.ClientOptions, poll time.Duration) (ARM, error) {
 	groups, err := armresources.NewResourceGroupsClient(subscription, cred, opts)
 	if err != nil {
@@ -90,69 +98,116 @@ func (a *azureARM) ListGroups(ctx context.Context) ([]Group, error) {
 			if g == nil {
 				continue
 			}
-			grp := Group{Name: deref(g.Name), ID: deref(g.ID), Location: deref(g.Location), ManagedBy: deref(g.ManagedBy), Tags: g.Tags}
-			if g.Properties != nil {
-				grp.ProvisioningState = deref(g.Properties.ProvisioningState)
-			}
-			out = append(out, grp)
+			out = append(out, groupOf(g))
 		}
 	}
 	return out, nil
 }
 
-type lockPage struct {
-	Value []struct {
-		ID         string `json:"id"`
-		Name       string `json:"name"`
-		Properties struct {
-			Level string `json:"level"`
-		} `json:"properties"`
-	} `json:"value"`
+func groupOf(g *armresources.ResourceGroup) Group {
+	grp := Group{Name: deref(g.Name), ID: deref(g.ID), Location: deref(g.Location), ManagedBy: deref(g.ManagedBy), Tags: g.Tags}
+	if g.Properties != nil {
+		grp.ProvisioningState = deref(g.Properties.ProvisioningState)
+	}
+	return grp
+}
+
+func (a *azureARM) GetGroup(ctx context.Context, name string) (Group, bool, error) {
+	resp, err := a.groups.Get(ctx, name, nil)
+	var re *azcore.ResponseError
+	if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
+		return Group{}, false, nil
+	}
+	if err != nil {
+		return Group{}, false, fmt.Errorf("reading resource group %s: %w", name, err)
+	}
+	return groupOf(&resp.ResourceGroup), true, nil
+}
+
+// armPage is one page of an ARM list answer.
+type armPage[T any] struct {
+	Value    []T    `json:"value"`
 	NextLink string `json:"nextLink"`
 }
 
-func (a *azureARM) ListLocks(ctx context.Context) ([]Lock, error) {
-	first := a.raw.Endpoint() + "/subscriptions/" + url.PathEscape(a.subscription) + "/providers/Microsoft.Authorization/locks"
-	pager := runtime.NewPager(runtime.PagingHandler[lockPage]{
-		More: func(p lockPage) bool { return p.NextLink != "" },
-		Fetcher: func(ctx context.Context, cur *lockPage) (lockPage, error) {
+// list GETs every page of the ARM collection at path (below the subscription).
+func list[T any](ctx context.Context, a *azureARM, path, apiVersion string) ([]T, error) {
+	first := a.raw.Endpoint() + "/subscriptions/" + url.PathEscape(a.subscription) + path
+	pager := runtime.NewPager(runtime.PagingHandler[armPage[T]]{
+		More: func(p armPage[T]) bool { return p.NextLink != "" },
+		Fetcher: func(ctx context.Context, cur *armPage[T]) (armPage[T], error) {
 			link := first
 			if cur != nil {
 				link = cur.NextLink
 			}
 			req, err := runtime.NewRequest(ctx, http.MethodGet, link)
 			if err != nil {
-				return lockPage{}, err
+				return armPage[T]{}, err
 			}
 			if cur == nil {
 				q := req.Raw().URL.Query()
-				q.Set("api-version", locksAPIVersion)
+				q.Set("api-version", apiVersion)
 				req.Raw().URL.RawQuery = q.Encode()
 			}
 			req.Raw().Header.Set("Accept", "application/json")
 			resp, err := a.raw.Pipeline().Do(req)
 			if err != nil {
-				return lockPage{}, err
+				return armPage[T]{}, err
 			}
 			if !runtime.HasStatusCode(resp, http.StatusOK) {
-				return lockPage{}, runtime.NewResponseError(resp)
+				return armPage[T]{}, runtime.NewResponseError(resp)
 			}
-			var p lockPage
+			var p armPage[T]
 			if err := runtime.UnmarshalAsJSON(resp, &p); err != nil {
-				return lockPage{}, err
+				return armPage[T]{}, err
 			}
 			return p, nil
 		},
 	})
-	var out []Lock
+	var out []T
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("listing management locks: %w", err)
+			return nil, err
 		}
-		for _, l := range page.Value {
-			out = append(out, Lock{ID: l.ID, Name: l.Name, Level: l.Properties.Level})
-		}
+		out = append(out, page.Value...)
+	}
+	return out, nil
+}
+
+func (a *azureARM) ListLocks(ctx context.Context) ([]Lock, error) {
+	type lock struct {
+		ID         string `json:"id"`
+		Name       string `json:"name"`
+		Properties struct {
+			Level string `json:"level"`
+		} `json:"properties"`
+	}
+	ls, err := list[lock](ctx, a, "/providers/Microsoft.Authorization/locks", locksAPIVersion)
+	if err != nil {
+		return nil, fmt.Errorf("listing management locks: %w", err)
+	}
+	out := make([]Lock, 0, len(ls))
+	for _, l := range ls {
+		out = append(out, Lock{ID: l.ID, Name: l.Name, Level: l.Properties.Level})
+	}
+	return out, nil
+}
+
+func (a *azureARM) ListClusters(ctx context.Context) ([]Cluster, error) {
+	type cluster struct {
+		ID         string `json:"id"`
+		Properties struct {
+			NodeResourceGroup string `json:"nodeResourceGroup"`
+		} `json:"properties"`
+	}
+	cs, err := list[cluster](ctx, a, "/providers/Microsoft.ContainerService/managedClusters", clustersAPIVersion)
+	if err != nil {
+		return nil, fmt.Errorf("listing AKS clusters: %w", err)
+	}
+	out := make([]Cluster, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, Cluster{ID: c.ID, NodeResourceGroup: c.Properties.NodeResourceGroup})
 	}
 	return out, nil
 }

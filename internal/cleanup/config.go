@@ -18,6 +18,9 @@ const (
 	DefaultConcurrency  = 50
 	MaxConcurrency      = 200
 	DefaultPollInterval = 10 * time.Second
+	// DefaultPrefix is how the Terraform stack names its groups (rg-daedalus-<env>, node
+	// resource groups rg-daedalus-<env>-nodes).
+	DefaultPrefix = "rg-daedalus-"
 )
 
 // Config is everything one run of the reaper needs. It is built from the step's inputs
@@ -27,7 +30,8 @@ type Config struct {
 	SubscriptionID string
 	// DryRun lists what would go and changes nothing.
 	DryRun bool
-	// Prefix, when set, keeps every group whose name does not start with it.
+	// Prefix keeps every group whose name does not start with it. It is required: a reaper
+	// that may consider any group of the subscription is one typo away from a disaster.
 	Prefix string
 	// Concurrency bounds how many groups are deleted at once.
 	Concurrency int
@@ -41,7 +45,7 @@ type Config struct {
 
 var (
 	// Resource group names: letters, digits, '_', '-', '.', '(' and ')'.
-	prefixRE = regexp.MustCompile(`^[-\w.()]*$`)
+	prefixRE = regexp.MustCompile(`^[-\w.()]+$`)
 )
 
 // Validate checks the Config and returns every problem, each an *actions.InputError naming
@@ -58,9 +62,11 @@ func (c Config) Validate() error {
 		errs = append(errs, actions.Invalid(InputConcurrency, fmt.Sprintf("%d is out of range", c.Concurrency),
 			fmt.Sprintf("set it between 1 and %d (default %d)", MaxConcurrency, DefaultConcurrency)))
 	}
-	if len(c.Prefix) > 90 || !prefixRE.MatchString(c.Prefix) {
-		errs = append(errs, actions.Invalid(InputPrefix, fmt.Sprintf("%q cannot start a resource group name", c.Prefix),
-			"use letters, digits, '-', '_', '.', '(' or ')', at most 90, or leave it empty"))
+	switch fix := "use letters, digits, '-', '_', '.', '(' or ')', at most 90 (default " + DefaultPrefix + ")"; {
+	case c.Prefix == "":
+		errs = append(errs, actions.Invalid(InputPrefix, "is empty: the cleanup considers only groups whose name starts with it", fix))
+	case len(c.Prefix) > 90 || !prefixRE.MatchString(c.Prefix):
+		errs = append(errs, actions.Invalid(InputPrefix, fmt.Sprintf("%q cannot start a resource group name", c.Prefix), fix))
 	}
 	if c.PollInterval <= 0 {
 		errs = append(errs, actions.Invalid(InputPollInterval, fmt.Sprintf("%s is not positive", c.PollInterval), "set a duration such as 10s"))

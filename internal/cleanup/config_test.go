@@ -13,6 +13,7 @@ import (
 func validConfig() Config {
 	return Config{
 		SubscriptionID: "00000000-0000-4000-8000-000000000001",
+		Prefix:         DefaultPrefix,
 		Concurrency:    DefaultConcurrency,
 		PollInterval:   DefaultPollInterval,
 		Now:            ruleNow,
@@ -32,6 +33,7 @@ func TestConfigValidate(t *testing.T) {
 		{"subscription not a GUID", func(c *Config) { c.SubscriptionID = "my-sub" }, []string{"subscription-id"}},
 		{"concurrency zero", func(c *Config) { c.Concurrency = 0 }, []string{"concurrency"}},
 		{"concurrency too high", func(c *Config) { c.Concurrency = MaxConcurrency + 1 }, []string{"concurrency"}},
+		{"prefix empty", func(c *Config) { c.Prefix = "" }, []string{"prefix"}},
 		{"prefix with a slash", func(c *Config) { c.Prefix = "rg/x" }, []string{"prefix"}},
 		{"prefix too long", func(c *Config) { c.Prefix = strings.Repeat("a", 91) }, []string{"prefix"}},
 		{"everything wrong at once", func(c *Config) { c.SubscriptionID, c.Concurrency, c.Prefix = "", -1, "*" }, []string{"subscription-id", "concurrency", "prefix"}},

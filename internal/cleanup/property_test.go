@@ -23,7 +23,16 @@ type tagSet struct {
 	optedIn   bool
 	expiry    string // "none", "past", "future", "now", "malformed", "wrong-key"
 	protected bool
-	why       []string
+	// autoKey: some spelling of auto-destroy is present, exactly right or not.
+	autoKey bool
+	why     []string
+}
+
+// holds says whether a node group's own tags keep it although its cluster's group
+// expired: an auto-destroy tag that does not opt in exactly, or an expires-at that is
+// not past (future, now, or unparseable).
+func (s tagSet) holds() bool {
+	return (s.autoKey && !s.optedIn) || s.expiry == "future" || s.expiry == "now" || s.expiry == "malformed"
 }
 
 func (s tagSet) wantDeleted() bool { return s.optedIn && s.expiry == "past" && !s.protected }
@@ -47,8 +56,9 @@ func randomTags(r *rand.Rand) tagSet {
 		s.why = append(s.why, "no auto-destroy")
 	case 1, 2:
 		s.tags["auto-destroy"] = "true"
-		s.optedIn = true
+		s.optedIn, s.autoKey = true, true
 	default:
+		s.autoKey = true
 		if r.IntN(2) == 0 {
 			s.tags[pick(r, "Auto-Destroy", "AUTO-DESTROY", " auto-destroy", "auto-destroy ", "auto_destroy", "autodestroy", "auto-destroy\t")] = "true"
 			s.why = append(s.why, "wrong key")
@@ -158,7 +168,7 @@ func TestPropertyPlan(t *testing.T) {
 		groups[i] = cleanup.Group{Name: name, Tags: ptrTags(s.tags)}
 	}
 	wanted := 0
-	for _, d := range cleanup.Plan(groups, nil, "", now) {
+	for _, d := range cleanup.Plan(cleanup.Inventory{Groups: groups}, "", now) {
 		s := sets[d.Group.Name]
 		if got := d.Action == cleanup.ActionDelete; got != s.wantDeleted() {
 			t.Fatalf("%s %q (%v): action %s (%s), want deleted=%v", d.Group.Name, s.tags, s.why, d.Action, d.Detail, s.wantDeleted())

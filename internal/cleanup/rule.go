@@ -35,6 +35,9 @@ const (
 	ReasonNodeGroup        Reason = "node-group-goes-with-cluster"
 	ReasonNodeGroupKept    Reason = "node-group-of-kept-cluster"
 	ReasonNodeGroupBlocked Reason = "node-group-blocks-cluster"
+	// ReasonNotNodeGroup: the group's managedBy names an AKS cluster that does not record
+	// it as its node resource group.
+	ReasonNotNodeGroup Reason = "not-a-recorded-node-group"
 )
 
 // Judgement is what the tags of one group say on their own.
@@ -131,15 +134,17 @@ func protected(tags map[string]*string) (string, bool) {
 // nearMiss finds a key that is not want but reads as want once case, spaces and '_' are
 // set aside, or want itself with a value other than "true".
 func nearMiss(tags map[string]*string, want string) (string, string, bool) {
-	norm := func(s string) string {
-		return strings.ReplaceAll(strings.ToLower(strings.TrimSpace(s)), "_", "-")
-	}
 	for k, v := range tags {
-		if k == want || norm(k) == want || strings.ReplaceAll(norm(k), "-", "") == strings.ReplaceAll(want, "-", "") {
+		if normKey(k) == normKey(want) {
 			return k, deref(v), true
 		}
 	}
 	return "", "", false
+}
+
+// normKey is a tag key with case, surrounding spaces, '_' and '-' set aside.
+func normKey(s string) string {
+	return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(strings.TrimSpace(s)))
 }
 
 func deref(s *string) string {

@@ -41,21 +41,11 @@ func Run(ctx context.Context, cfg Config, a ARM) (*Report, error) {
 	}
 	start := time.Now()
 
-	var (
-		wg           sync.WaitGroup
-		groups       []Group
-		locks        []Lock
-		gErr, lckErr error
-	)
-	wg.Add(2)
-	go func() { defer wg.Done(); groups, gErr = a.ListGroups(ctx) }()
-	go func() { defer wg.Done(); locks, lckErr = a.ListLocks(ctx) }()
-	wg.Wait()
-	if err := errors.Join(gErr, lckErr); err != nil {
+	in, err := inventory(ctx, a, cfg.Now)
+	if err != nil {
 		return nil, err
 	}
-
-	plan := Plan(groups, locks, cfg.Prefix, cfg.Now)
+	plan := Plan(in, cfg.Prefix, cfg.Now)
 	entries := make([]Entry, len(plan))
 	index := make(map[string]int, len(plan))
 	for i, d := range plan {
@@ -95,6 +85,50 @@ func Run(ctx context.Context, cfg Config, a ARM) (*Report, error) {
 	}
 	r.count()
 	return r, nil
+}
+
+// inventory lists the groups, the locks and the clusters at once, then reads the recorded
+// node resource groups of the clusters in expired groups that the tag filter left out
+// (their deletion would take them, so Plan must see them).
+func inventory(ctx context.Context, a ARM, now time.Time) (Inventory, error) {
+	var (
+		in               Inventory
+		wg               sync.WaitGroup
+		gErr, lErr, cErr error
+	)
+	wg.Add(3)
+	go func() { defer wg.Done(); in.Groups, gErr = a.ListGroups(ctx) }()
+	go func() { defer wg.Done(); in.Locks, lErr = a.ListLocks(ctx) }()
+	go func() { defer wg.Done(); in.Clusters, cErr = a.ListClusters(ctx) }()
+	wg.Wait()
+	if err := errors.Join(gErr, lErr, cErr); err != nil {
+		return Inventory{}, err
+	}
+	listed := make(map[string]Group, len(in.Groups))
+	for _, g := range in.Groups {
+		listed[strings.ToLower(g.Name)] = g
+	}
+	for _, c := range in.Clusters {
+		if c.NodeResourceGroup == "" {
+			continue
+		}
+		if _, known := listed[strings.ToLower(c.NodeResourceGroup)]; known {
+			continue
+		}
+		owner, _, _ := managedCluster(c.ID)
+		if o, ok := listed[strings.ToLower(owner)]; !ok || !Judge(o.Tags, now).Expired {
+			continue // its cluster's group is not going: the node group is not at stake
+		}
+		g, found, err := a.GetGroup(ctx, c.NodeResourceGroup)
+		if err != nil {
+			return Inventory{}, err
+		}
+		if found {
+			in.Groups = append(in.Groups, g)
+			listed[strings.ToLower(g.Name)] = g
+		}
+	}
+	return in, nil
 }
 
 // reap carries out the plan for one group to delete and the node groups that go with it.

@@ -26,6 +26,7 @@ func config(dryRun bool) cleanup.Config {
 	return cleanup.Config{
 		SubscriptionID: cleanuptest.SubscriptionID,
 		DryRun:         dryRun,
+		Prefix:         "rg-",
 		Concurrency:    4,
 		PurgeKeyVaults: true,
 		PollInterval:   5 * time.Millisecond,
@@ -62,7 +63,7 @@ func entry(t *testing.T, r *cleanup.Report, name string) cleanup.Entry {
 // environment is one subscription with every case the reaper must tell apart.
 func environment() *cleanuptest.Subscription {
 	s := cleanuptest.New()
-	s.PageSize = 3 // 17 tagged groups: six pages
+	s.PageSize = 3 // 16 tagged groups: six pages, and one untagged node group read by name
 	add := s.AddGroup
 	add(cleanuptest.Group{Name: "rg-expired", Tags: ttl(past(2 * time.Hour))})
 	add(cleanuptest.Group{Name: "rg-slow", Tags: ttl(past(time.Hour)), DeletePolls: 4})
@@ -81,14 +82,18 @@ func environment() *cleanuptest.Subscription {
 	s.AddLock("rg-vault-locked", "providers/Microsoft.KeyVault/vaults/kv-locked", "kv", "ReadOnly")
 	// An AKS environment whose group expired: its node groups go with the cluster, one of
 	// them lingers after the cluster is gone and is then deleted. Node groups are known by
-	// their managedBy, not their name: the Terraform stack names its "<group>-nodes".
+	// what their cluster records, not their name: the Terraform stack names its
+	// "<group>-nodes"; the second one carries no tags of its own and inherits its cluster's.
 	add(cleanuptest.Group{Name: "rg-aks", Tags: ttl(past(26 * time.Hour))})
+	s.AddCluster("rg-aks", "aks1", "rg-aks-nodes")
 	add(cleanuptest.Group{Name: "rg-aks-nodes", ManagedBy: cleanuptest.NodeGroupOf("rg-aks", "aks1"), Tags: ttl(past(26 * time.Hour))})
-	add(cleanuptest.Group{Name: "MC_rg-aks_aks2_westeurope", ManagedBy: cleanuptest.NodeGroupOf("rg-aks", "aks2"), Tags: ttl(past(26 * time.Hour)), Lingers: true})
+	s.AddCluster("rg-aks", "aks2", "rg-aks-aks2-westeurope")
+	add(cleanuptest.Group{Name: "rg-aks-aks2-westeurope", ManagedBy: cleanuptest.NodeGroupOf("rg-aks", "aks2"), Lingers: true})
 	s.AddVault("rg-aks", "kv-aks", "westeurope", false)
 	s.AddVault("rg-aks", "kv-held", "westeurope", true)
 	// A live AKS environment whose node group carries stale expired tags of its own.
 	add(cleanuptest.Group{Name: "rg-live", Tags: ttl(future(48 * time.Hour))})
+	s.AddCluster("rg-live", "aks", "MC_rg-live_aks_westeurope")
 	add(cleanuptest.Group{Name: "MC_rg-live_aks_westeurope", ManagedBy: cleanuptest.NodeGroupOf("rg-live", "aks"), Tags: ttl(past(time.Hour))})
 	return s
 }
@@ -107,14 +112,14 @@ func TestRunAgainstTheSDKFakes(t *testing.T) {
 	}
 	deleted := s.Deleted()
 	slices.Sort(deleted)
-	if want := []string{"MC_rg-aks_aks2_westeurope", "rg-aks", "rg-expired", "rg-slow", "rg-throttled"}; !slices.Equal(deleted, want) {
+	if want := []string{"rg-aks", "rg-aks-aks2-westeurope", "rg-expired", "rg-slow", "rg-throttled"}; !slices.Equal(deleted, want) {
 		t.Errorf("deletions requested:\n got %v\nwant %v", deleted, want)
 	}
 	if f := s.Filters(); len(f) != 1 || f[0] != "tagName eq 'auto-destroy'" {
 		t.Errorf("filters sent = %q, want the one tag filter", f)
 	}
 	if len(r.Groups) != 17 {
-		t.Errorf("report has %d groups, want the 17 tagged ones (all six pages)", len(r.Groups))
+		t.Errorf("report has %d groups, want the 16 tagged ones (all six pages) and the untagged node group", len(r.Groups))
 	}
 
 	for _, c := range []struct {
@@ -137,7 +142,7 @@ func TestRunAgainstTheSDKFakes(t *testing.T) {
 		{"rg-vault-locked", cleanup.ActionSkip, cleanup.ReasonLocked, cleanup.ResultKept},
 		{"rg-aks", cleanup.ActionDelete, cleanup.ReasonExpired, cleanup.ResultDeleted},
 		{"rg-aks-nodes", cleanup.ActionWithCluster, cleanup.ReasonNodeGroup, cleanup.ResultGoneWithCluster},
-		{"MC_rg-aks_aks2_westeurope", cleanup.ActionWithCluster, cleanup.ReasonNodeGroup, cleanup.ResultDeletedAfter},
+		{"rg-aks-aks2-westeurope", cleanup.ActionWithCluster, cleanup.ReasonNodeGroup, cleanup.ResultDeletedAfter},
 		{"rg-live", cleanup.ActionSkip, cleanup.ReasonNotExpired, cleanup.ResultKept},
 		{"MC_rg-live_aks_westeurope", cleanup.ActionSkip, cleanup.ReasonNodeGroupKept, cleanup.ResultKept},
 	} {
@@ -169,7 +174,7 @@ func TestRunAgainstTheSDKFakes(t *testing.T) {
 	if vaults["kv-aks"] != cleanup.VaultPurged || vaults["kv-held"] != cleanup.VaultPurgeProtected {
 		t.Errorf("vault results = %v", vaults)
 	}
-	if e := entry(t, r, "rg-aks"); !slices.Equal(e.NodeGroups, []string{"MC_rg-aks_aks2_westeurope", "rg-aks-nodes"}) {
+	if e := entry(t, r, "rg-aks"); !slices.Equal(e.NodeGroups, []string{"rg-aks-aks2-westeurope", "rg-aks-nodes"}) {
 		t.Errorf("rg-aks node groups = %v", e.NodeGroups)
 	}
 	if r.Failed != 1 || r.Deleted != 6 {
@@ -244,17 +249,19 @@ func TestLockedNodeGroupKeepsItsCluster(t *testing.T) {
 	t.Parallel()
 	s := cleanuptest.New()
 	s.AddGroup(cleanuptest.Group{Name: "rg-aks", Tags: ttl(past(time.Hour))})
-	s.AddGroup(cleanuptest.Group{Name: "MC_rg-aks_a_westeurope", ManagedBy: cleanuptest.NodeGroupOf("rg-aks", "a"), Tags: ttl(past(time.Hour))})
-	s.AddGroup(cleanuptest.Group{Name: "MC_rg-aks_b_westeurope", ManagedBy: cleanuptest.NodeGroupOf("rg-aks", "b"), Tags: ttl(past(time.Hour))})
-	s.AddLock("MC_rg-aks_b_westeurope", "", "l", "CanNotDelete")
+	s.AddCluster("rg-aks", "a", "rg-aks-a")
+	s.AddGroup(cleanuptest.Group{Name: "rg-aks-a", ManagedBy: cleanuptest.NodeGroupOf("rg-aks", "a"), Tags: ttl(past(time.Hour))})
+	s.AddCluster("rg-aks", "b", "rg-aks-b")
+	s.AddGroup(cleanuptest.Group{Name: "rg-aks-b", ManagedBy: cleanuptest.NodeGroupOf("rg-aks", "b"), Tags: ttl(past(time.Hour))})
+	s.AddLock("rg-aks-b", "", "l", "CanNotDelete")
 	r := run(t, s, config(false))
 	if len(s.Deleted()) != 0 {
 		t.Fatalf("deleted %v although a node group is locked", s.Deleted())
 	}
 	for name, want := range map[string]cleanup.Reason{
-		"rg-aks":                 cleanup.ReasonNodeGroupBlocked,
-		"MC_rg-aks_a_westeurope": cleanup.ReasonNodeGroupKept,
-		"MC_rg-aks_b_westeurope": cleanup.ReasonLocked,
+		"rg-aks":   cleanup.ReasonNodeGroupBlocked,
+		"rg-aks-a": cleanup.ReasonNodeGroupKept,
+		"rg-aks-b": cleanup.ReasonLocked,
 	} {
 		if e := entry(t, r, name); e.Reason != want || e.Action != cleanup.ActionSkip {
 			t.Errorf("%s: %s/%s, want skip/%s", name, e.Action, e.Reason, want)
@@ -325,5 +332,91 @@ func TestCancelMidRunReportsWhatIsUndone(t *testing.T) {
 		if e.Failed() && e.Error == "" {
 			t.Errorf("%s failed without saying why", e.Name)
 		}
+	}
+}
+
+// TestNodeGroupClaimCannotOverreach is issue 12's reproduction: a group whose managedBy
+// names the cluster of an expired group, but which its cluster does not record as its node
+// resource group, and which is itself opted out, far from expiry and outside the prefix.
+// The cluster's group goes; the claimant stays, and so does nothing else go with it.
+func TestNodeGroupClaimCannotOverreach(t *testing.T) {
+	t.Parallel()
+	s := cleanuptest.New()
+	s.AddGroup(cleanuptest.Group{Name: "rg-daedalus-old", Tags: ttl(past(time.Hour))})
+	s.AddCluster("rg-daedalus-old", "aks", "rg-daedalus-old-nodes")
+	s.AddGroup(cleanuptest.Group{Name: "rg-daedalus-old-nodes", ManagedBy: cleanuptest.NodeGroupOf("rg-daedalus-old", "aks"), Tags: ttl(past(time.Hour)), Lingers: true})
+	s.AddGroup(cleanuptest.Group{Name: "rg-payments-prod", ManagedBy: cleanuptest.NodeGroupOf("rg-daedalus-old", "aks"),
+		Tags: map[string]string{"auto-destroy": "false", "expires-at": "2099-01-01T00:00:00Z"}})
+	cfg := config(false)
+	cfg.Prefix = "rg-daedalus-"
+	r := run(t, s, cfg)
+	if got := s.Groups(); !slices.Equal(got, []string{"rg-payments-prod"}) {
+		t.Errorf("groups left = %v, want [rg-payments-prod]", got)
+	}
+	if e := entry(t, r, "rg-payments-prod"); e.Action != cleanup.ActionSkip || e.Result != cleanup.ResultKept {
+		t.Errorf("rg-payments-prod: %s/%s/%q (%s), want skip and kept", e.Action, e.Reason, e.Result, e.Detail)
+	}
+	if e := entry(t, r, "rg-daedalus-old-nodes"); e.Action != cleanup.ActionWithCluster || e.Result != cleanup.ResultDeletedAfter {
+		t.Errorf("the recorded node group: %s/%s/%q (%s), want with-cluster and deleted after its cluster", e.Action, e.Reason, e.Result, e.Detail)
+	}
+}
+
+// TestRecordedNodeGroupThatHoldsItselfKeepsItsCluster: the recorded node group of an
+// expired cluster that says keep me (opted out, expiring later, outside the prefix,
+// protected) is never deleted, and since Azure would take it with its cluster, the
+// cluster's group stays too.
+func TestRecordedNodeGroupThatHoldsItselfKeepsItsCluster(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, node string
+		tags       map[string]string
+		reason     cleanup.Reason
+	}{
+		{"opted out", "rg-daedalus-a-nodes", map[string]string{"auto-destroy": "false", "expires-at": past(time.Hour)}, cleanup.ReasonNotOptedIn},
+		{"expires later", "rg-daedalus-a-nodes", ttl(future(time.Hour)), cleanup.ReasonNotExpired},
+		{"outside the prefix", "MC_rg-daedalus-a_aks_westeurope", ttl(past(time.Hour)), cleanup.ReasonOutsidePrefix},
+		{"protected", "rg-daedalus-a-nodes", map[string]string{"auto-destroy": "true", "expires-at": past(time.Hour), "protected": "true"}, cleanup.ReasonProtected},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			s := cleanuptest.New()
+			s.AddGroup(cleanuptest.Group{Name: "rg-daedalus-a", Tags: ttl(past(2 * time.Hour))})
+			s.AddCluster("rg-daedalus-a", "aks", c.node)
+			s.AddGroup(cleanuptest.Group{Name: c.node, ManagedBy: cleanuptest.NodeGroupOf("rg-daedalus-a", "aks"), Tags: c.tags})
+			cfg := config(false)
+			cfg.Prefix = "rg-daedalus-"
+			r := run(t, s, cfg)
+			if len(s.Deleted()) != 0 || len(s.Groups()) != 2 {
+				t.Fatalf("deleted %v, left %v; want both groups kept", s.Deleted(), s.Groups())
+			}
+			if e := entry(t, r, c.node); e.Action != cleanup.ActionSkip || e.Reason != c.reason {
+				t.Errorf("node group: %s/%s (%s), want skip/%s", e.Action, e.Reason, e.Detail, c.reason)
+			}
+			if e := entry(t, r, "rg-daedalus-a"); e.Action != cleanup.ActionSkip || e.Reason != cleanup.ReasonNodeGroupBlocked {
+				t.Errorf("cluster's group: %s/%s (%s), want skip/%s", e.Action, e.Reason, e.Detail, cleanup.ReasonNodeGroupBlocked)
+			}
+		})
+	}
+}
+
+// TestClustersUnreadableDeletesNothing: without the clusters' records the reaper cannot
+// tell which group a deletion would take with a cluster, so it deletes nothing and says
+// which permission it lacks.
+func TestClustersUnreadableDeletesNothing(t *testing.T) {
+	t.Parallel()
+	s := cleanuptest.New()
+	s.DenyClusters = true
+	s.AddGroup(cleanuptest.Group{Name: "rg-a", Tags: ttl(past(time.Hour))})
+	cfg := config(false)
+	a, err := cleanup.NewARM(cfg.SubscriptionID, cleanuptest.Credential(), s.ClientOptions(), cfg.PollInterval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cleanup.Run(context.Background(), cfg, a)
+	if err == nil || !strings.Contains(err.Error(), "listing AKS clusters") || !strings.Contains(err.Error(), "AuthorizationFailed") {
+		t.Errorf("Run = %v, want the clusters listing's AuthorizationFailed", err)
+	}
+	if len(s.Deleted()) != 0 {
+		t.Errorf("deleted %v without the clusters' records", s.Deleted())
 	}
 }

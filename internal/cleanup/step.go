@@ -68,7 +68,7 @@ func Main(ctx context.Context, a *actions.Action, env Env) (*Report, error) {
 	cfg := Config{
 		SubscriptionID: az.SubscriptionID,
 		DryRun:         in.Bool(InputDryRun, true),
-		Prefix:         in.String(InputPrefix, ""),
+		Prefix:         in.String(InputPrefix, DefaultPrefix),
 		Concurrency:    DefaultConcurrency,
 		PurgeKeyVaults: in.Bool(InputPurgeKeyVaults, false),
 		PollInterval:   in.Duration(InputPollInterval, DefaultPollInterval),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,7 @@ func TestStepReapsAndReports(t *testing.T) {
 	s := environment()
 	r, err, files := step(t, s, map[string]string{
 		"subscription-id":  cleanuptest.SubscriptionID,
+		"prefix":           "rg-",
 		"dry-run":          "false",
 		"purge-key-vaults": "true",
 		"concurrency":      "3",
@@ -93,7 +95,7 @@ func TestStepReapsAndReports(t *testing.T) {
 func TestStepDefaultsToDryRun(t *testing.T) {
 	t.Parallel()
 	s := environment()
-	r, err, files := step(t, s, map[string]string{"subscription-id": cleanuptest.SubscriptionID, "poll-interval": "10ms"})
+	r, err, files := step(t, s, map[string]string{"subscription-id": cleanuptest.SubscriptionID, "prefix": "rg-", "poll-interval": "10ms"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,5 +130,30 @@ func TestStepBadInputsTouchNothing(t *testing.T) {
 	}
 	if files["output"] != "" || files["summary"] != "" || files["cleanup-report.json"] != "" {
 		t.Errorf("bad inputs wrote outputs %q, summary %q, report %q", files["output"], files["summary"], files["cleanup-report.json"])
+	}
+}
+
+// TestStepPrefixDefaultsToTheStacksGroups: without a prefix input the step considers only
+// the groups the Terraform stack names (rg-daedalus-…); an expired group of any other name
+// is kept and reported as outside the prefix.
+func TestStepPrefixDefaultsToTheStacksGroups(t *testing.T) {
+	t.Parallel()
+	s := cleanuptest.New()
+	s.AddGroup(cleanuptest.Group{Name: "rg-daedalus-pr-7", Tags: ttl(past(time.Hour))})
+	s.AddGroup(cleanuptest.Group{Name: "rg-payroll", Tags: ttl(past(time.Hour))})
+	r, err, _ := step(t, s, map[string]string{"subscription-id": cleanuptest.SubscriptionID, "dry-run": "false", "poll-interval": "10ms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Groups(); !slices.Equal(got, []string{"rg-payroll"}) {
+		t.Errorf("groups left = %v, want [rg-payroll]", got)
+	}
+	if r.Prefix != "rg-daedalus-" {
+		t.Errorf("report prefix = %q, want rg-daedalus-", r.Prefix)
+	}
+	for _, e := range r.Groups {
+		if e.Name == "rg-payroll" && e.Reason != cleanup.ReasonOutsidePrefix {
+			t.Errorf("rg-payroll kept for %s (%s), want %s", e.Reason, e.Detail, cleanup.ReasonOutsidePrefix)
+		}
 	}
 }

@@ -47,7 +47,7 @@ func TestGoldenRenders(t *testing.T) {
 		golden string
 	}{
 		{name: "service mode (chart defaults)", golden: "render-service.yaml"},
-		{name: "job mode (AKS overlay)", files: []string{"values-aks-test.yaml"}, sets: overlaySets, golden: "render-job.yaml"},
+		{name: "job mode (AKS overlay)", files: []string{"values-aks-test.yaml"}, sets: append(overlaySets[:len(overlaySets):len(overlaySets)], "workloadIdentity.clientId=11111111-2222-3333-4444-555555555555"), golden: "render-job.yaml"},
 		{name: "3-node cluster (production example)", files: []string{"values-production.yaml"}, golden: "render-cluster.yaml"},
 		{name: "agent presets (example)", files: []string{"values-agents.yaml"}, golden: "render-agents.yaml"},
 	}

@@ -203,6 +203,22 @@ func established(crd *apiextensionsv1.CustomResourceDefinition) bool {
 // ScaledJobGVR is KEDA's ScaledJob resource.
 var ScaledJobGVR = schema.GroupVersionResource{Group: "keda.sh", Version: "v1alpha1", Resource: "scaledjobs"}
 
+// ServesScaledJobs checks through discovery that the API server serves KEDA's ScaledJob
+// resource: Established CRDs whose API is then served are what the chart needs.
+func (c *Cluster) ServesScaledJobs() error {
+	gv := ScaledJobGVR.GroupVersion().String()
+	list, err := c.Client.Discovery().ServerResourcesForGroupVersion(gv)
+	if err != nil {
+		return fmt.Errorf("KEDA's API %s is not served: %w", gv, err)
+	}
+	for _, r := range list.APIResources {
+		if r.Name == ScaledJobGVR.Resource {
+			return nil
+		}
+	}
+	return fmt.Errorf("KEDA's API %s does not serve %s", gv, ScaledJobGVR.Resource)
+}
+
 // CountScaledJobs returns how many ScaledJobs of the release exist in namespace.
 func (c *Cluster) CountScaledJobs(ctx context.Context, namespace, release string) (int, error) {
 	list, err := c.Dynamic.Resource(ScaledJobGVR).Namespace(namespace).List(ctx, metav1.ListOptions{

@@ -33,6 +33,7 @@ const (
 	InputTokenSecret      = "token-secret"
 	InputWorkloadClientID = "workload-identity-client-id"
 	InputInstallKEDA      = "install-keda"
+	InputKEDA             = "keda"
 	InputKEDAChart        = "keda-chart"
 	InputKEDAVersion      = "keda-version"
 	InputKEDANamespace    = "keda-namespace"
@@ -48,7 +49,6 @@ const (
 	DefaultTokenSecret   = "copilot-secret"
 	TokenSecretKey       = "github-token"
 	DefaultKEDAChart     = "https://kedacore.github.io/charts"
-	DefaultKEDAVersion   = "2.14.0"
 	DefaultKEDANamespace = "keda"
 	DefaultTimeout       = 5 * time.Minute
 )
@@ -76,8 +76,15 @@ type Config struct {
 	// WorkloadClientID annotates the release's ServiceAccount for workload identity.
 	WorkloadClientID string
 
-	InstallKEDA   bool
-	KEDAChart     string // repository URL, oci:// reference or local path
+	// KEDA is how KEDA gets onto the cluster: KEDAAddon (AKS's managed add-on; deploy
+	// only checks it) or KEDAHelm (deploy installs KEDA's chart).
+	KEDA string
+	// InstallKEDA false skips the Helm install even with KEDAHelm (KEDA is already there).
+	InstallKEDA bool
+	KEDAChart   string // repository URL, oci:// reference or local path
+	// KEDAVersion pins the KEDA chart; "" chooses it from KEDA's compatibility table for
+	// the cluster's Kubernetes version. A pin the table does not list for the cluster is
+	// refused.
 	KEDAVersion   string
 	KEDANamespace string
 
@@ -102,13 +109,15 @@ func ReadConfig(a *actions.Action) (Config, error) {
 		WorkloadClientID: in.String(InputWorkloadClientID, ""),
 		InstallKEDA:      in.Bool(InputInstallKEDA, true),
 		KEDAChart:        in.String(InputKEDAChart, DefaultKEDAChart),
-		KEDAVersion:      in.String(InputKEDAVersion, DefaultKEDAVersion),
+		KEDAVersion:      in.String(InputKEDAVersion, ""),
 		KEDANamespace:    in.String(InputKEDANamespace, DefaultKEDANamespace),
 		Timeout:          in.Duration(InputTimeout, DefaultTimeout),
 	}
 	if len(c.Values) == 0 {
 		c.Values = []string{DefaultValues}
 	}
+	// On AKS the managed add-on is the default: AKS keeps KEDA matched to the cluster.
+	c.KEDA = in.String(InputKEDA, map[bool]string{true: KEDAAddon, false: KEDAHelm}[c.Target.UsesAKS()])
 	var err error
 	c.WorkerImages, err = parseWorkerImages(lines(in.String(InputWorkerImages, "")))
 	return c, errors.Join(in.Err(), err)
@@ -209,8 +218,16 @@ func (c Config) Validate(inActions bool) error {
 	if c.WorkloadClientID != "" && !azure.IsGUID(c.WorkloadClientID) {
 		bad(InputWorkloadClientID, "is not a GUID", "use the workload identity's client id (terraform output workload_identity_client_id)")
 	}
-	if c.InstallKEDA && c.KEDAVersion == "" && !isLocalChart(c.KEDAChart) {
-		bad(InputKEDAVersion, "is empty", "pin KEDA, e.g. 2.14.0")
+	if c.KEDA != KEDAAddon && c.KEDA != KEDAHelm {
+		bad(InputKEDA, fmt.Sprintf("%q is neither %s nor %s", c.KEDA, KEDAAddon, KEDAHelm),
+			"use addon (AKS's managed KEDA add-on, the default on AKS) or helm (deploy installs KEDA's chart)")
+	}
+	if c.KEDAVersion != "" {
+		if _, ok := lookupKEDA(c.KEDAVersion); !ok {
+			t := KEDACompatibility()
+			bad(InputKEDAVersion, fmt.Sprintf("%q is not a KEDA version in KEDA's compatibility table (2.%d to 2.%d)", c.KEDAVersion, t[len(t)-1].Minor, t[0].Minor),
+				"leave it empty to choose the KEDA that supports the cluster's Kubernetes version, or pin one such as "+t[0].Chart)
+		}
 	}
 	if c.Timeout < 10*time.Second {
 		bad(InputTimeout, fmt.Sprintf("%s is too short for NATS to become ready", c.Timeout), "use at least 1m, e.g. 5m")
@@ -235,6 +252,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Any("worker_images", c.WorkerImages),
 		slog.String("github_token", token),
 		slog.String("workload_identity_client_id", c.WorkloadClientID),
+		slog.String("keda", c.KEDA),
 		slog.Bool("install_keda", c.InstallKEDA),
 		slog.String("keda_chart", c.KEDAChart),
 		slog.String("keda_version", c.KEDAVersion),

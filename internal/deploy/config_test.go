@@ -1,9 +1,13 @@
 package deploy
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
 	"github.com/daedalus-dev/daedalus/internal/aks"
@@ -50,8 +54,14 @@ func TestReadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Namespace != "daedalus" || cfg.Release != "daedalus" || cfg.Values[0] != "values-aks-test.yaml" || cfg.KEDAVersion != "2.14.0" || !cfg.InstallKEDA {
+	if cfg.Namespace != "daedalus" || cfg.Release != "daedalus" || cfg.Values[0] != "values-aks-test.yaml" || cfg.KEDAVersion != "" || !cfg.InstallKEDA || cfg.KEDA != KEDAHelm {
 		t.Errorf("defaults: %+v", cfg)
+	}
+	// On AKS (no kubeconfig, a cluster named) the managed add-on is the default.
+	delete(env, "INPUT_KUBECONFIG")
+	env["INPUT_RESOURCE-GROUP"], env["INPUT_CLUSTER-NAME"] = "rg", "aks"
+	if aksCfg, err := ReadConfig(a); err != nil || aksCfg.KEDA != KEDAAddon {
+		t.Errorf("keda on AKS = %q (%v), want %s", aksCfg.KEDA, err, KEDAAddon)
 	}
 	if len(cfg.Sets) != 2 || cfg.Sets[0] != "a.b=c,d" {
 		t.Errorf("sets = %q, want one assignment per line", cfg.Sets)
@@ -72,7 +82,7 @@ func TestReadConfig(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	t.Parallel()
-	good := Config{Target: aks.Target{Kubeconfig: "/kc"}, Namespace: "daedalus", Release: "daedalus", Chart: "c", KEDAVersion: "2.14.0", KEDAChart: DefaultKEDAChart,
+	good := Config{Target: aks.Target{Kubeconfig: "/kc"}, Namespace: "daedalus", Release: "daedalus", Chart: "c", KEDA: KEDAHelm, KEDAVersion: "2.14.0", KEDAChart: DefaultKEDAChart,
 		KEDANamespace: "keda", InstallKEDA: true, Timeout: 5 * time.Minute, ProxyImage: "r.io/p:1", WorkerImages: map[string]string{"": "r.io/a:1"}}
 	tests := []struct {
 		name  string
@@ -89,7 +99,11 @@ func TestValidate(t *testing.T) {
 		{name: "aks without subscription", edit: func(c *Config) { c.Target = aks.Target{ResourceGroup: "rg", ClusterName: "aks"} }, input: "subscription-id"},
 		{name: "short timeout", edit: func(c *Config) { c.Timeout = time.Second }, input: InputTimeout},
 		{name: "acr login server instead of name", edit: func(c *Config) { c.ACRName = "myacr.azurecr.io" }, input: InputACRName},
-		{name: "unpinned KEDA", edit: func(c *Config) { c.KEDAVersion = "" }, input: InputKEDAVersion},
+		{name: "KEDA chosen for the cluster", edit: func(c *Config) { c.KEDAVersion = "" }},
+		{name: "KEDA add-on", edit: func(c *Config) { c.KEDA = KEDAAddon }},
+		{name: "unknown KEDA mode", edit: func(c *Config) { c.KEDA = "operator" }, input: InputKEDA},
+		{name: "KEDA older than the table", edit: func(c *Config) { c.KEDAVersion = "2.9.0" }, input: InputKEDAVersion},
+		{name: "KEDA version not a version", edit: func(c *Config) { c.KEDAVersion = "latest" }, input: InputKEDAVersion},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,5 +121,72 @@ func TestValidate(t *testing.T) {
 				t.Errorf("Validate = %v, want an error on input %q", err, tt.input)
 			}
 		})
+	}
+}
+
+// TestChooseKEDA checks the choice against KEDA's published table, minor by minor: the
+// newest KEDA that supports the cluster, a pin kept where the table lists it for the
+// cluster, and refusals that name the supported range.
+func TestChooseKEDA(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		want string
+		kube int
+		got  string // "" when refused
+		msg  string // in the refusal
+	}{
+		{"", 27, "2.14.0", ""},
+		{"", 29, "2.16.0", ""},
+		{"", 30, "2.17.0", ""},
+		{"", 33, "2.20.0", ""},
+		{"", 36, "2.21.0", ""},
+		{"", 26, "", "no KEDA release"},
+		{"", 37, "", "Kubernetes 1.37 (the newest, KEDA 2.21 supports Kubernetes 1.34-1.36)"},
+		{"2.14.0", 29, "2.14.0", ""},
+		{"2.14.2", 27, "2.14.2", ""},
+		{"2.14.0", 30, "", "KEDA 2.14.0 does not support the cluster's Kubernetes 1.30: KEDA 2.14 supports Kubernetes 1.27-1.29"},
+		{"2.14.0", 37, "", "KEDA 2.14 supports Kubernetes 1.27-1.29"},
+		{"2.18.0", 31, "2.18.0", ""},
+		{"2.18.0", 34, "", "KEDA 2.18 supports Kubernetes 1.31-1.33"},
+	} {
+		got, err := ChooseKEDA(tt.want, tt.kube)
+		if got != tt.got || (tt.got == "") != (err != nil) {
+			t.Errorf("ChooseKEDA(%q, 1.%d) = %q, %v; want %q", tt.want, tt.kube, got, err, tt.got)
+			continue
+		}
+		if err != nil && !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("ChooseKEDA(%q, 1.%d) error %q lacks %q", tt.want, tt.kube, err, tt.msg)
+		}
+	}
+	var ke *KEDAIncompatibleError
+	_, err := ChooseKEDA("2.14.0", 31)
+	if !errors.As(err, &ke) || !strings.Contains(ke.Fix(), "2.18.0, 2.17.0, 2.16.0") {
+		t.Errorf("the fix for 2.14.0 on 1.31 should list the versions that support it: %v", err)
+	}
+	// The table is newest first, each minor once, each range N-2 or wider.
+	tab := KEDACompatibility()
+	for i, k := range tab {
+		if k.MaxKube-k.MinKube < 2 || !strings.HasPrefix(k.Chart, fmt.Sprintf("2.%d.", k.Minor)) || (i > 0 && tab[i-1].Minor <= k.Minor) {
+			t.Errorf("table entry %d: %+v", i, k)
+		}
+	}
+}
+
+func TestKubeMinor(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		info version.Info
+		want int
+	}{
+		{version.Info{GitVersion: "v1.37.2", Major: "1", Minor: "37"}, 37},
+		{version.Info{GitVersion: "v1.31.4-gke.1000", Major: "1", Minor: "31+"}, 31},
+		{version.Info{Major: "1", Minor: "30+"}, 30},
+		{version.Info{}, -1},
+		{version.Info{GitVersion: "v2.0.0"}, -1},
+	} {
+		got, err := KubeMinor(&tt.info)
+		if (tt.want < 0) != (err != nil) || (err == nil && got != tt.want) {
+			t.Errorf("KubeMinor(%+v) = %d, %v; want %d", tt.info, got, err, tt.want)
+		}
 	}
 }

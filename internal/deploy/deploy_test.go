@@ -122,7 +122,9 @@ func TestDeployOnAPIServer(t *testing.T) {
 			InputGitHubToken:      testToken,
 			InputWorkloadClientID: testClientID,
 			InputKEDAChart:        keda,
-			InputTimeout:          "90s",
+			// KEDA as the AKS add-on: installed below as AKS would, checked by the step.
+			"keda":       "addon",
+			InputTimeout: "90s",
 		}
 		for k, v := range extra {
 			in[k] = v
@@ -147,6 +149,16 @@ func TestDeployOnAPIServer(t *testing.T) {
 			{name: "missing proxy image", ns: "bad-image", in: map[string]string{InputProxyImage: ""}, errsOn: "Input proxy-image", fix: "set proxy-image"},
 			{name: "bad namespace", ns: "Bad_Namespace", errsOn: "Input namespace", fix: "lower-case"},
 			{name: "unknown worker", ns: "bad-worker", in: map[string]string{InputWorkerImages: "codex=example.azurecr.io/codex:1"}, errsOn: "Input worker-images", fix: "codex"},
+			// The test API server is Kubernetes 1.37; KEDA's table lists 2.14 for 1.27-1.29
+			// and nothing yet for 1.37. The remote chart is never fetched: the refusal
+			// comes first.
+			{name: "KEDA chart that does not support the cluster", ns: "bad-keda-chart", in: map[string]string{"keda": "helm"},
+				errsOn: "Input keda-chart", fix: "KEDA 2.14.0 does not support the cluster's Kubernetes 1.37: KEDA 2.14 supports Kubernetes 1.27-1.29"},
+			{name: "pinned KEDA that does not support the cluster", ns: "bad-keda-pin", in: map[string]string{"keda": "helm", InputKEDAChart: "https://kedacore.github.io/charts", InputKEDAVersion: "2.14.0"},
+				errsOn: "Input keda-version", fix: "KEDA 2.14 supports Kubernetes 1.27-1.29"},
+			{name: "no KEDA for the cluster", ns: "bad-keda-none", in: map[string]string{"keda": "helm", InputKEDAChart: "https://kedacore.github.io/charts"},
+				errsOn: "Input keda", fix: "use keda: addon"},
+			{name: "unknown KEDA mode", ns: "bad-keda-mode", in: map[string]string{"keda": "operator"}, errsOn: "Input keda", fix: "addon"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -161,6 +173,9 @@ func TestDeployOnAPIServer(t *testing.T) {
 				if strings.ToLower(tt.ns) == tt.ns && nsExists(tt.ns) {
 					t.Errorf("namespace %s was created: the cluster changed on bad input", tt.ns)
 				}
+				if rel, err := rs.Status("keda", "keda"); err != nil || rel != nil {
+					t.Errorf("a KEDA release after bad input: %v (%v)", rel, err)
+				}
 				if nsExists("keda") {
 					t.Errorf("KEDA's namespace exists: the cluster changed on bad input")
 				}
@@ -168,14 +183,40 @@ func TestDeployOnAPIServer(t *testing.T) {
 		}
 	})
 
+	t.Run("KEDA add-on missing fails clearly", func(t *testing.T) {
+		r := runStep(ctx, t, base("no-keda", map[string]string{InputTimeout: "10s"}))
+		out := r.out.String()
+		if r.err == nil || !strings.Contains(out, "::error::KEDA's CRDs: CRD scaledjobs.keda.sh is not Established") || !strings.Contains(out, "workload_autoscaler_profile { keda_enabled = true }") {
+			t.Fatalf("err = %v, want an ::error:: saying the add-on's CRDs are missing and how to enable it\n%s", r.err, out)
+		}
+		if nsExists("no-keda") || nsExists("keda") {
+			t.Errorf("the step changed the cluster without KEDA")
+		}
+	})
+
+	// KEDA as AKS's add-on puts it: in kube-system, by someone other than this step.
+	kedaCh, err := LoadChart(keda)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.Apply(ctx, ReleaseSpec{Name: "keda-addon", Namespace: "kube-system", Chart: kedaCh, Values: map[string]any{}, Timeout: 90 * time.Second}); err != nil {
+		t.Fatalf("installing the KEDA stand-in as the add-on: %v", err)
+	}
+
 	var firstPassword []byte
 	t.Run("install in job mode", func(t *testing.T) {
 		r := runStep(ctx, t, base("daedalus", nil))
 		if r.err != nil {
 			t.Fatalf("deploy: %v\n%s\nkubelet:\n%s", r.err, r.out.String(), kubelet.Log())
 		}
-		if r.res.Revision != 1 || r.res.KEDAVersion != "2.14.0" {
-			t.Errorf("result = %+v, want revision 1 and KEDA 2.14.0", r.res)
+		if r.res.Revision != 1 || r.res.KEDAVersion != "" {
+			t.Errorf("result = %+v, want revision 1 and no KEDA installed by the step", r.res)
+		}
+		if out := r.out.String(); !strings.Contains(out, "KEDA is AKS's managed add-on") || !strings.Contains(out, "the API serves scaledjobs.keda.sh") {
+			t.Errorf("the log does not say that the add-on was checked and not installed:\n%s", out)
+		}
+		if nsExists("keda") {
+			t.Errorf("namespace keda exists: the step installed KEDA in add-on mode")
 		}
 		for _, want := range []string{"revision<<", "1", "chart-version<<", "0.1.0", "keda-version<<"} {
 			if !strings.Contains(r.outputs, want) {
@@ -183,7 +224,7 @@ func TestDeployOnAPIServer(t *testing.T) {
 			}
 		}
 		for _, want := range []string{"| Release | daedalus |", "| Revision | 1 (deployed) |", "| Chart version | 0.1.0 |",
-			"`example.azurecr.io/daedalus-proxy:1.0.0`", "copilot: `example.azurecr.io/copilot-bridge:1.0.0`", "| Workers | copilot |", "| KEDA | 2.14.0 |", "| Namespace | daedalus |"} {
+			"`example.azurecr.io/daedalus-proxy:1.0.0`", "copilot: `example.azurecr.io/copilot-bridge:1.0.0`", "| Workers | copilot |", "| KEDA | AKS add-on (checked, not installed by this step) |", "| Namespace | daedalus |"} {
 			if !strings.Contains(r.summary, want) {
 				t.Errorf("summary lacks %q:\n%s", want, r.summary)
 			}
@@ -250,6 +291,19 @@ func TestDeployOnAPIServer(t *testing.T) {
 			t.Errorf("a worker Deployment exists in KEDA mode (err %v)", err)
 		}
 		checkScaledJob(ctx, t, rs.Cluster, "daedalus", "1.0.0")
+		// Workload identity: AKS's webhook injects the token and AZURE_* only into pods
+		// labelled azure.workload.identity/use=true (the namespace label is not enough).
+		sj, err := rs.Cluster.Dynamic.Resource(ScaledJobGVR).Namespace("daedalus").Get(ctx, "daedalus-copilot", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		labels, _, _ := unstructured.NestedStringMap(sj.Object, "spec", "jobTargetRef", "template", "metadata", "labels")
+		if labels["azure.workload.identity/use"] != "true" {
+			t.Errorf("the ScaledJob's Job template pod labels = %v, want azure.workload.identity/use=true", labels)
+		}
+		if _, ok := sts.Spec.Template.Labels["azure.workload.identity/use"]; ok {
+			t.Errorf("NATS pods carry the workload identity label; only the workers act as the identity")
+		}
 	})
 
 	t.Run("upgrade keeps the NATS credentials", func(t *testing.T) {
@@ -383,6 +437,9 @@ func TestDeployOnAPIServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkWorkerPod(t, d.Spec.Template.Spec, "service", "1.0.0", false)
+		if d.Spec.Template.Labels["azure.workload.identity/use"] != "true" {
+			t.Errorf("worker Deployment pod labels = %v, want azure.workload.identity/use=true", d.Spec.Template.Labels)
+		}
 		if d.Status.AvailableReplicas != 1 {
 			t.Errorf("available replicas = %d, want 1", d.Status.AvailableReplicas)
 		}

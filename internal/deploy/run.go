@@ -15,6 +15,7 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/strvals"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
@@ -52,6 +53,7 @@ type Result struct {
 	ProxyImage   string
 	Workers      []WorkerImage
 	KEDA         bool   // ScaledJob path
+	KEDAMode     string // KEDAAddon or KEDAHelm, "" without KEDA
 	KEDAVersion  string // installed KEDA chart version, "" when not installed here
 }
 
@@ -136,9 +138,10 @@ func Prepare(cfg Config) (*Plan, error) {
 	plan.KEDA, _ = lookup(eff, "keda", "enabled").(bool)
 	plan.CreateServiceAccount, _ = lookup(eff, "serviceAccount", "create").(bool)
 	plan.ServiceAccount, _ = lookup(eff, "serviceAccount", "name").(string)
-	if cfg.WorkloadClientID != "" && plan.CreateServiceAccount {
-		plan.Values = mergeMaps(plan.Values, map[string]any{"serviceAccount": map[string]any{
-			"annotations": map[string]any{WorkloadIdentityClientID: cfg.WorkloadClientID}}})
+	if cfg.WorkloadClientID != "" {
+		// The chart annotates the ServiceAccount it creates and labels the worker pods; a
+		// ServiceAccount it does not create is annotated by Run.
+		plan.Values = mergeMaps(plan.Values, map[string]any{"workloadIdentity": map[string]any{"clientId": cfg.WorkloadClientID}})
 	}
 
 	rel, err := Render(ch, plan.Values, cfg.Release, cfg.Namespace)
@@ -269,7 +272,10 @@ func Run(ctx context.Context, cfg Config, r Reporter, deps Deps) (*Result, error
 		return nil, err
 	}
 
-	var cluster *Cluster
+	var (
+		cluster *Cluster
+		server  *version.Info
+	)
 	if err := r.Group("Connect to the cluster", func() error {
 		rc, err := deps.REST(ctx)
 		if err != nil {
@@ -282,6 +288,7 @@ func Run(ctx context.Context, cfg Config, r Reporter, deps Deps) (*Result, error
 		if err != nil {
 			return fmt.Errorf("reaching the Kubernetes API at %s: %w", rc.Host, err)
 		}
+		server = v
 		r.Infof("Kubernetes %s at %s", v.GitVersion, rc.Host)
 		return nil
 	}); err != nil {
@@ -308,33 +315,7 @@ func Run(ctx context.Context, cfg Config, r Reporter, deps Deps) (*Result, error
 
 	if plan.KEDA {
 		if err := r.Group("KEDA", func() error {
-			if cfg.InstallKEDA {
-				work := deps.WorkDir
-				if work == "" {
-					dir, err := os.MkdirTemp("", "deploy-helm-")
-					if err != nil {
-						return err
-					}
-					defer os.RemoveAll(dir)
-					work = dir
-				}
-				ch, err := FetchChart(ctx, cfg.KEDAChart, KEDAChartName, cfg.KEDAVersion, work)
-				if err != nil {
-					return actions.Invalid(InputKEDAChart, err.Error(), "use a chart repository URL, an oci:// reference or a local chart path, and a version it holds")
-				}
-				rel, err := rs.Apply(ctx, ReleaseSpec{Name: "keda", Namespace: cfg.KEDANamespace, Chart: ch, Values: map[string]any{},
-					Timeout: cfg.Timeout, CreateNamespace: true})
-				if err != nil {
-					return fmt.Errorf("installing KEDA: %w", err)
-				}
-				res.KEDAVersion = rel.Chart.Metadata.Version
-				r.Infof("KEDA %s: release keda revision %d in namespace %s", res.KEDAVersion, rel.Version, cfg.KEDANamespace)
-			}
-			if err := cluster.WaitCRDsEstablished(ctx, KEDACRDs, cfg.Timeout); err != nil {
-				return fmt.Errorf("KEDA's CRDs: %w (install KEDA first, or set install-keda: true)", err)
-			}
-			r.Infof("KEDA's CRDs are Established: %s", strings.Join(KEDACRDs, ", "))
-			return nil
+			return ensureKEDA(ctx, cfg, r, deps, cluster, rs, server, res)
 		}); err != nil {
 			return nil, err
 		}
@@ -386,6 +367,93 @@ func Run(ctx context.Context, cfg Config, r Reporter, deps Deps) (*Result, error
 	return res, nil
 }
 
+// ensureKEDA makes sure KEDA's API is served before the chart's ScaledJobs need it. With
+// the AKS add-on it only checks; with Helm it installs the KEDA chart whose version KEDA's
+// compatibility table gives for the cluster's Kubernetes minor, and refuses a pinned
+// version the table does not list for it, before anything changes on the cluster.
+func ensureKEDA(ctx context.Context, cfg Config, r Reporter, deps Deps, cluster *Cluster, rs *Releaser, server *version.Info, res *Result) error {
+	res.KEDAMode = cfg.KEDA
+	if cfg.KEDA == KEDAAddon || !cfg.InstallKEDA {
+		wait := cfg.Timeout
+		if cfg.KEDA == KEDAAddon {
+			// The add-on's CRDs are there or not; waiting the release timeout helps nobody.
+			wait = min(wait, 30*time.Second)
+			r.Infof("keda: %s: KEDA is AKS's managed add-on, which AKS keeps matched to the cluster's Kubernetes version; this step does not install it", KEDAAddon)
+		}
+		if err := cluster.WaitCRDsEstablished(ctx, KEDACRDs, wait); err != nil {
+			if cfg.KEDA == KEDAAddon {
+				return fmt.Errorf("KEDA's CRDs: %w: enable the add-on (Terraform: workload_autoscaler_profile { keda_enabled = true }; or az aks update --enable-keda), or set keda: helm to install KEDA's chart", err)
+			}
+			return fmt.Errorf("KEDA's CRDs: %w (install KEDA first, or set install-keda: true)", err)
+		}
+		if err := cluster.ServesScaledJobs(); err != nil {
+			return err
+		}
+		r.Infof("KEDA's CRDs are Established and the API serves %s: %s", ScaledJobGVR.GroupResource(), strings.Join(KEDACRDs, ", "))
+		return nil
+	}
+
+	kube, err := KubeMinor(server)
+	if err != nil {
+		return fmt.Errorf("choosing the KEDA version: %w", err)
+	}
+	work := deps.WorkDir
+	if work == "" {
+		dir, err := os.MkdirTemp("", "deploy-helm-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		work = dir
+	}
+	var ch *chart.Chart
+	if isLocalChart(cfg.KEDAChart) {
+		// A local chart is a version already: check the one it is.
+		if ch, err = FetchChart(ctx, cfg.KEDAChart, KEDAChartName, cfg.KEDAVersion, work); err != nil {
+			return actions.Invalid(InputKEDAChart, err.Error(), "use a chart repository URL, an oci:// reference or a local chart path, and a version it holds")
+		}
+		if _, err := ChooseKEDA(ch.Metadata.Version, kube); err != nil {
+			return kedaInputError(err, InputKEDAChart)
+		}
+	} else {
+		v, err := ChooseKEDA(cfg.KEDAVersion, kube)
+		if err != nil {
+			return kedaInputError(err, InputKEDAVersion)
+		}
+		if ch, err = FetchChart(ctx, cfg.KEDAChart, KEDAChartName, v, work); err != nil {
+			return actions.Invalid(InputKEDAChart, err.Error(), "use a chart repository URL, an oci:// reference or a local chart path, and a version it holds")
+		}
+	}
+	k, _ := lookupKEDA(ch.Metadata.Version)
+	r.Infof("Kubernetes 1.%d: %s (KEDA's compatibility table)", kube, k)
+	rel, err := rs.Apply(ctx, ReleaseSpec{Name: "keda", Namespace: cfg.KEDANamespace, Chart: ch, Values: map[string]any{},
+		Timeout: cfg.Timeout, CreateNamespace: true})
+	if err != nil {
+		return fmt.Errorf("installing KEDA: %w", err)
+	}
+	res.KEDAVersion = rel.Chart.Metadata.Version
+	r.Infof("KEDA %s: release keda revision %d in namespace %s", res.KEDAVersion, rel.Version, cfg.KEDANamespace)
+	if err := cluster.WaitCRDsEstablished(ctx, KEDACRDs, cfg.Timeout); err != nil {
+		return fmt.Errorf("KEDA's CRDs: %w", err)
+	}
+	r.Infof("KEDA's CRDs are Established: %s", strings.Join(KEDACRDs, ", "))
+	return nil
+}
+
+// kedaInputError turns a refusal of the KEDA version into the input error that names
+// the supported range and the fix: on input, the one that chose the version, or on keda
+// when no version fits the cluster.
+func kedaInputError(err error, input string) error {
+	var ke *KEDAIncompatibleError
+	if !errors.As(err, &ke) {
+		return err
+	}
+	if ke.Version == "" {
+		input = InputKEDA
+	}
+	return actions.Invalid(input, err.Error(), ke.Fix())
+}
+
 func mode(keda bool) string {
 	if keda {
 		return "KEDA ScaledJob"
@@ -401,8 +469,11 @@ func (res *Result) Summary() string {
 		images = append(images, w.Name+": `"+w.Image+"`")
 	}
 	keda := "not installed by this step"
-	if res.KEDAVersion != "" {
+	switch {
+	case res.KEDAVersion != "":
 		keda = res.KEDAVersion
+	case res.KEDAMode == KEDAAddon:
+		keda = "AKS add-on (checked, not installed by this step)"
 	}
 	if !res.KEDA {
 		keda = "disabled (Deployment per worker)"

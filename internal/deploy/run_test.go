@@ -81,4 +81,19 @@ func TestPrepareAnnotatesServiceAccount(t *testing.T) {
 	if !strings.Contains(rel.Manifest, "annotations:\n    azure.workload.identity/client-id: "+testClientID) {
 		t.Errorf("the ServiceAccount is not annotated:\n%s", rel.Manifest[:min(len(rel.Manifest), 2000)])
 	}
+	if !strings.Contains(rel.Manifest, "daedalus.dev/worker: copilot\n        azure.workload.identity/use: \"true\"") {
+		t.Errorf("the worker pods are not labelled azure.workload.identity/use=true:\n%s", rel.Manifest)
+	}
+
+	// Without a client id, nothing asks the webhook for a token.
+	c.WorkloadClientID = ""
+	if plan, err = Prepare(c); err != nil {
+		t.Fatal(err)
+	}
+	if rel, err = Render(plan.Chart, plan.Values, "daedalus", "daedalus"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(rel.Manifest, "azure.workload.identity/") {
+		t.Errorf("workload identity labels or annotations without a client id:\n%s", rel.Manifest)
+	}
 }

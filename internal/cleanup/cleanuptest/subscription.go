@@ -7,9 +7,12 @@
 //   - GET /subscriptions/{id}/resourcegroups?$filter=tagName eq '<name>' lists, page by page
 //     (nextLink), the groups that carry the tag, the tag name matched without regard to case;
 //   - DELETE of a group is a long-running operation (202, then polls until a terminal state);
-//     deleting a group deletes what is in it: an AKS cluster's node resource group goes with
-//     it, and each Key Vault in it becomes soft-deleted;
-//   - HEAD of a group answers 204 or 404;
+//     deleting a group deletes what is in it: an AKS cluster goes, and with it the node
+//     resource group the cluster records (properties.nodeResourceGroup), whatever that
+//     group's own tags or managedBy say; each Key Vault in it becomes soft-deleted;
+//   - GET and HEAD of a group answer the group or 404;
+//   - GET /subscriptions/{id}/providers/Microsoft.ContainerService/managedClusters lists the
+//     subscription's AKS clusters, paged, each with its properties.nodeResourceGroup;
 //   - Key Vault purge of a soft-deleted vault is a long-running operation; 404 when there is
 //     no soft-deleted vault of the name, 409 under purge protection;
 //   - GET /subscriptions/{id}/providers/Microsoft.Authorization/locks lists every lock, paged;
@@ -53,7 +56,9 @@ const SubscriptionID = "00000000-0000-4000-8000-000000000001"
 type Group struct {
 	Name     string
 	Location string
-	// ManagedBy makes the group an AKS node resource group; see NodeGroupOf.
+	// ManagedBy is the group's managedBy: for an AKS node resource group, its cluster (see
+	// NodeGroupOf). ARM lets whoever creates a group set it, so it proves nothing alone;
+	// which group a cluster's deletion takes is what the cluster records (AddCluster).
 	ManagedBy string
 	Tags      map[string]string
 	// DeletePolls is how many non-terminal answers (202) its deletion gives before the
@@ -81,6 +86,8 @@ type vault struct {
 
 type lock struct{ id, name, level string }
 
+type cluster struct{ owner, name, nodeGroup string }
+
 // Subscription is the fake. Its zero value is not usable; call New.
 type Subscription struct {
 	// PageSize is how many groups or locks one page holds.
@@ -89,12 +96,16 @@ type Subscription struct {
 	Latency time.Duration
 	// RetryAfter is the Retry-After of a throttled answer, in whole seconds as ARM sends it.
 	RetryAfter int
+	// DenyClusters answers the managed clusters listing 403 AuthorizationFailed, as ARM does
+	// for an identity without Microsoft.ContainerService/managedClusters/read.
+	DenyClusters bool
 
 	mu        sync.Mutex
 	groups    map[string]*Group // by lower-case name
 	deleted   []string
 	vaults    []*vault
 	locks     []lock
+	clusters  []cluster
 	filters   []string
 	polls     map[string]int // requests per group deletion, begin and polls
 	throttled int
@@ -113,6 +124,7 @@ func New() *Subscription {
 		NewListPager:   s.listGroups,
 		BeginDelete:    s.beginDelete,
 		CheckExistence: s.checkExistence,
+		Get:            s.getGroup,
 	}})}
 	s.vaultsTr = roundTripper{kvfake.NewServerFactoryTransport(&kvfake.ServerFactory{VaultsServer: kvfake.VaultsServer{
 		NewListByResourceGroupPager: s.listVaults,
@@ -140,6 +152,15 @@ func (s *Subscription) AddVault(group, name, location string, purgeProtection bo
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.vaults = append(s.vaults, &vault{name: name, group: group, location: location, purgeProtection: purgeProtection})
+}
+
+// AddCluster adds an AKS cluster to group owner; nodeGroup is the node resource group it
+// records, which goes when the cluster goes (add that group with AddGroup, usually with
+// ManagedBy NodeGroupOf(owner, name), to make it exist).
+func (s *Subscription) AddCluster(owner, name, nodeGroup string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clusters = append(s.clusters, cluster{owner: owner, name: name, nodeGroup: nodeGroup})
 }
 
 // AddLock adds a management lock on a group ("" for the subscription) or, when resource is
@@ -231,8 +252,9 @@ func (s *Subscription) ClientOptions() *arm.ClientOptions {
 func Credential() azcore.TokenCredential { return &azfake.TokenCredential{} }
 
 var (
-	groupPathRE = regexp.MustCompile(`(?i)/subscriptions/[^/]+/resourcegroups/([^/?]+)`)
-	locksPathRE = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/providers/Microsoft\.Authorization/locks$`)
+	groupPathRE    = regexp.MustCompile(`(?i)/subscriptions/[^/]+/resourcegroups/([^/?]+)`)
+	locksPathRE    = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/providers/Microsoft\.Authorization/locks$`)
+	clustersPathRE = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/providers/Microsoft\.ContainerService/managedClusters$`)
 )
 
 // Do serves one ARM request: it waits Latency, answers 429 when a throttle applies, and
@@ -293,6 +315,8 @@ func (s *Subscription) Do(req *http.Request) (*http.Response, error) {
 		return s.vaultsTr.RoundTrip(req)
 	case api == "" && req.Method == http.MethodGet && locksPathRE.MatchString(req.URL.Path):
 		return s.listLocks(req)
+	case api == "" && req.Method == http.MethodGet && clustersPathRE.MatchString(req.URL.Path):
+		return s.listClusters(req)
 	}
 	return nil, fmt.Errorf("cleanuptest: unexpected request %s %s (api %q)", req.Method, req.URL, api)
 }
@@ -335,21 +359,7 @@ func (s *Subscription) listGroups(opts *armresources.ResourceGroupsClientListOpt
 		if name != nil && !hasTag(g.Tags, *name, value) {
 			continue
 		}
-		rg := &armresources.ResourceGroup{
-			Name:       ptr(g.Name),
-			ID:         ptr("/subscriptions/" + SubscriptionID + "/resourceGroups/" + g.Name),
-			Location:   ptr(g.Location),
-			Type:       ptr("Microsoft.Resources/resourceGroups"),
-			Properties: &armresources.ResourceGroupProperties{ProvisioningState: ptr("Succeeded")},
-			Tags:       map[string]*string{},
-		}
-		if g.ManagedBy != "" {
-			rg.ManagedBy = ptr(g.ManagedBy)
-		}
-		for k, v := range g.Tags {
-			rg.Tags[k] = ptr(v)
-		}
-		matched = append(matched, rg)
+		matched = append(matched, armGroup(g))
 	}
 	if len(matched) == 0 {
 		resp.AddPage(http.StatusOK, armresources.ResourceGroupsClientListResponse{}, nil)
@@ -361,6 +371,24 @@ func (s *Subscription) listGroups(opts *armresources.ResourceGroupsClientListOpt
 		}, nil)
 	}
 	return resp
+}
+
+func armGroup(g *Group) *armresources.ResourceGroup {
+	rg := &armresources.ResourceGroup{
+		Name:       ptr(g.Name),
+		ID:         ptr("/subscriptions/" + SubscriptionID + "/resourceGroups/" + g.Name),
+		Location:   ptr(g.Location),
+		Type:       ptr("Microsoft.Resources/resourceGroups"),
+		Properties: &armresources.ResourceGroupProperties{ProvisioningState: ptr("Succeeded")},
+		Tags:       map[string]*string{},
+	}
+	if g.ManagedBy != "" {
+		rg.ManagedBy = ptr(g.ManagedBy)
+	}
+	for k, v := range g.Tags {
+		rg.Tags[k] = ptr(v)
+	}
+	return rg
 }
 
 // hasTag is ARM's tag filter: the name without regard to case, the value exactly.
@@ -402,16 +430,34 @@ func (s *Subscription) beginDelete(_ context.Context, name string, _ *armresourc
 
 	delete(s.groups, key)
 	s.deleted = append(s.deleted, g.Name)
-	for k, other := range s.groups {
-		if strings.HasPrefix(strings.ToLower(other.ManagedBy), strings.ToLower("/subscriptions/"+SubscriptionID+"/resourceGroups/"+name+"/")) && !other.Lingers {
-			delete(s.groups, k)
+	kept := s.clusters[:0]
+	for _, c := range s.clusters {
+		if !strings.EqualFold(c.owner, name) {
+			kept = append(kept, c)
+			continue
+		}
+		if n, ok := s.groups[strings.ToLower(c.nodeGroup)]; ok && !n.Lingers {
+			delete(s.groups, strings.ToLower(c.nodeGroup))
 		}
 	}
+	s.clusters = kept
 	for _, v := range s.vaults {
 		if strings.EqualFold(v.group, name) {
 			v.softDeleted = true
 		}
 	}
+	return resp, errResp
+}
+
+func (s *Subscription) getGroup(_ context.Context, name string, _ *armresources.ResourceGroupsClientGetOptions) (resp azfake.Responder[armresources.ResourceGroupsClientGetResponse], errResp azfake.ErrorResponder) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.groups[strings.ToLower(name)]
+	if !ok {
+		errResp.SetResponseError(http.StatusNotFound, "ResourceGroupNotFound")
+		return resp, errResp
+	}
+	resp.SetResponse(http.StatusOK, armresources.ResourceGroupsClientGetResponse{ResourceGroup: *armGroup(g)}, nil)
 	return resp, errResp
 }
 
@@ -463,9 +509,53 @@ func (s *Subscription) purgeVault(_ context.Context, name, location string, _ *a
 	return resp, errResp
 }
 
+// armItem is one resource in an ARM list answer.
+type armItem struct {
+	ID         string         `json:"id"`
+	Name       string         `json:"name"`
+	Type       string         `json:"type"`
+	Location   string         `json:"location,omitempty"`
+	Properties map[string]any `json:"properties"`
+}
+
 func (s *Subscription) listLocks(req *http.Request) (*http.Response, error) {
+	s.mu.Lock()
+	items := make([]armItem, 0, len(s.locks))
+	for _, l := range s.locks {
+		items = append(items, armItem{ID: l.id, Name: l.name, Type: "Microsoft.Authorization/locks", Properties: map[string]any{"level": l.level}})
+	}
+	s.mu.Unlock()
+	return s.paged(req, items)
+}
+
+func (s *Subscription) listClusters(req *http.Request) (*http.Response, error) {
+	if s.DenyClusters {
+		body := `{"error":{"code":"AuthorizationFailed","message":"The client does not have authorization to perform action 'Microsoft.ContainerService/managedClusters/read'."}}`
+		return &http.Response{
+			StatusCode: http.StatusForbidden, Status: "403 Forbidden", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header:  http.Header{"Content-Type": {"application/json"}, "X-Ms-Error-Code": {"AuthorizationFailed"}},
+			Body:    io.NopCloser(strings.NewReader(body)),
+			Request: req, ContentLength: int64(len(body)),
+		}, nil
+	}
+	s.mu.Lock()
+	items := make([]armItem, 0, len(s.clusters))
+	for _, c := range s.clusters {
+		items = append(items, armItem{
+			ID:   NodeGroupOf(c.owner, c.name),
+			Name: c.name, Type: "Microsoft.ContainerService/managedClusters", Location: "westeurope",
+			Properties: map[string]any{"nodeResourceGroup": c.nodeGroup, "provisioningState": "Succeeded"},
+		})
+	}
+	s.mu.Unlock()
+	return s.paged(req, items)
+}
+
+// paged answers an ARM list request with the page of items its $skiptoken selects and a
+// nextLink to the rest.
+func (s *Subscription) paged(req *http.Request, items []armItem) (*http.Response, error) {
 	if v := req.URL.Query().Get("api-version"); v == "" {
-		return nil, fmt.Errorf("cleanuptest: locks request without api-version: %s", req.URL)
+		return nil, fmt.Errorf("cleanuptest: list request without api-version: %s", req.URL)
 	}
 	skip := 0
 	if t := req.URL.Query().Get("$skiptoken"); t != "" {
@@ -475,24 +565,13 @@ func (s *Subscription) listLocks(req *http.Request) (*http.Response, error) {
 		}
 		skip = n
 	}
-	s.mu.Lock()
-	ls := append([]lock(nil), s.locks...)
-	s.mu.Unlock()
-	type item struct {
-		ID         string            `json:"id"`
-		Name       string            `json:"name"`
-		Type       string            `json:"type"`
-		Properties map[string]string `json:"properties"`
-	}
 	page := struct {
-		Value    []item `json:"value"`
-		NextLink string `json:"nextLink,omitempty"`
-	}{Value: []item{}}
-	end := min(skip+s.PageSize, len(ls))
-	for _, l := range ls[min(skip, len(ls)):end] {
-		page.Value = append(page.Value, item{ID: l.id, Name: l.name, Type: "Microsoft.Authorization/locks", Properties: map[string]string{"level": l.level}})
-	}
-	if end < len(ls) {
+		Value    []armItem `json:"value"`
+		NextLink string    `json:"nextLink,omitempty"`
+	}{Value: []armItem{}}
+	end := min(skip+s.PageSize, len(items))
+	page.Value = append(page.Value, items[min(skip, len(items)):end]...)
+	if end < len(items) {
 		next := *req.URL
 		q := next.Query()
 		q.Set("$skiptoken", strconv.Itoa(end))

@@ -196,6 +196,10 @@ metadata:
   labels:
     {{- include "daedalus.selectorLabels" (dict "root" $root "component" "worker") | nindent 4 }}
     daedalus.dev/worker: {{ $w.name }}
+    {{- if $root.Values.workloadIdentity.clientId }}
+    {{- /* AKS's webhook injects the Entra token only into pods with this label. */}}
+    azure.workload.identity/use: "true"
+    {{- end }}
     {{- with $w.podLabels }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
