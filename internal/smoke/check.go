@@ -96,6 +96,23 @@ type TaskTiming struct {
 	State string
 	// AgentExecution is the proxy's own prompt → answer time (metadata.timings).
 	AgentExecution time.Duration
+	// Agent is the agent's name and version as it introduced itself to the proxy, and
+	// AuthMethod the ACP auth method the proxy authenticated with (empty: none).
+	Agent, AuthMethod string
+}
+
+// answeredBy names the agent and its auth method, e.g. "codex-acp 0.16.0 (ACP auth
+// openai-api-key)".
+func (t TaskTiming) answeredBy() string {
+	agent := t.Agent
+	if agent == "" {
+		agent = "an agent that gave no name"
+	}
+	auth := "no ACP auth"
+	if t.AuthMethod != "" {
+		auth = "ACP auth " + t.AuthMethod
+	}
+	return agent + " (" + auth + ")"
 }
 
 // Stage is one measured span of a task.

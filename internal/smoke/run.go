@@ -284,8 +284,10 @@ type result struct {
 			} `json:"message"`
 		} `json:"status"`
 		Metadata struct {
-			Error   string `json:"error"`
-			Timings *struct {
+			Error      string `json:"error"`
+			Agent      string `json:"agent"`
+			AuthMethod string `json:"authMethod"`
+			Timings    *struct {
 				ExecutionMs float64 `json:"executionMs"`
 			} `json:"timings"`
 		} `json:"metadata"`
@@ -365,6 +367,7 @@ func (r *runner) task(ctx context.Context, i int) error {
 		}
 	}
 	t.Result, t.State = res.at, res.task.Status.State
+	t.Agent, t.AuthMethod = res.task.Metadata.Agent, res.task.Metadata.AuthMethod
 	if tm := res.task.Metadata.Timings; tm != nil {
 		t.AgentExecution = time.Duration(tm.ExecutionMs * float64(time.Millisecond))
 	}
@@ -391,7 +394,7 @@ func (r *runner) task(ctx context.Context, i int) error {
 		return fail(CheckResult, "task %s has %d final results on %s, want exactly 1", id, n, subject)
 	}
 	r.rep.Tasks = append(r.rep.Tasks, t)
-	r.pass(CheckResult, "task %d: %s, exactly one result", i+1, t.State)
+	r.pass(CheckResult, "task %d: %s by %s, exactly one result", i+1, t.State, t.answeredBy())
 
 	start := r.deps.Now()
 	if !r.watch.until(ctx, r.cfg.RestoreTimeout, func() bool { return len(r.watch.active()) == 0 }) {

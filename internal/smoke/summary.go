@@ -38,8 +38,8 @@ func (r *Report) Summary() string {
 	}
 
 	if len(r.Tasks) > 0 {
-		fmt.Fprintf(&b, "\n### Stage timings over %d task(s)\n\nFrom the API server's watch events; ScaledJob `%s`, pollingInterval %s.\n\n",
-			len(r.Tasks), r.ScaledJob, r.PollingInterval)
+		fmt.Fprintf(&b, "\n### Stage timings over %d task(s)\n\nAnswered by %s. From the API server's watch events; ScaledJob `%s`, pollingInterval %s.\n\n",
+			len(r.Tasks), r.Tasks[len(r.Tasks)-1].answeredBy(), r.ScaledJob, r.PollingInterval)
 		rows = rows[:0]
 		for _, s := range Stages {
 			st := Summarize(s, r.Tasks)
@@ -106,6 +106,8 @@ const (
 	OutputEndToEnd    = "end-to-end-seconds"
 	OutputTimings     = "timings-json"
 	OutputTasks       = "tasks"
+	OutputAgent       = "agent"
+	OutputAuthMethod  = "auth-method"
 )
 
 // Outputs are the step outputs: the verdict, the failed check and its diagnoses, and
@@ -135,7 +137,10 @@ func (r *Report) Outputs() map[string]string {
 	}
 	js, _ := json.Marshal(map[string]any{"tasks": len(r.Tasks), "pollingIntervalSeconds": r.PollingInterval.Seconds(), "stages": stats})
 	out[OutputTimings] = string(js)
+	out[OutputAgent], out[OutputAuthMethod] = "", ""
 	if len(r.Tasks) > 0 {
+		last := r.Tasks[len(r.Tasks)-1]
+		out[OutputAgent], out[OutputAuthMethod] = last.Agent, last.AuthMethod
 		out[OutputColdStart] = fmt.Sprintf("%.3f", Summarize(Stages[0], r.Tasks).Median.Seconds())
 		out[OutputEndToEnd] = fmt.Sprintf("%.3f", Summarize(Stages[len(Stages)-1], r.Tasks).Median.Seconds())
 	} else {

@@ -60,12 +60,14 @@ func TestReportSummaryAndOutputs(t *testing.T) {
 		timing("t2", at, 15100*ms, 250*ms, 800*ms, 120*ms),
 		timing("t3", at, 7000*ms, 280*ms, 950*ms, 90*ms),
 	}
+	r.Tasks[2].Agent, r.Tasks[2].AuthMethod = "codex-acp 0.16.0", "openai-api-key"
 	sum := r.Summary()
 	for _, want := range []string{
 		"## Smoke test passed",
 		"| 6 | Cold-start timer | ✅ passed | ok |",
 		"| Cold start (publish → Job created) | 1.200s | 7.000s | 15.100s |",
 		"pollingInterval 15s",
+		"Answered by codex-acp 0.16.0 (ACP auth openai-api-key).",
 		"```mermaid\ngantt",
 		"title Task t3 (median end to end)",
 		"Cold start 7.000s :s0, 0, 7000",
@@ -76,7 +78,8 @@ func TestReportSummaryAndOutputs(t *testing.T) {
 		}
 	}
 	out := r.Outputs()
-	if out[OutputResult] != "passed" || out[OutputColdStart] != "7.000" || out[OutputTasks] != "3" || out[OutputFailedCheck] != "" {
+	if out[OutputResult] != "passed" || out[OutputColdStart] != "7.000" || out[OutputTasks] != "3" || out[OutputFailedCheck] != "" ||
+		out[OutputAgent] != "codex-acp 0.16.0" || out[OutputAuthMethod] != "openai-api-key" {
 		t.Errorf("outputs %v", out)
 	}
 	var js struct {
