@@ -33,7 +33,9 @@ type Config struct {
 	// AgentAddr or AgentCommand, when set, is a real ACP agent to use instead of the reference agent.
 	AgentAddr    string
 	AgentCommand string
-	Worker       string
+	// Agent is how the proxy sets the agent's session up (auth method, mode, model).
+	Agent  proxy.AgentSetup
+	Worker string
 	// Prompts are the tasks to publish; empty means the reference agent's showcase.
 	Prompts []string
 	Timeout time.Duration
@@ -59,6 +61,9 @@ func ParseConfig(args []string, usage io.Writer) (Config, error) {
 	fs.StringVar(&c.NATSURL, "nats-url", "", "use this NATS server instead of an embedded one (streams are bootstrapped idempotently)")
 	fs.StringVar(&c.AgentAddr, "agent-addr", "", "use the ACP agent listening at host:port instead of the reference agent")
 	fs.StringVar(&c.AgentCommand, "agent-cmd", "", "use this ACP agent command (stdio) instead of the reference agent")
+	fs.StringVar(&c.Agent.AuthMethod, "auth-method", "", "ACP auth method to authenticate with (empty: the first env_var method whose variables are set)")
+	fs.StringVar(&c.Agent.Mode, "session-mode", "", "session mode to switch the agent to (e.g. auto for codex-acp)")
+	fs.StringVar(&c.Agent.Model, "model", "", "model to choose where the agent offers a choice")
 	fs.StringVar(&c.Worker, "worker", "copilot", "worker name")
 	fs.StringVar(&prompt, "prompt", "", "publish this one prompt instead of the showcase")
 	fs.DurationVar(&c.Timeout, "timeout", 2*time.Minute, "give up when the results have not all arrived by then")
@@ -131,7 +136,7 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 		AgentAddr: c.AgentAddr, AgentCommand: strings.Fields(c.AgentCommand),
 		StartupTimeout: 30 * time.Second, IdleTimeout: time.Minute, TaskTimeout: c.Timeout,
 		DrainTimeout: 5 * time.Second, GracePeriod: 10 * time.Second, PermissionPolicy: proxy.PolicyAllow,
-		Workspace: workspace, StatusInterval: 100 * time.Millisecond,
+		Workspace: workspace, StatusInterval: 100 * time.Millisecond, Agent: c.Agent,
 	}
 	prompts := c.Prompts
 	switch {
@@ -222,6 +227,13 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 			t.QueuedMs, t.DispatchMs, t.ExecutionMs, t.TotalMs, truncate(firstLine(answer), 60))
 	}
 	tw.Flush()
+	if last := got[order[len(order)-1]]; last.Metadata.Agent != "" {
+		auth := last.Metadata.AuthMethod
+		if auth == "" {
+			auth = "none"
+		}
+		fmt.Fprintf(out, "\nanswered by %s (ACP auth: %s)\n", last.Metadata.Agent, auth)
+	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d tasks did not complete", failed, len(order))
 	}
