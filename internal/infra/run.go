@@ -111,12 +111,8 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 	cfg := r.Config
 	r.Report.Mask(cfg.OIDCRequestToken)
 
-	if len(cfg.BackendConfig) == 0 {
-		remove, err := cfg.writeLocalBackend()
-		if err != nil {
-			return nil, err
-		}
-		defer remove()
+	if err := cfg.writeBackendOverride(); err != nil {
+		return nil, err
 	}
 	if err := r.Report.Group("terraform init", func() error { return r.init(ctx) }); err != nil {
 		return nil, err

@@ -1,7 +1,9 @@
 package infra
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -88,19 +90,27 @@ func (c *Config) LocalStatePath() string {
 
 // LocalBackendOverride is the override file the step writes into the working directory
 // when backend-config is empty: Terraform merges *_override.tf files over the stack, so
-// its backend "local" replaces the stack's backend "azurerm" for this run.
+// its backend "local" replaces the stack's backend "azurerm". It stays after the run, so
+// terraform run by hand there sees the same state; a run with backend-config removes it.
 const LocalBackendOverride = "daedalus_backend_override.tf"
 
-// writeLocalBackend writes LocalBackendOverride and returns a func that removes it.
-func (c *Config) writeLocalBackend() (func(), error) {
+// writeBackendOverride writes LocalBackendOverride for a local state, or removes it when
+// the state is remote.
+func (c *Config) writeBackendOverride() error {
 	p := filepath.Join(c.WorkingDir, LocalBackendOverride)
-	body := "# Written by the Daedalus infra step for a run without backend-config, and removed\n" +
-		"# after it: the state stays in a local file of the environment.\n" +
+	if len(c.BackendConfig) > 0 {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing the local backend override: %w", err)
+		}
+		return nil
+	}
+	body := "# Written by the Daedalus infra step for a run without backend-config: the state\n" +
+		"# stays in a local file of the environment. A run with backend-config removes it.\n" +
 		"terraform {\n  backend \"local\" {\n    path = " + strconv.Quote(c.LocalStatePath()) + "\n  }\n}\n"
 	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-		return nil, fmt.Errorf("writing the local backend override: %w", err)
+		return fmt.Errorf("writing the local backend override: %w", err)
 	}
-	return func() { _ = os.Remove(p) }, nil
+	return nil
 }
 
 // validateState checks environment, tier and backend-config: one state per environment,

@@ -61,7 +61,7 @@ func Main(ctx context.Context, a *actions.Action, env Env) (*Result, error) {
 // on PATH, or, when the input is the default name and PATH has none, the pinned
 // terraform-version from the tool cache, installed there first if need be.
 func resolveTerraform(ctx context.Context, a *actions.Action, cfg *Config, env Env) (string, error) {
-	bin, err := lookPath(cfg.Terraform, env.Dir)
+	bin, err := lookPath(cfg.Terraform, env.Dir, a.Getenv("PATH"))
 	if err == nil {
 		return bin, nil
 	}
@@ -87,14 +87,23 @@ func resolveTerraform(ctx context.Context, a *actions.Action, cfg *Config, env E
 	return bin, nil
 }
 
-// lookPath resolves the terraform input: a path (relative to dir) or a name on PATH.
-func lookPath(name, dir string) (string, error) {
+// lookPath resolves the terraform input: a path (relative to dir) or a name on path (the
+// step's PATH).
+func lookPath(name, dir, path string) (string, error) {
 	if filepath.Base(name) != name {
 		name = abs(dir, name)
-	}
-	p, err := exec.LookPath(name)
-	if err != nil {
+		if p, err := exec.LookPath(name); err == nil {
+			return filepath.Abs(p)
+		}
 		return "", fmt.Errorf("%s is not an executable terraform", name)
 	}
-	return filepath.Abs(p)
+	for _, d := range filepath.SplitList(path) {
+		if d == "" {
+			continue
+		}
+		if p, err := exec.LookPath(filepath.Join(d, name)); err == nil {
+			return filepath.Abs(p)
+		}
+	}
+	return "", fmt.Errorf("%s is not an executable terraform on PATH", name)
 }
