@@ -259,3 +259,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("timeout", c.Timeout),
 	)
 }
+
+// ParseWorkerImages reads the worker-images input: one name=image a line, a bare image
+// being the first worker's (FirstWorker).
+func ParseWorkerImages(s string) (map[string]string, error) { return parseWorkerImages(lines(s)) }

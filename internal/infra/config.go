@@ -49,11 +49,25 @@ type Config struct {
 
 	// Terraform is the terraform binary: a path or a name looked up on PATH.
 	Terraform string
+	// TerraformVersion is the terraform installed into ToolCache when Terraform is
+	// the default name and not on PATH.
+	TerraformVersion string
+	// ToolCache is the runner's tool cache (RUNNER_TOOL_CACHE), or a cache folder of
+	// the user's outside Actions.
+	ToolCache string
+
+	// Workspace is the directory relative inputs are resolved against
+	// (GITHUB_WORKSPACE); var-files must lie in it, in WorkingDir or in TempDir.
+	Workspace string
+	// Environment names the environment's state (StateKey); Tier picks its container.
+	Environment string
+	Tier        Tier
 
 	// VarFiles are absolute paths of .tfvars files, in order.
 	VarFiles []string
-	// BackendConfig are -backend-config values (key=value or a file), for a remote
-	// backend such as azurerm; empty for the local backend.
+	// BackendConfig are the backend-config input's key=value lines for the azurerm
+	// backend, without key (the step sets it); empty for a local state. Backend gives
+	// what init gets.
 	BackendConfig []string
 	// PlanFile, when set, is where plan writes the saved plan and where apply reads it
 	// from if it exists. Empty: a temporary file.
@@ -78,6 +92,8 @@ type Config struct {
 	// and the command retried once. 0 never unlocks.
 	ForceUnlockOlderThan time.Duration
 
+	// varFilesInput are the var-files lines as given.
+	varFilesInput []string
 	// parseErrs are inputs NewConfig could not parse; Validate reports them.
 	parseErrs   []error
 	ttlUnparsed bool
@@ -93,7 +109,12 @@ func NewConfig(a *actions.Action, in *actions.Inputs, dir string) *Config {
 		Command:              Command(in.Required("command", "set it to plan, apply, destroy or output")),
 		WorkingDirInput:      wd,
 		WorkingDir:           abs(dir, wd),
+		Workspace:            dir,
 		Terraform:            in.String("terraform", "terraform"),
+		TerraformVersion:     in.String("terraform-version", DefaultTerraformVersion),
+		ToolCache:            toolCache(getenv),
+		Environment:          in.String("environment", ""),
+		Tier:                 Tier(in.String("tier", "")),
 		BackendConfig:        in.List("backend-config"),
 		OIDCRequestURL:       getenv("ACTIONS_ID_TOKEN_REQUEST_URL"),
 		OIDCRequestToken:     getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
@@ -104,8 +125,12 @@ func NewConfig(a *actions.Action, in *actions.Inputs, dir string) *Config {
 	}
 	c.Azure = azure.ReadConfig(a, in)
 	c.TTL, c.ttlUnparsed = c.hours(in.String("ttl-hours", "24"), "ttl-hours")
-	for _, f := range in.List("var-files") {
-		c.VarFiles = append(c.VarFiles, abs(dir, f))
+	// A file listed twice (e.g. by the caller and by the root action) is passed once.
+	for _, f := range varFileLines(in.String("var-files", "")) {
+		if p := filepath.Clean(abs(dir, f)); !slices.Contains(c.VarFiles, p) {
+			c.varFilesInput = append(c.varFilesInput, f)
+			c.VarFiles = append(c.VarFiles, p)
+		}
 	}
 	if p := in.String("plan-file", ""); p != "" {
 		c.PlanFile = abs(dir, p)
@@ -113,7 +138,25 @@ func NewConfig(a *actions.Action, in *actions.Inputs, dir string) *Config {
 	if c.TempDir == "" {
 		c.TempDir = os.TempDir()
 	}
+	if c.Tier == "" {
+		c.Tier = TierOf(c.Environment)
+	}
 	return c
+}
+
+// toolCache is the runner's tool cache, or outside Actions the user's cache folder
+// (where `make terraform` keeps its builds too).
+func toolCache(getenv func(string) string) string {
+	if d := getenv("RUNNER_TOOL_CACHE"); d != "" {
+		return d
+	}
+	if d := getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "daedalus", "tools")
+	}
+	if h := getenv("HOME"); h != "" {
+		return filepath.Join(h, ".cache", "daedalus", "tools")
+	}
+	return filepath.Join(os.TempDir(), "daedalus-tools")
 }
 
 func abs(dir, p string) string {
@@ -164,12 +207,12 @@ func (c *Config) Validate() error {
 	if c.Terraform == "" {
 		bad("terraform", "is empty", "set it to the terraform binary or leave it unset to use terraform from PATH")
 	}
-	for _, f := range c.VarFiles {
-		if st, err := os.Stat(f); err != nil || st.IsDir() {
-			bad("var-files", fmt.Sprintf("%s does not exist", f),
-				"list existing .tfvars files, e.g. deploy/terraform/terraform.tfvars (copy terraform.tfvars.example)")
-		}
+	if !exactVersionRe.MatchString(c.TerraformVersion) {
+		bad("terraform-version", fmt.Sprintf("%q is not an exact terraform version", c.TerraformVersion),
+			"pin one release, e.g. "+DefaultTerraformVersion)
 	}
+	errs = append(errs, c.validateVarFiles()...)
+	errs = append(errs, c.validateState()...)
 	if c.Command != Output && c.Azure.SubscriptionID == "" {
 		errs = append(errs, actions.Invalid(azure.InputSubscriptionID, "is required",
 			"set it to the Azure subscription id (a GUID) to deploy into"))
@@ -194,12 +237,6 @@ func (c *Config) Validate() error {
 		bad("force-unlock-older-than", fmt.Sprintf("%s is too young a lock to break", c.ForceUnlockOlderThan),
 			fmt.Sprintf("leave it empty to never unlock, or use at least %s", MinForceUnlockAge))
 	}
-	for _, kv := range c.BackendConfig {
-		key, _, _ := strings.Cut(kv, "=")
-		if slices.Contains(backendSecrets, strings.TrimSpace(key)) {
-			bad("backend-config", key+" is a secret", "remove it: the backend signs in with GitHub OIDC (use_oidc) and Entra ID (use_azuread_auth)")
-		}
-	}
 	if c.PlanFile != "" && c.Command == Output {
 		bad("plan-file", "is not used by output", "remove it, or use plan or apply")
 	}
@@ -216,6 +253,9 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("command", string(c.Command)),
 		slog.String("working_directory", c.WorkingDirInput),
 		slog.String("terraform", c.Terraform),
+		slog.String("terraform_version", c.TerraformVersion),
+		slog.String("environment", c.Environment),
+		slog.String("tier", string(c.Tier)),
 		slog.Any("var_files", c.VarFiles),
 		slog.Int("backend_config", len(c.BackendConfig)),
 		slog.String("plan_file", c.PlanFile),

@@ -35,6 +35,8 @@ type step struct {
 	tf      string
 	home    string
 	environ []string
+	// releases is where a missing terraform is installed from.
+	releases Releases
 }
 
 // newStep copies testdata/<fixture> to <workspace>/stack.
@@ -107,10 +109,11 @@ func (s *step) run(ctx context.Context, now time.Time, inputs map[string]string)
 	var log syncbuf.Buffer
 	a := actions.New(actions.WithGetenv(getenv), actions.WithWriter(&log))
 	res, err := Main(ctx, a, Env{
-		Environ: s.environ,
-		Dir:     s.dir,
-		Now:     func() time.Time { return now },
-		Log:     &log,
+		Environ:  s.environ,
+		Dir:      s.dir,
+		Now:      func() time.Time { return now },
+		Log:      &log,
+		Releases: s.releases,
 	})
 	out, rerr := os.ReadFile(outFile)
 	if rerr != nil {

@@ -111,6 +111,9 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 	cfg := r.Config
 	r.Report.Mask(cfg.OIDCRequestToken)
 
+	if err := cfg.writeBackendOverride(); err != nil {
+		return nil, err
+	}
 	if err := r.Report.Group("terraform init", func() error { return r.init(ctx) }); err != nil {
 		return nil, err
 	}
@@ -207,8 +210,11 @@ func (r *Runner) planTitle(reused bool) string {
 }
 
 func (r *Runner) init(ctx context.Context) error {
-	opts := []tfexec.InitOption{tfexec.Upgrade(false)}
-	for _, bc := range r.Config.BackendConfig {
+	// -reconfigure: the step gives the whole backend configuration every time, so a
+	// checkout that last ran another environment re-initialises instead of offering to
+	// migrate that environment's state into this one's.
+	opts := []tfexec.InitOption{tfexec.Upgrade(false), tfexec.Reconfigure(true)}
+	for _, bc := range r.Config.Backend() {
 		opts = append(opts, tfexec.BackendConfig(bc))
 	}
 	if err := r.Terraform.Init(ctx, opts...); err != nil {

@@ -20,6 +20,9 @@ type Env struct {
 	Dir     string           // the directory relative inputs are resolved against
 	Now     func() time.Time // the clock for the TTL and lock ages
 	Log     io.Writer        // where terraform's own output goes
+	// Releases is where a missing terraform is downloaded from; the zero value is
+	// HashiCorp's releases site and signing key.
+	Releases Releases
 }
 
 // Main is the infra step: it reads and validates the inputs, then runs the command.
@@ -31,10 +34,9 @@ func Main(ctx context.Context, a *actions.Action, env Env) (*Result, error) {
 	if err := errors.Join(in.Err(), cfg.Validate()); err != nil {
 		return nil, err
 	}
-	bin, err := lookPath(cfg.Terraform, env.Dir)
+	bin, err := resolveTerraform(ctx, a, cfg, env)
 	if err != nil {
-		return nil, actions.Invalid("terraform", err.Error(),
-			"set it to the path of a terraform binary, or put terraform on PATH")
+		return nil, err
 	}
 	cfg.Terraform = bin
 	slog.New(slog.NewTextHandler(env.Log, nil)).Info("infra", "config", cfg)
@@ -55,14 +57,53 @@ func Main(ctx context.Context, a *actions.Action, env Env) (*Result, error) {
 	return res, err
 }
 
-// lookPath resolves the terraform input: a path (relative to dir) or a name on PATH.
-func lookPath(name, dir string) (string, error) {
+// resolveTerraform finds the terraform to run: the terraform input as a path or a name
+// on PATH, or, when the input is the default name and PATH has none, the pinned
+// terraform-version from the tool cache, installed there first if need be.
+func resolveTerraform(ctx context.Context, a *actions.Action, cfg *Config, env Env) (string, error) {
+	bin, err := lookPath(cfg.Terraform, env.Dir, a.Getenv("PATH"))
+	if err == nil {
+		return bin, nil
+	}
+	if cfg.Terraform != "terraform" {
+		return "", actions.Invalid("terraform", err.Error(),
+			"set it to the path of a terraform binary, or leave it unset to use terraform from PATH or install terraform-version")
+	}
+	in := Installer{ToolCache: cfg.ToolCache, Releases: env.Releases}
+	var cached bool
+	err = a.Group("Install terraform "+cfg.TerraformVersion, func() error {
+		var err error
+		bin, cached, err = in.Install(ctx, cfg.TerraformVersion)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if cached {
+		a.Infof("terraform %s from the tool cache: %s", cfg.TerraformVersion, bin)
+	} else {
+		a.Noticef("terraform is not on PATH: installed terraform %s (signature and SHA-256 verified) into %s", cfg.TerraformVersion, bin)
+	}
+	return bin, nil
+}
+
+// lookPath resolves the terraform input: a path (relative to dir) or a name on path (the
+// step's PATH).
+func lookPath(name, dir, path string) (string, error) {
 	if filepath.Base(name) != name {
 		name = abs(dir, name)
-	}
-	p, err := exec.LookPath(name)
-	if err != nil {
+		if p, err := exec.LookPath(name); err == nil {
+			return filepath.Abs(p)
+		}
 		return "", fmt.Errorf("%s is not an executable terraform", name)
 	}
-	return filepath.Abs(p)
+	for _, d := range filepath.SplitList(path) {
+		if d == "" {
+			continue
+		}
+		if p, err := exec.LookPath(filepath.Join(d, name)); err == nil {
+			return filepath.Abs(p)
+		}
+	}
+	return "", fmt.Errorf("%s is not an executable terraform on PATH", name)
 }

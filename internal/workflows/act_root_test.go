@@ -62,6 +62,7 @@ func TestActRootAction(t *testing.T) {
 	egr := newEgress(t, map[string]http.Handler{
 		"login.microsoftonline.com": reverseTo(entra.URL, entra.Client()),
 		"gcr.io":                    baseRegistry(t, "distroless/static-debian12:nonroot"),
+		"management.azure.com":      armPreflight(),
 	})
 	certs := filepath.Join(t.TempDir(), "ca.pem")
 	entraPEM, err := os.ReadFile(entra.CertFile(t))
@@ -206,7 +207,10 @@ func TestActRootAction(t *testing.T) {
 	}
 
 	// Every binary came through actions/_bin/run, built from this checkout.
-	for _, step := range []string{"infra", "publish", "deploy"} {
+	if n := egr.Served("management.azure.com"); n == 0 {
+		t.Errorf("the preflight never read the permissions and providers")
+	}
+	for _, step := range []string{"preflight", "infra", "publish", "deploy"} {
 		if !strings.Contains(log, "daedalus-"+step+": built from source") {
 			t.Errorf("%s did not get its binary through actions/_bin/run", step)
 		}
@@ -233,6 +237,28 @@ func TestActRootAction(t *testing.T) {
 			}
 		}
 	}
+}
+
+// armPreflight stands in for the two ARM reads of the preflight, as documented: the
+// caller's permissions at the subscription (GET …/providers/Microsoft.Authorization/
+// permissions: a {"value":[{actions, notActions, …}]} page; here Contributor's and Role
+// Based Access Control Administrator's) and a resource provider (GET
+// /subscriptions/{id}/providers/{namespace}: registrationState Registered). The Entra
+// stand-in's token signs the caller in.
+func armPreflight() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasSuffix(r.URL.Path, "/providers/Microsoft.Authorization/permissions") {
+			fmt.Fprint(w, `{"value":[{"actions":["*"],"notActions":["Microsoft.Authorization/*/Delete","Microsoft.Authorization/*/Write"],"dataActions":[],"notDataActions":[]},`+
+				`{"actions":["Microsoft.Authorization/roleAssignments/write","Microsoft.Authorization/roleAssignments/delete","*/read"],"notActions":[],"dataActions":[],"notDataActions":[]}]}`)
+			return
+		}
+		if _, ns, ok := strings.Cut(r.URL.Path, "/providers/"); ok && !strings.Contains(ns, "/") {
+			fmt.Fprintf(w, `{"namespace":%q,"registrationState":"Registered"}`, ns)
+			return
+		}
+		http.NotFound(w, r)
+	})
 }
 
 // baseRegistry serves an anonymous registry holding the publish step's base image

@@ -249,14 +249,19 @@ func TestRootAction(t *testing.T) {
 	for _, p := range rootActionProblems(root, a) {
 		t.Error(p)
 	}
-	// The pipeline runs every step, infra first (the image goes to its registry).
+	// The pipeline runs every step: the preflight first, so that missing permissions,
+	// providers or agent images fail in seconds rather than after provisioning, then
+	// infra (the image goes to its registry).
 	var order []string
 	for _, s := range a.Runs.Steps {
 		if m := cmdRe.FindStringSubmatch(s.Run); m != nil {
 			order = append(order, m[1])
+			if m[1] == "preflight" && s.Env["INPUT_WORKER-IMAGES"] != "${{ inputs.worker-images }}" {
+				t.Errorf("the preflight checks worker-images %q, want the root action's input", s.Env["INPUT_WORKER-IMAGES"])
+			}
 		}
 	}
-	if got, want := strings.Join(order, ","), "infra,publish,deploy,smoke"; got != want {
+	if got, want := strings.Join(order, ","), "preflight,infra,publish,deploy,smoke"; got != want {
 		t.Errorf("the root action runs %s, want %s", got, want)
 	}
 }

@@ -1,0 +1,25 @@
+// Command preflight checks, before the first plan, that a deploy or destroy can succeed:
+// the caller's Azure permissions, the resource providers and the agent images. See
+// internal/preflight.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/daedalus-dev/daedalus/internal/actions"
+	"github.com/daedalus-dev/daedalus/internal/preflight"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	a := actions.New()
+	_, err := preflight.Main(ctx, a, preflight.Env{})
+	stop()
+	if err != nil {
+		a.Fail(err)
+		os.Exit(1)
+	}
+}
