@@ -29,6 +29,7 @@ const (
 	InputSet              = "set"
 	InputProxyImage       = "proxy-image"
 	InputWorkerImages     = "worker-images"
+	InputWorkerPresets    = "worker-presets"
 	InputGitHubToken      = "github-token"
 	InputTokenSecret      = "token-secret"
 	InputWorkloadClientID = "workload-identity-client-id"
@@ -70,6 +71,8 @@ type Config struct {
 	ProxyImage string
 	// WorkerImages maps a worker name to its agent image reference.
 	WorkerImages map[string]string
+	// WorkerPresets maps a worker name to a key of the chart's agentPresets.
+	WorkerPresets map[string]string
 
 	GitHubToken string // upserted into TokenSecret (key github-token) when set
 	TokenSecret string
@@ -120,7 +123,9 @@ func ReadConfig(a *actions.Action) (Config, error) {
 	c.KEDA = in.String(InputKEDA, map[bool]string{true: KEDAAddon, false: KEDAHelm}[c.Target.UsesAKS()])
 	var err error
 	c.WorkerImages, err = parseWorkerImages(lines(in.String(InputWorkerImages, "")))
-	return c, errors.Join(in.Err(), err)
+	presets, perr := ParseWorkerPresets(in.String(InputWorkerPresets, ""))
+	c.WorkerPresets = presets
+	return c, errors.Join(in.Err(), err, perr)
 }
 
 // lines splits on newlines only (a --set value may hold commas), trimming and dropping
@@ -139,17 +144,23 @@ func lines(s string) []string {
 const FirstWorker = ""
 
 func parseWorkerImages(items []string) (map[string]string, error) {
+	return parseNamed(InputWorkerImages, "image", items)
+}
+
+// parseNamed reads name=value lines of a per-worker input; a bare value is the first
+// worker's.
+func parseNamed(input, what string, items []string) (map[string]string, error) {
 	m := map[string]string{}
 	for _, it := range items {
-		name, ref, ok := strings.Cut(it, "=")
+		name, v, ok := strings.Cut(it, "=")
 		if !ok {
-			name, ref = FirstWorker, it
+			name, v = FirstWorker, it
 		}
-		name, ref = strings.TrimSpace(name), strings.TrimSpace(ref)
+		name, v = strings.TrimSpace(name), strings.TrimSpace(v)
 		if _, dup := m[name]; dup {
-			return nil, actions.Invalid(InputWorkerImages, fmt.Sprintf("names worker %q twice", name), "give each worker one image")
+			return nil, actions.Invalid(input, fmt.Sprintf("names worker %q twice", name), "give each worker one "+what)
 		}
-		m[name] = ref
+		m[name] = v
 	}
 	return m, nil
 }
@@ -250,6 +261,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("sets", len(c.Sets)),
 		slog.String("proxy_image", c.ProxyImage),
 		slog.Any("worker_images", c.WorkerImages),
+		slog.Any("worker_presets", c.WorkerPresets),
 		slog.String("github_token", token),
 		slog.String("workload_identity_client_id", c.WorkloadClientID),
 		slog.String("keda", c.KEDA),
@@ -263,3 +275,9 @@ func (c Config) LogValue() slog.Value {
 // ParseWorkerImages reads the worker-images input: one name=image a line, a bare image
 // being the first worker's (FirstWorker).
 func ParseWorkerImages(s string) (map[string]string, error) { return parseWorkerImages(lines(s)) }
+
+// ParseWorkerPresets reads the worker-presets input: one name=preset a line, a bare preset
+// the first worker's.
+func ParseWorkerPresets(s string) (map[string]string, error) {
+	return parseNamed(InputWorkerPresets, "preset", lines(s))
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -122,10 +124,25 @@ func Prepare(cfg Config) (*Plan, error) {
 		repo, tag, _ := SplitImage(ref)
 		sets = append(sets, fmt.Sprintf("workers[%d].image.repository=%s", i, repo), fmt.Sprintf("workers[%d].image.tag=%s", i, tag))
 	}
+	presets, _ := lookup(eff, "agentPresets").(map[string]any)
+	for name, preset := range cfg.WorkerPresets {
+		i := indexOf(names, name)
+		if name == FirstWorker {
+			i = 0
+		}
+		switch {
+		case i < 0:
+			errs = append(errs, actions.Invalid(InputWorkerPresets, fmt.Sprintf("names worker %q, which the values do not define (workers: %s)", name, strings.Join(names, ", ")), "use one of the workers' names"))
+		case presets[preset] == nil:
+			errs = append(errs, actions.Invalid(InputWorkerPresets, fmt.Sprintf("worker %q: preset %q is not one of the chart's agentPresets (%s)", name, preset, strings.Join(slices.Sorted(maps.Keys(presets)), ", ")), "use name=preset lines, e.g. codex=codex"))
+		default:
+			sets = append(sets, fmt.Sprintf("workers[%d].preset=%s", i, preset))
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	// The step's image inputs win over set lines; order is fixed for a stable result.
+	// The step's image and preset inputs win over set lines; order is fixed for a stable result.
 	sort.Strings(sets)
 	if err := applySets(vals, eff, sets); err != nil {
 		return nil, err

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"helm.sh/helm/v3/pkg/chartutil"
+
 	"github.com/daedalus-dev/daedalus/internal/actions"
 )
 
@@ -21,6 +23,7 @@ func TestPrepare(t *testing.T) {
 		input   string // the input an error names; "" for success
 		proxy   string
 		workers string
+		preset  string // the first worker's preset in the effective values
 	}{
 		{name: "overlay with both images", edit: func(*Config) {}, proxy: "r.azurecr.io/daedalus-proxy:7", workers: "copilot=r.azurecr.io/copilot-bridge:7"},
 		{name: "bare worker image is the first worker's", edit: func(c *Config) {
@@ -33,6 +36,13 @@ func TestPrepare(t *testing.T) {
 			c.Sets = []string{"workers[1].name=codex", "workers[1].image.repository=r.azurecr.io/codex"}
 			c.WorkerImages["codex"] = "r.azurecr.io/codex:9"
 		}, proxy: "r.azurecr.io/daedalus-proxy:7", workers: "copilot=r.azurecr.io/copilot-bridge:7 codex=r.azurecr.io/codex:9"},
+		{name: "a preset for the first worker", edit: func(c *Config) { c.WorkerPresets = map[string]string{FirstWorker: "codex"} },
+			proxy: "r.azurecr.io/daedalus-proxy:7", workers: "copilot=r.azurecr.io/copilot-bridge:7", preset: "codex"},
+		{name: "unknown preset", edit: func(c *Config) { c.WorkerPresets = map[string]string{"copilot": "gemini"} }, input: InputWorkerPresets},
+		{name: "a preset that smuggles a set line", edit: func(c *Config) {
+			c.WorkerPresets = map[string]string{"copilot": "codex,proxy.image.repository=evil.io/p"}
+		}, input: InputWorkerPresets},
+		{name: "preset for an unknown worker", edit: func(c *Config) { c.WorkerPresets = map[string]string{"codex": "codex"} }, input: InputWorkerPresets},
 		{name: "missing proxy image", edit: func(c *Config) { c.ProxyImage = "" }, input: InputProxyImage},
 		{name: "missing worker image", edit: func(c *Config) { c.WorkerImages = nil }, input: InputWorkerImages},
 		{name: "unknown worker", edit: func(c *Config) { c.WorkerImages = map[string]string{"codex": "r.io/c:1"} }, input: InputWorkerImages},
@@ -62,6 +72,14 @@ func TestPrepare(t *testing.T) {
 			}
 			if plan.Proxy != tt.proxy || strings.Join(ws, " ") != tt.workers {
 				t.Errorf("images: proxy %q workers %q; want %q, %q", plan.Proxy, ws, tt.proxy, tt.workers)
+			}
+			eff, err := chartutil.CoalesceValues(plan.Chart, plan.Values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			workers, _ := eff["workers"].([]any)
+			if got, _ := workers[0].(map[string]any)["preset"].(string); tt.preset != "" && got != tt.preset {
+				t.Errorf("workers[0].preset = %q, want %q", got, tt.preset)
 			}
 		})
 	}

@@ -65,6 +65,9 @@ func Main(ctx context.Context, a *actions.Action, env Env) ([]Problem, error) {
 	if dc.WorkerImages, err = deploy.ParseWorkerImages(in.String(deploy.InputWorkerImages, "")); err != nil {
 		errs = append(errs, err)
 	}
+	if dc.WorkerPresets, err = deploy.ParseWorkerPresets(in.String(deploy.InputWorkerPresets, "")); err != nil {
+		errs = append(errs, err)
+	}
 	errs = append(errs, in.Err(), az.Validate(a.InActions()))
 	if az.SubscriptionID == "" {
 		errs = append(errs, actions.Invalid(azure.InputSubscriptionID, "is required", "set it to the Azure subscription id (a GUID) to deploy into"))
