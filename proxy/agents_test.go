@@ -81,28 +81,10 @@ func TestCodexEditsTheWorkspace(t *testing.T) {
 	)
 	cfg, d := e.codexConfig(t, bin, model, "OPENAI_API_KEY=sk-daedalus-test")
 
-	id := "codex-1"
-	first := e.firstUpdate(id)
-	e.runWith(cfg, d)
-	published := time.Now()
-	e.publishRaw(envelope(id, "Create hello.txt saying hello, then append a line."), nil)
-
-	res, _ := e.result(id, 60*time.Second)
-	if res.Status.State != StateCompleted || res.Metadata.Attempt != 1 {
-		t.Fatalf("result = %s on attempt %d (%s), want completed on attempt 1", res.Status.State, res.Metadata.Attempt, res.Metadata.Error)
-	}
-	if res.Metadata.Agent != "codex-acp 0.16.0" || res.Metadata.AuthMethod != "openai-api-key" {
-		t.Errorf("agent %q authenticated with %q, want codex-acp 0.16.0 with openai-api-key", res.Metadata.Agent, res.Metadata.AuthMethod)
-	}
-	if got := res.Artifacts[0].Parts[0].Text; !strings.Contains(got, "Creating hello.txt.") || !strings.Contains(got, "Done: hello.txt is there.") {
-		t.Errorf("answer = %q, want the streamed text of both messages", got)
-	}
-	// The edit landed in the workspace, and the command that needed approval ran: the proxy
-	// answered session/request_permission with an allow option.
-	b, err := os.ReadFile(filepath.Join(cfg.Workspace, "hello.txt"))
-	if err != nil || string(b) != "hello from codex\napproved\n" {
-		t.Errorf("hello.txt = %q, %v; want the edit and the approved command's line", b, err)
-	}
+	// The edit lands in the workspace, and the command that needs approval runs: the proxy
+	// answers session/request_permission with an allow option.
+	e.runScripted("codex-1", cfg, d, agentRun{agent: "codex-acp 0.16.0", authMethod: "openai-api-key",
+		answer: "Creating hello.txt.Done: hello.txt is there.", file: "hello from codex\napproved\n"})
 	reqs := model.Requests()
 	if len(reqs) != 3 {
 		t.Errorf("%d model requests, want 3 (one per scripted turn)", len(reqs))
@@ -112,7 +94,6 @@ func TestCodexEditsTheWorkspace(t *testing.T) {
 			t.Errorf("model request authorization = %q, want the key from OPENAI_API_KEY", r.Authorization)
 		}
 	}
-	e.checkAgentRun(id, published, first(), res)
 }
 
 // firstUpdate records when the task's first status event with the agent's own progress
@@ -147,11 +128,37 @@ func (e *env) firstUpdate(id string) func() time.Time {
 	}
 }
 
-// checkAgentRun checks what every real agent's scripted run shows on the task path: status
-// events with the edit and the command, exactly one result, a settled consumer; and logs the
-// figures.
-func (e *env) checkAgentRun(id string, published, first time.Time, res Result) {
+// agentRun is what a real agent's scripted run must end with.
+type agentRun struct {
+	agent, authMethod string // as the result's metadata names them
+	answer            string // the result's text: the agent's streamed messages
+	file              string // hello.txt in the workspace afterwards
+}
+
+// runScripted runs the scripted task on a proxy that drives d, then checks the result (one,
+// completed on the first attempt), the workspace, and what every real agent's run shows on
+// the task path: status events with the edit and the command, a settled consumer. It logs
+// the figures.
+func (e *env) runScripted(id string, cfg Config, d Dialer, want agentRun) {
 	e.t.Helper()
+	first := e.firstUpdate(id)
+	e.runWith(cfg, d)
+	published := time.Now()
+	e.publishRaw(envelope(id, "Create hello.txt saying hello, then append a line."), nil)
+	res, _ := e.result(id, 90*time.Second)
+	if res.Status.State != StateCompleted || res.Metadata.Attempt != 1 {
+		e.t.Fatalf("result = %s on attempt %d (%s), want completed on attempt 1", res.Status.State, res.Metadata.Attempt, res.Metadata.Error)
+	}
+	if res.Metadata.Agent != want.agent || res.Metadata.AuthMethod != want.authMethod {
+		e.t.Errorf("agent %q authenticated with %q, want %q with %q", res.Metadata.Agent, res.Metadata.AuthMethod, want.agent, want.authMethod)
+	}
+	if got := res.Artifacts[0].Parts[0].Text; got != want.answer {
+		e.t.Errorf("answer = %q, want %q", got, want.answer)
+	}
+	b, err := os.ReadFile(filepath.Join(cfg.Workspace, "hello.txt"))
+	if err != nil || string(b) != want.file {
+		e.t.Errorf("hello.txt = %q, %v; want %q: the edit, and the command's line only when the policy allowed it", b, err, want.file)
+	}
 	var kinds []string
 	for _, ev := range e.statuses(id) {
 		if tc, ok := ev.Metadata["toolCalls"].([]any); ok {
@@ -169,12 +176,13 @@ func (e *env) checkAgentRun(id string, published, first time.Time, res Result) {
 	if n := e.count(ResultsStream, ResultSubject(id)); n != 1 {
 		e.t.Errorf("%d results, want exactly 1", n)
 	}
-	if first.IsZero() {
+	at := first()
+	if at.IsZero() {
 		e.t.Error("no status event carried the agent's progress")
 		return
 	}
 	e.t.Logf("%s: publish → first agent update %s, publish → result %.0f ms", res.Metadata.Agent,
-		first.Sub(published).Round(time.Millisecond), res.Metadata.Timings.TotalMs)
+		at.Sub(published).Round(time.Millisecond), res.Metadata.Timings.TotalMs)
 }
 
 // Without a key, codex-acp (on its default provider) answers session/new with
@@ -272,25 +280,7 @@ func claudeRun(t *testing.T, bin string, tc claudeCase) {
 	cfg.Agent = AgentSetup{AuthMethod: AuthNone, Mode: "acceptEdits", Model: "haiku"}
 	cfg.PermissionPolicy = tc.policy
 
-	id := "claude-" + tc.policy
-	first := e.firstUpdate(id)
-	e.runWith(cfg, cd)
-	published := time.Now()
-	e.publishRaw(envelope(id, "Create hello.txt saying hello, then append a line."), nil)
-	res, _ := e.result(id, 90*time.Second)
-	if res.Status.State != StateCompleted || res.Metadata.Attempt != 1 {
-		t.Fatalf("result = %s on attempt %d (%s), want completed on attempt 1", res.Status.State, res.Metadata.Attempt, res.Metadata.Error)
-	}
-	if res.Metadata.Agent != "@zed-industries/claude-code-acp 0.16.2" || res.Metadata.AuthMethod != "" {
-		t.Errorf("agent %q authenticated with %q, want claude-code-acp 0.16.2 with no ACP auth", res.Metadata.Agent, res.Metadata.AuthMethod)
-	}
-	if got := res.Artifacts[0].Parts[0].Text; got != tc.answer {
-		t.Errorf("answer = %q, want %q", got, tc.answer)
-	}
-	b, err := os.ReadFile(filepath.Join(cfg.Workspace, "hello.txt"))
-	if err != nil || string(b) != tc.file {
-		t.Errorf("hello.txt = %q, %v; want %q: the edit, and the command's line only when the policy allowed it", b, err, tc.file)
-	}
+	e.runScripted("claude-"+tc.policy, cfg, cd, agentRun{agent: "@zed-industries/claude-code-acp 0.16.2", answer: tc.answer, file: tc.file})
 	reqs := model.Requests()
 	if len(reqs) != tc.turns {
 		t.Errorf("%d streamed model requests, want %d", len(reqs), tc.turns)
@@ -300,5 +290,4 @@ func claudeRun(t *testing.T, bin string, tc claudeCase) {
 			t.Errorf("model request with key %q for model %q, want the key from ANTHROPIC_API_KEY and the haiku model chosen", r.Authorization, r.Model)
 		}
 	}
-	e.checkAgentRun(id, published, first(), res)
 }

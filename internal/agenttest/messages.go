@@ -3,10 +3,8 @@ package agenttest
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 )
 
@@ -29,19 +27,16 @@ type MessagesTurn struct {
 // that title a session or read a command's output) get a minimal valid answer and are not
 // counted as turns.
 type Messages struct {
-	srv *httptest.Server
-
-	mu    sync.Mutex
-	turns []MessagesTurn
-	calls []Request // the streaming requests, in order
+	srv    *httptest.Server
+	script script[MessagesTurn] // the agent loop's requests
 }
 
 // NewMessages starts the stand-in with its script; it stops when the test ends.
 func NewMessages(t testing.TB, turns ...MessagesTurn) *Messages {
-	m := &Messages{turns: turns}
+	m := &Messages{script: script[MessagesTurn]{turns: turns, closing: MessagesTurn{Text: "(no more scripted turns)"}}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/messages/count_tokens", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, map[string]any{"input_tokens": 1})
+		writeJSON(w, event{"input_tokens": 1})
 	})
 	mux.HandleFunc("POST /v1/messages", m.respond)
 	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
@@ -57,11 +52,7 @@ func NewMessages(t testing.TB, turns ...MessagesTurn) *Messages {
 func (m *Messages) BaseURL() string { return m.srv.URL }
 
 // Requests returns the streaming requests received so far.
-func (m *Messages) Requests() []Request {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]Request(nil), m.calls...)
-}
+func (m *Messages) Requests() []Request { return m.script.recorded() }
 
 func (m *Messages) respond(w http.ResponseWriter, req *http.Request) {
 	var body struct {
@@ -70,75 +61,53 @@ func (m *Messages) respond(w http.ResponseWriter, req *http.Request) {
 		Messages []json.RawMessage `json:"messages"`
 		Tools    []json.RawMessage `json:"tools"`
 	}
-	if err := json.NewDecoder(io.LimitReader(req.Body, 16<<20)).Decode(&body); err != nil {
-		http.Error(w, "request body is not JSON: "+err.Error(), http.StatusBadRequest)
+	if !decode(w, req, &body) {
 		return
 	}
-	msg := map[string]any{"id": "msg_side", "type": "message", "role": "assistant", "model": body.Model,
-		"stop_reason": "end_turn", "stop_sequence": nil, "usage": map[string]any{"input_tokens": 1, "output_tokens": 1}}
-	if !body.Stream || len(body.Tools) == 0 {
-		msg["content"] = []map[string]any{{"type": "text", "text": "ok"}}
-		if !body.Stream {
-			writeJSON(w, msg)
-			return
-		}
-		streamEvents(w, msg, MessagesTurn{Text: "ok"})
+	msg := event{"id": "msg_side", "type": "message", "role": "assistant", "model": body.Model,
+		"stop_reason": "end_turn", "stop_sequence": nil, "usage": event{"input_tokens": 1, "output_tokens": 1}}
+	if !body.Stream {
+		msg["content"] = []event{{"type": "text", "text": "ok"}}
+		writeJSON(w, msg)
 		return
 	}
-	rec := Request{Authorization: req.Header.Get("X-Api-Key"), Model: body.Model}
-	if n := len(body.Messages); n > 0 {
-		rec.LastInput = body.Messages[n-1]
+	turn := MessagesTurn{Text: "ok"}
+	if len(body.Tools) > 0 {
+		var n int
+		turn, n = m.script.next(Request{Authorization: req.Header.Get("X-Api-Key"), Model: body.Model, LastInput: last(body.Messages)})
+		msg["id"] = fmt.Sprintf("msg_%d", n)
 	}
-	m.mu.Lock()
-	n := len(m.calls)
-	m.calls = append(m.calls, rec)
-	turn := MessagesTurn{Text: "(no more scripted turns)"}
-	if n < len(m.turns) {
-		turn = m.turns[n]
-	}
-	m.mu.Unlock()
-
-	msg["id"] = fmt.Sprintf("msg_%d", n+1)
-	streamEvents(w, msg, turn)
+	stream(w, messageEvents(msg, turn))
 }
 
-// streamEvents streams one response: message_start, the text block, the tool_use block, and
-// message_delta with the stop reason.
-func streamEvents(w http.ResponseWriter, msg map[string]any, turn MessagesTurn) {
+// messageEvents is one streamed response: message_start, the text block, the tool_use
+// block, and message_delta with the stop reason.
+func messageEvents(msg event, turn MessagesTurn) []event {
 	msg["content"], msg["stop_reason"] = []any{}, nil
-	evs := []map[string]any{{"type": "message_start", "message": msg}}
+	evs := []event{{"type": "message_start", "message": msg}}
 	index, stop := 0, "end_turn"
 	if turn.Text != "" {
 		evs = append(evs,
-			map[string]any{"type": "content_block_start", "index": index, "content_block": map[string]any{"type": "text", "text": ""}},
-			map[string]any{"type": "content_block_delta", "index": index, "delta": map[string]any{"type": "text_delta", "text": turn.Text}},
-			map[string]any{"type": "content_block_stop", "index": index})
+			event{"type": "content_block_start", "index": index, "content_block": event{"type": "text", "text": ""}},
+			event{"type": "content_block_delta", "index": index, "delta": event{"type": "text_delta", "text": turn.Text}},
+			event{"type": "content_block_stop", "index": index})
 		index++
 	}
 	if turn.Tool != nil {
 		input, err := json.Marshal(turn.Tool.Input)
 		if err != nil {
-			panic(err) // a test's literal map
+			panic(err) // a test's literal map always encodes
 		}
 		evs = append(evs,
-			map[string]any{"type": "content_block_start", "index": index, "content_block": map[string]any{
-				"type": "tool_use", "id": msg["id"].(string) + "_tool", "name": turn.Tool.Name, "input": map[string]any{}}},
-			map[string]any{"type": "content_block_delta", "index": index, "delta": map[string]any{"type": "input_json_delta", "partial_json": string(input)}},
-			map[string]any{"type": "content_block_stop", "index": index})
+			event{"type": "content_block_start", "index": index, "content_block": event{
+				"type": "tool_use", "id": msg["id"].(string) + "_tool", "name": turn.Tool.Name, "input": event{}}},
+			event{"type": "content_block_delta", "index": index, "delta": event{"type": "input_json_delta", "partial_json": string(input)}},
+			event{"type": "content_block_stop", "index": index})
 		stop = "tool_use"
 	}
 	evs = append(evs,
-		map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": stop, "stop_sequence": nil},
-			"usage": map[string]any{"output_tokens": 1}},
-		map[string]any{"type": "message_stop"})
-	w.Header().Set("Content-Type", "text/event-stream")
-	for _, ev := range evs {
-		data, _ := json.Marshal(ev)
-		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev["type"], data)
-	}
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
+		event{"type": "message_delta", "delta": event{"stop_reason": stop, "stop_sequence": nil},
+			"usage": event{"output_tokens": 1}},
+		event{"type": "message_stop"})
+	return evs
 }

@@ -3,11 +3,9 @@ package agenttest
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -24,30 +22,17 @@ type Turn struct {
 	Command string
 }
 
-// Request is what the agent sent for one turn.
-type Request struct {
-	Authorization string
-	Model         string
-	// LastInput is the last item of the request's input: the user's prompt on the first turn,
-	// the previous tool call's output after that.
-	LastInput json.RawMessage
-}
-
 // Responses is the stand-in server. Requests beyond the script are answered with a short
 // final message (so the agent ends its turn instead of retrying) and recorded; the test checks
 // the count.
 type Responses struct {
-	srv *httptest.Server
-	t   testing.TB
-
-	mu       sync.Mutex
-	turns    []Turn
-	requests []Request
+	srv    *httptest.Server
+	script script[Turn]
 }
 
 // NewResponses starts the stand-in with its script; it stops when the test ends.
 func NewResponses(t testing.TB, turns ...Turn) *Responses {
-	r := &Responses{t: t, turns: turns}
+	r := &Responses{script: script[Turn]{turns: turns, closing: Turn{Text: "(no more scripted turns)"}}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/responses", r.respond)
 	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
@@ -63,11 +48,7 @@ func NewResponses(t testing.TB, turns ...Turn) *Responses {
 func (r *Responses) BaseURL() string { return r.srv.URL + "/v1" }
 
 // Requests returns the requests received so far.
-func (r *Responses) Requests() []Request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Request(nil), r.requests...)
-}
+func (r *Responses) Requests() []Request { return r.script.recorded() }
 
 func (r *Responses) respond(w http.ResponseWriter, req *http.Request) {
 	var body struct {
@@ -75,41 +56,16 @@ func (r *Responses) respond(w http.ResponseWriter, req *http.Request) {
 		Stream bool              `json:"stream"`
 		Input  []json.RawMessage `json:"input"`
 	}
-	if err := json.NewDecoder(io.LimitReader(req.Body, 16<<20)).Decode(&body); err != nil {
-		http.Error(w, "request body is not JSON: "+err.Error(), http.StatusBadRequest)
+	if !decode(w, req, &body) {
 		return
 	}
-	rec := Request{Authorization: req.Header.Get("Authorization"), Model: body.Model}
-	if n := len(body.Input); n > 0 {
-		rec.LastInput = body.Input[n-1]
-	}
-	r.mu.Lock()
-	n := len(r.requests)
-	r.requests = append(r.requests, rec)
-	turn := Turn{Text: "(no more scripted turns)"}
-	if n < len(r.turns) {
-		turn = r.turns[n]
-	}
-	r.mu.Unlock()
+	turn, n := r.script.next(Request{Authorization: req.Header.Get("Authorization"), Model: body.Model, LastInput: last(body.Input)})
 	if !body.Stream {
 		http.Error(w, "the stand-in answers streaming requests only", http.StatusBadRequest)
 		return
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	for _, ev := range events(fmt.Sprintf("resp_%d", n+1), turn) {
-		data, err := json.Marshal(ev)
-		if err != nil {
-			panic(err) // maps of strings and numbers always encode
-		}
-		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev["type"], data)
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush()
-		}
-	}
+	stream(w, events(fmt.Sprintf("resp_%d", n), turn))
 }
-
-type event = map[string]any
 
 // events is one turn as the Responses API streams it.
 func events(id string, t Turn) []event {
