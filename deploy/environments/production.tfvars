@@ -1,7 +1,7 @@
-# Settings of the `production` environment, read identically by the workflows
-# (var-files input) and by `make deploy-aks-test AKS_ENV=production`. Committed: nothing here is secret.
-# env_name, github_repository, subscription_id, expires_at and ttl_hours come from the
-# infra step's inputs.
+# Settings of the `production` environment, read identically by the workflows (their
+# var-files input) and by `make deploy-aks-test AKS_ENV=production`. Committed: nothing here is
+# secret. env_name, github_repository, subscription_id, expires_at and ttl_hours come from
+# the infra step's inputs.
 
 # The production tier's GitHub identity from the bootstrap stack:
 #   terraform -chdir=deploy/terraform/bootstrap output environment_tfvars

@@ -1,7 +1,7 @@
-# Settings of the `test` environment, read identically by the workflows
-# (var-files input) and by `make deploy-aks-test AKS_ENV=test`. Committed: nothing here is secret.
-# env_name, github_repository, subscription_id, expires_at and ttl_hours come from the
-# infra step's inputs.
+# Settings of the `test` environment, read identically by the workflows (their
+# var-files input) and by `make deploy-aks-test AKS_ENV=test`. Committed: nothing here is
+# secret. env_name, github_repository, subscription_id, expires_at and ttl_hours come from
+# the infra step's inputs.
 
 # The test tier's GitHub identity from the bootstrap stack:
 #   terraform -chdir=deploy/terraform/bootstrap output environment_tfvars

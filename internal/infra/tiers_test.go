@@ -362,3 +362,67 @@ func TestClusterHardened(t *testing.T) {
 		t.Errorf("output keda = %s, want it to follow the cluster's add-on", got)
 	}
 }
+
+// TestEnvironmentSettings plans every deploy/environments/<env>.tfvars, the files the
+// workflows and `make deploy-aks-test` pass, against the stack's variables with real
+// Terraform: each holds only variables the stack declares, in range, and the committed
+// placeholder identity stops the plan with a pointer to the bootstrap output.
+func TestEnvironmentSettings(t *testing.T) {
+	t.Parallel()
+	bin := terraformBin(t)
+	files, err := filepath.Glob(filepath.Join(stackDir, "..", "environments", "*.tfvars"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var envs []string
+	for _, f := range files {
+		envs = append(envs, strings.TrimSuffix(filepath.Base(f), ".tfvars"))
+	}
+	if want := []string{"preview", "production", "test"}; !slices.Equal(envs, want) {
+		t.Fatalf("deploy/environments holds %v, want %v", envs, want)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			for _, name := range []string{"variables.tf", "inputs.tf"} {
+				copyFile(t, filepath.Join(stackDir, name), filepath.Join(dir, name))
+			}
+			abs, err := filepath.Abs(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tf := testTerraform(t, bin, dir)
+			ctx := context.Background()
+			if err := tf.Init(ctx); err != nil {
+				t.Fatalf("init: %v", err)
+			}
+			opts := []tfexec.PlanOption{tfexec.VarFile(abs), tfexec.Var("subscription_id=" + testSubscription),
+				tfexec.Var("expires_at=2030-01-01T00:00:00Z"), tfexec.Var("github_repository=daedalus-dev/daedalus")}
+			_, err = tf.Plan(ctx, opts...)
+			if err == nil || !strings.Contains(strings.Join(strings.Fields(err.Error()), " "), "copy it from `terraform -chdir=deploy/terraform/bootstrap output environment_tfvars`") {
+				t.Errorf("plan with the placeholder deploy_principal_id: %v, want the pointer to the bootstrap output", err)
+			}
+			var out strings.Builder // Terraform prints warnings with the plan, errors apart
+			tf.SetStdout(&out)
+			tf.SetStderr(&out)
+			if _, err := tf.Plan(ctx, append(opts, tfexec.Var("deploy_principal_id=5d1e3b2a-9c8f-4e7d-a6b5-c4d3e2f1a0b9"))...); err != nil {
+				t.Fatalf("plan with a deploy identity: %v", err)
+			}
+			if strings.Contains(out.String(), "undeclared variable") {
+				t.Errorf("%s sets a variable the stack does not declare:\n%s", f, out.String())
+			}
+		})
+	}
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
