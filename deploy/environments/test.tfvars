@@ -1,8 +1,20 @@
-# Settings of the test environment, read identically by CI (the root action reads
-# deploy/environments/<environment>.tfvars when the repository has it) and by
-# `make deploy-aks-test`. env_name comes from the environment itself; variables are
-# those of deploy/terraform/variables.tf.
-location        = "eastus2"
-node_count      = 2
-node_vm_size    = "Standard_D2s_v5"
-os_disk_size_gb = 75
+# Settings of the `test` environment, read identically by the workflows (their
+# var-files input) and by `make deploy-aks-test AKS_ENV=test`. Committed: nothing here is
+# secret. env_name, github_repository, subscription_id, expires_at and ttl_hours come from
+# the infra step's inputs.
+
+# The test tier's GitHub identity from the bootstrap stack:
+#   terraform -chdir=deploy/terraform/bootstrap output environment_tfvars
+# Plans fail with a pointer here until it is set.
+deploy_principal_id = "00000000-0000-0000-0000-000000000000"
+
+# Entra group of people who administer the environment (Key Vault Secrets Officer, AKS
+# cluster admin): az ad group show -g <name> --query id -o tsv
+# admin_group_object_id = "…"
+
+location   = "eastus2"
+node_count = 2
+keda       = "managed"
+
+# CIDRs allowed to reach the API server (empty: any address, Entra ID sign-in only).
+api_server_authorized_ip_ranges = []

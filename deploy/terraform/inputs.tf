@@ -13,14 +13,17 @@ locals {
   tags = merge(var.tags, {
     "environment" = var.env_name
     "managed-by"  = "terraform"
+    "repository"  = var.github_repository
     "ttl-hours"   = tostring(var.ttl_hours)
   }, local.ttl_tags)
 
-  github_oidc_subjects = length(var.github_oidc_subjects) > 0 ? var.github_oidc_subjects : [
-    "repo:${var.github_repository}:ref:refs/heads/main",
-    "repo:${var.github_repository}:pull_request",
-    "repo:${var.github_repository}:environment:test",
-  ]
+  # Who administers the environment: the tier's CI identity (from the bootstrap stack,
+  # never "whoever applied last") and, optionally, a group of people. Keyed by role so
+  # the keys are known at plan time.
+  admins = merge(
+    { deploy = { id = var.deploy_principal_id, type = "ServicePrincipal" } },
+    var.admin_group_object_id == null ? {} : { admins = { id = var.admin_group_object_id, type = "Group" } },
+  )
 
   # Globally unique names (ACR, Key Vault) get a suffix that is stable for a
   # subscription and environment, so re-applies keep them.
@@ -29,16 +32,16 @@ locals {
 
 # Checks across variables; they stop a plan before anything is created.
 resource "terraform_data" "input_checks" {
-  input = local.github_oidc_subjects
+  input = var.expires_at
 
   lifecycle {
     precondition {
-      condition     = alltrue([for s in local.github_oidc_subjects : startswith(s, "repo:${var.github_repository}:")])
-      error_message = "Every github_oidc_subjects entry must start with repo:${var.github_repository}: (the github_repository variable)."
-    }
-    precondition {
       condition     = timecmp(var.expires_at, plantimestamp()) > 0
       error_message = "expires_at (${var.expires_at}) is in the past: the nightly cleanup would delete the environment. Let the infra step set it, or pass a future time."
+    }
+    precondition {
+      condition     = var.admin_group_object_id == null || var.admin_group_object_id != var.deploy_principal_id
+      error_message = "admin_group_object_id is the deploy identity's principal id: set it to the object id of a group of people (az ad group show -g <name> --query id -o tsv), or leave it null."
     }
   }
 }

@@ -1,14 +1,13 @@
-# The Daedalus test environment: AKS (OIDC issuer, workload identity), ACR, Key Vault,
-# the workload identity and the GitHub Actions identity. Everything except the GitHub
-# Actions identity lives in one resource group tagged for the nightly cleanup.
+# One Daedalus environment: AKS (Entra ID with Azure RBAC, no local accounts, a network
+# policy engine, OIDC issuer, workload identity), ACR, Key Vault and the workload
+# identity, all in one resource group tagged for the nightly cleanup.
+#
+# The stack holds no GitHub identity: the identities CI signs in as, their OIDC
+# subjects and their Azure roles belong to deploy/terraform/bootstrap, so destroying an
+# environment can never delete the identity that destroys it. This stack only grants the
+# tier's identity (deploy_principal_id) its roles on the environment's own resources.
 
 data "azurerm_client_config" "current" {}
-
-# Created by bootstrap/; never tagged auto-destroy, so the cleanup cannot reap the
-# identity it runs as or the state it needs.
-data "azurerm_resource_group" "shared" {
-  name = var.shared_resource_group_name
-}
 
 module "rg" {
   source   = "./modules/rg"
@@ -29,28 +28,19 @@ module "identity" {
 }
 
 module "aks" {
-  source              = "./modules/aks"
-  name                = "aks-daedalus-${var.env_name}"
-  resource_group_name = module.rg.name
-  location            = var.location
-  kubernetes_version  = var.kubernetes_version
-  node_count          = var.node_count
-  node_vm_size        = var.node_vm_size
-  os_disk_size_gb     = var.os_disk_size_gb
-  tags                = local.tags
-}
-
-module "gha_identity" {
-  source              = "./modules/gha-identity"
-  name                = "id-daedalus-${var.env_name}-github"
-  resource_group_name = data.azurerm_resource_group.shared.name
-  location            = data.azurerm_resource_group.shared.location
-  github_repository   = var.github_repository
-  subjects            = local.github_oidc_subjects
-  enable_cleanup_role = var.enable_cleanup_role
-  subscription_id     = var.subscription_id
-  # Not local.tags: this identity outlives the environment (it runs the cleanup).
-  tags = merge(var.tags, { "environment" = var.env_name, "managed-by" = "terraform", "auto-destroy" = "false" })
+  source                          = "./modules/aks"
+  name                            = "aks-daedalus-${var.env_name}"
+  resource_group_name             = module.rg.name
+  location                        = var.location
+  kubernetes_version              = var.kubernetes_version
+  node_count                      = var.node_count
+  node_vm_size                    = var.node_vm_size
+  os_disk_size_gb                 = var.os_disk_size_gb
+  tenant_id                       = data.azurerm_client_config.current.tenant_id
+  admins                          = local.admins
+  keda_managed                    = var.keda == "managed"
+  api_server_authorized_ip_ranges = var.api_server_authorized_ip_ranges
+  tags                            = local.tags
 }
 
 module "acr" {
@@ -59,17 +49,17 @@ module "acr" {
   resource_group_name = module.rg.name
   location            = var.location
   pull_principal_id   = module.aks.kubelet_identity_object_id
-  push_principal_ids  = concat([module.gha_identity.principal_id], var.additional_push_principal_ids)
+  push_principal_ids  = concat([var.deploy_principal_id], var.additional_push_principal_ids)
   tags                = local.tags
 }
 
 module "keyvault" {
-  source                = "./modules/keyvault"
-  name                  = "kv-${var.env_name}-${local.suffix}"
-  resource_group_name   = module.rg.name
-  location              = var.location
-  tenant_id             = data.azurerm_client_config.current.tenant_id
-  reader_principal_id   = module.identity.principal_id
-  officer_principal_ids = [data.azurerm_client_config.current.object_id]
-  tags                  = local.tags
+  source              = "./modules/keyvault"
+  name                = "kv-${var.env_name}-${local.suffix}"
+  resource_group_name = module.rg.name
+  location            = var.location
+  tenant_id           = data.azurerm_client_config.current.tenant_id
+  reader_principal_id = module.identity.principal_id
+  officers            = local.admins
+  tags                = local.tags
 }

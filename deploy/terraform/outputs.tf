@@ -38,14 +38,9 @@ output "oidc_issuer_url" {
   value       = module.aks.oidc_issuer_url
 }
 
-output "gha_identity_client_id" {
-  description = "Client id for azure/login and the infra step's client-id in GitHub Actions."
-  value       = module.gha_identity.client_id
-}
-
-output "gha_oidc_subjects" {
-  description = "GitHub OIDC subjects that may sign in as the GitHub Actions identity."
-  value       = module.gha_identity.subjects
+output "keda" {
+  description = "Where KEDA comes from: managed (the AKS add-on; the deploy step skips its KEDA install) or helm (the deploy step installs KEDA)."
+  value       = module.aks.keda_managed ? "managed" : "helm"
 }
 
 output "expires_at" {

@@ -100,7 +100,7 @@ variable "expires_at" {
 
 variable "github_repository" {
   type        = string
-  description = "owner/repo whose workflows may sign in as the GitHub Actions identity."
+  description = "owner/repo that deploys this environment (the infra step sets it; a tag on every resource). The GitHub identities and their OIDC subjects belong to deploy/terraform/bootstrap."
 
   validation {
     condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
@@ -108,25 +108,47 @@ variable "github_repository" {
   }
 }
 
-variable "github_oidc_subjects" {
-  type        = list(string)
-  description = "GitHub OIDC subjects federated to the GitHub Actions identity. Replaces the default (main branch, pull requests, environment test) rather than appending to it."
-  default     = []
+variable "deploy_principal_id" {
+  type        = string
+  description = "Principal (object) id of this tier's GitHub identity from the bootstrap stack (terraform -chdir=deploy/terraform/bootstrap output environment_tfvars): AcrPush, Key Vault Secrets Officer and AKS RBAC Cluster Admin on this environment. Set in deploy/environments/<env>.tfvars."
 
   validation {
-    condition     = alltrue([for s in var.github_oidc_subjects : can(regex("^repo:[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+:.+$", s))])
-    error_message = "Each github_oidc_subjects entry must start with repo:<owner>/<repo>: (e.g. repo:daedalus-dev/daedalus:ref:refs/heads/main)."
-  }
-  validation {
-    condition     = length(var.github_oidc_subjects) <= 20
-    error_message = "A managed identity takes at most 20 federated credentials."
+    condition     = can(regex("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", var.deploy_principal_id)) && var.deploy_principal_id != "00000000-0000-0000-0000-000000000000"
+    error_message = "deploy_principal_id must be the principal id of the tier's GitHub identity: copy it from `terraform -chdir=deploy/terraform/bootstrap output environment_tfvars` into deploy/environments/<env>.tfvars."
   }
 }
 
-variable "enable_cleanup_role" {
-  type        = bool
-  description = "Grant the GitHub Actions identity Contributor on the subscription so the nightly cleanup can delete expired resource groups."
-  default     = false
+variable "admin_group_object_id" {
+  type        = string
+  description = "Object id of an Entra group of people who administer the environment (Key Vault Secrets Officer, AKS cluster admin); null for none."
+  default     = null
+
+  validation {
+    condition     = var.admin_group_object_id == null || can(regex("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", var.admin_group_object_id))
+    error_message = "admin_group_object_id must be a group object id (az ad group show -g <name> --query id -o tsv) or null."
+  }
+}
+
+variable "keda" {
+  type        = string
+  description = "Where KEDA comes from: managed (the AKS add-on, workload_autoscaler_profile) or helm (the deploy step installs the KEDA chart). The keda output tells the deploy step which."
+  default     = "managed"
+
+  validation {
+    condition     = contains(["managed", "helm"], var.keda)
+    error_message = "keda must be managed (the AKS KEDA add-on) or helm (the deploy step installs KEDA)."
+  }
+}
+
+variable "api_server_authorized_ip_ranges" {
+  type        = list(string)
+  description = "CIDR ranges allowed to reach the AKS API server; empty leaves it public (still Entra ID sign-in only). GitHub-hosted runners have no fixed addresses: set this only with self-hosted runners or a fixed egress."
+  default     = []
+
+  validation {
+    condition     = alltrue([for r in var.api_server_authorized_ip_ranges : can(cidrhost(r, 0))])
+    error_message = "api_server_authorized_ip_ranges must be CIDR ranges such as 203.0.113.0/24."
+  }
 }
 
 variable "additional_push_principal_ids" {
@@ -137,17 +159,6 @@ variable "additional_push_principal_ids" {
   validation {
     condition     = alltrue([for id in var.additional_push_principal_ids : can(regex("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", id))])
     error_message = "additional_push_principal_ids must be object ids (UUIDs)."
-  }
-}
-
-variable "shared_resource_group_name" {
-  type        = string
-  description = "Long-lived resource group (created by bootstrap/) for what must outlive every TTL environment: the state storage and the GitHub Actions identity that runs the cleanup."
-  default     = "rg-daedalus-shared"
-
-  validation {
-    condition     = can(regex("^[-\\w._()]{1,90}$", var.shared_resource_group_name)) && !endswith(var.shared_resource_group_name, ".")
-    error_message = "shared_resource_group_name must be a valid resource group name (letters, digits, -, _, ., (), at most 90, not ending in a period)."
   }
 }
 

@@ -3,8 +3,10 @@ terraform {
 
   required_providers {
     azurerm = {
-      source  = "hashicorp/azurerm"
-      version = "~> 4.20"
+      source = "hashicorp/azurerm"
+      # 4.65 is the first 4.x with every argument name 5.x requires
+      # (user_assigned_identity_id, rbac_authorization_enabled, node_provisioning_profile).
+      version = ">= 4.65, < 6.0"
     }
   }
 }
@@ -26,4 +28,8 @@ provider "azurerm" {
   # ARM_CLIENT_ID and ARM_TENANT_ID set by the infra step in GitHub Actions, or the
   # Azure CLI login on a workstation. Never a client secret.
   subscription_id = var.subscription_id
+
+  # Register nothing: the tier identities may not register resource providers, and the
+  # root action's preflight checks the few the stack needs (docs/runbook.md).
+  resource_provider_registrations = "none"
 }

@@ -109,7 +109,7 @@ func TestSubjectDoctor(t *testing.T) {
 			}
 			msg := se.Error()
 			want := append(tc.want, "AADSTS70021", client, "issuer \""+azuretest.GitHubIssuer+"\"",
-				"github_oidc_subjects", "az identity federated-credential create", "--subject '"+tc.subject+"'",
+				"deploy/terraform/bootstrap", "az identity federated-credential create", "--subject '"+tc.subject+"'",
 				"--audiences api://AzureADTokenExchange")
 			for _, w := range want {
 				if !strings.Contains(msg, w) {

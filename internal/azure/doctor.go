@@ -94,7 +94,7 @@ func (e *SubjectError) Error() string {
 	case "AADSTS700212":
 		fmt.Fprintf(&b, "The audience differs: federated credentials for GitHub use audience %q. ", Audience)
 	}
-	fmt.Fprintf(&b, "Fix: add a federated credential with exactly subject %q and issuer %q to that identity: add the subject to the github_oidc_subjects list in your tfvars (it replaces the default list: keep the existing subjects) and run terraform apply, or run "+
+	fmt.Fprintf(&b, "Fix: add a federated credential with exactly subject %q and issuer %q to that identity: each tier identity of deploy/terraform/bootstrap trusts one subject (environment:test, environment:production, environment:cleanup, pull_request), so sign in with the identity of this job's tier (docs/runbook.md) or run "+
 		"`az identity federated-credential create --identity-name <identity> --resource-group <group> --name <name> --issuer %s --subject '%s' --audiences %s`.",
 		c.Subject, c.Issuer, c.Issuer, c.Subject, Audience)
 	return b.String()

@@ -86,7 +86,7 @@ func (c *client) ShowPlanFile(ctx context.Context, planPath string, opts ...tfex
 // still a step output of the binary.
 var ActionOutputs = []string{
 	"cluster_name", "resource_group_name", "acr_login_server", "acr_name", "key_vault_uri",
-	"workload_identity_client_id", "oidc_issuer_url", "gha_identity_client_id", "gha_oidc_subjects", "expires_at",
+	"workload_identity_client_id", "oidc_issuer_url", "keda", "expires_at",
 }
 
 // Runner runs one command of the step.

@@ -93,7 +93,7 @@ func TestLifecycle(t *testing.T) {
 	if strings.Contains(r.summary, secret) || !strings.Contains(r.summary, "| `admin_token` | *(sensitive") {
 		t.Errorf("summary shows the sensitive output or omits its row:\n%s", r.summary)
 	}
-	if !strings.Contains(r.log, "::warning::The stack lacks outputs that actions/infra declares; they will be empty: acr_name, key_vault_uri, workload_identity_client_id, oidc_issuer_url, gha_identity_client_id") {
+	if !strings.Contains(r.log, "::warning::The stack lacks outputs that actions/infra declares; they will be empty: acr_name, key_vault_uri, workload_identity_client_id, oidc_issuer_url, keda") {
 		t.Errorf("no warning about the outputs the fixture lacks:\n%s", r.log)
 	}
 	if !strings.Contains(r.summary, "| `cluster_name` | `aks-daedalus-ci` |") {

@@ -58,9 +58,10 @@ func TestStackVariables(t *testing.T) {
 	t.Parallel()
 	bin := terraformBin(t)
 	good := map[string]string{
-		"subscription_id":   testSubscription,
-		"expires_at":        "2030-01-01T00:00:00Z",
-		"github_repository": "daedalus-dev/daedalus",
+		"subscription_id":     testSubscription,
+		"expires_at":          "2030-01-01T00:00:00Z",
+		"github_repository":   "daedalus-dev/daedalus",
+		"deploy_principal_id": "5d1e3b2a-9c8f-4e7d-a6b5-c4d3e2f1a0b9",
 	}
 	tests := []struct {
 		name string
@@ -70,8 +71,9 @@ func TestStackVariables(t *testing.T) {
 		{"defaults", nil, ""},
 		{"every setting in range", map[string]string{"env_name": "pr1234", "location": "westeurope", "node_count": "5",
 			"node_vm_size": "Standard_D4s_v5", "os_disk_size_gb": "128", "ttl_hours": "168", "kubernetes_version": "1.33",
-			"github_oidc_subjects":          `["repo:daedalus-dev/daedalus:ref:refs/heads/release/v1"]`,
-			"additional_push_principal_ids": `["0c1d6c1e-1f7e-4d9f-9b3b-7f6b3d1e2a4c"]`, "tags": `{owner = "platform"}`}, ""},
+			"admin_group_object_id": "7e6d5c4b-3a29-4187-9665-544332211000", "keda": "helm",
+			"api_server_authorized_ip_ranges": `["203.0.113.0/24", "198.51.100.7/32"]`,
+			"additional_push_principal_ids":   `["0c1d6c1e-1f7e-4d9f-9b3b-7f6b3d1e2a4c"]`, "tags": `{owner = "platform"}`}, ""},
 		{"subscription not a UUID", map[string]string{"subscription_id": "my-subscription"}, "subscription_id must be a subscription UUID"},
 		{"env name with capitals", map[string]string{"env_name": "Test"}, "env_name must be 2-12 lower-case"},
 		{"env name too long", map[string]string{"env_name": "averylongenvname"}, "env_name must be 2-12 lower-case"},
@@ -86,8 +88,12 @@ func TestStackVariables(t *testing.T) {
 		{"expires_at not RFC 3339", map[string]string{"expires_at": "tomorrow"}, "expires_at must be an RFC 3339 time"},
 		{"expires_at in the past", map[string]string{"expires_at": "2020-01-01T00:00:00Z"}, "is in the past"},
 		{"repository without owner", map[string]string{"github_repository": "daedalus"}, "github_repository must be owner/repo"},
-		{"subject without repo prefix", map[string]string{"github_oidc_subjects": `["ref:refs/heads/main"]`}, "must start with repo:<owner>/<repo>:"},
-		{"subject of another repository", map[string]string{"github_oidc_subjects": `["repo:someone/else:pull_request"]`}, "must start with repo:daedalus-dev/daedalus:"},
+		{"deploy identity left at the placeholder", map[string]string{"deploy_principal_id": "00000000-0000-0000-0000-000000000000"}, "deploy_principal_id must be the principal id of the tier's GitHub identity"},
+		{"deploy identity not an id", map[string]string{"deploy_principal_id": "id-daedalus-github-test"}, "deploy_principal_id must be the principal id of the tier's GitHub identity"},
+		{"admin group not an id", map[string]string{"admin_group_object_id": "platform-admins"}, "admin_group_object_id must be a group object id"},
+		{"admin group is the deploy identity", map[string]string{"admin_group_object_id": "5d1e3b2a-9c8f-4e7d-a6b5-c4d3e2f1a0b9"}, "admin_group_object_id is the deploy identity's principal id"},
+		{"KEDA source", map[string]string{"keda": "operator"}, "keda must be managed (the AKS KEDA add-on) or helm"},
+		{"authorized range not a CIDR", map[string]string{"api_server_authorized_ip_ranges": `["my office"]`}, "api_server_authorized_ip_ranges must be CIDR ranges"},
 		{"TTL tag overridden", map[string]string{"tags": `{"expires-at" = "never"}`}, "must not set auto-destroy or expires-at"},
 		{"push principal not an id", map[string]string{"additional_push_principal_ids": `["alice"]`}, "must be object ids"},
 		{"kubernetes version", map[string]string{"kubernetes_version": "latest"}, "kubernetes_version must look like"},
@@ -137,7 +143,8 @@ func TestStackVariables(t *testing.T) {
 // TestStackInit runs `terraform init` on a copy of the real stack with a stand-in
 // azurerm provider in a -plugin-dir (the real provider cannot be downloaded here and
 // takes too long to build). What this proves: every file parses as Terraform, every
-// module source resolves, and the required_providers constraint accepts a 4.x azurerm.
+// module source resolves, and the required_providers constraint accepts azurerm 5.2.0
+// (`make validate-azurerm` validates both stacks against the real provider's schema).
 // What it does not: that resource arguments match the azurerm schema (`terraform
 // validate` needs the real provider) — TestStackStructure checks the wiring between the
 // root and its modules and the settings the seed requires, statically.
@@ -147,7 +154,7 @@ func TestStackInit(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "terraform")
 	copyDir(t, stackDir, dir)
 	plugins := t.TempDir()
-	const version = "4.20.0"
+	const version = "5.2.0"
 	pdir := filepath.Join(plugins, "registry.terraform.io", "hashicorp", "azurerm", version, runtime.GOOS+"_"+runtime.GOARCH)
 	if err := os.MkdirAll(pdir, 0o755); err != nil {
 		t.Fatal(err)
@@ -171,7 +178,7 @@ func TestStackInit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []string{"rg", "aks", "acr", "keyvault", "identity", "gha_identity"} {
+	for _, m := range []string{"rg", "aks", "acr", "keyvault", "identity"} {
 		if !strings.Contains(string(modules), `"Key":"`+m+`"`) {
 			t.Errorf("module %s not installed: %s", m, modules)
 		}

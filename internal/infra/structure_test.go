@@ -109,8 +109,8 @@ func TestStackStructure(t *testing.T) {
 	t.Run("module wiring", func(t *testing.T) {
 		meta := []string{"source", "count", "for_each", "depends_on", "providers", "version"}
 		calls := root.find("module")
-		if len(calls) != 6 {
-			t.Errorf("root calls %d modules, want rg, aks, acr, keyvault, identity, gha-identity", len(calls))
+		if len(calls) != 5 {
+			t.Errorf("root calls %d modules, want rg, aks, acr, keyvault, identity", len(calls))
 		}
 		for _, call := range calls {
 			src := strings.Trim(root.exprText(call, "source"), `"`)
@@ -149,7 +149,7 @@ func TestStackStructure(t *testing.T) {
 		}
 		defaults := map[string]cty.Value{"node_count": cty.NumberIntVal(2), "node_vm_size": cty.StringVal("Standard_D2s_v5"),
 			"os_disk_size_gb": cty.NumberIntVal(75), "workload_namespace": cty.StringVal("daedalus"),
-			"workload_service_account": cty.StringVal("daedalus-proxy"), "enable_cleanup_role": cty.False}
+			"workload_service_account": cty.StringVal("daedalus-proxy"), "keda": cty.StringVal("managed")}
 		for name, want := range defaults {
 			if got := literal(t, root.one(t, "variable", name), "default"); !got.RawEquals(want) {
 				t.Errorf("variable %s defaults to %#v, want %#v", name, got, want)
@@ -161,10 +161,11 @@ func TestStackStructure(t *testing.T) {
 			t.Error("ACR must be Standard without an admin user")
 		}
 		kv := modules["keyvault"].one(t, "resource", "azurerm_key_vault")
-		if !literal(t, kv, "enable_rbac_authorization").True() {
+		if !literal(t, kv, "rbac_authorization_enabled").True() {
 			t.Error("Key Vault must use RBAC authorization")
 		}
-		roles := map[string]string{"acr": "AcrPull AcrPush", "keyvault": "Key Vault Secrets User|Key Vault Secrets Officer", "gha-identity": "Contributor"}
+		roles := map[string]string{"acr": "AcrPull AcrPush", "keyvault": "Key Vault Secrets User|Key Vault Secrets Officer",
+			"aks": "Azure Kubernetes Service RBAC Cluster Admin|"}
 		for mod, want := range roles {
 			var got []string
 			for _, ra := range modules[mod].find("resource", "azurerm_role_assignment") {
@@ -176,16 +177,12 @@ func TestStackStructure(t *testing.T) {
 				}
 			}
 		}
-		cleanup := modules["gha-identity"].one(t, "resource", "azurerm_role_assignment", "cleanup")
-		if modules["gha-identity"].exprText(cleanup, "count") != "var.enable_cleanup_role ? 1 : 0" ||
-			modules["gha-identity"].exprText(cleanup, "scope") != `"/subscriptions/${var.subscription_id}"` {
-			t.Error("the cleanup role must be optional (enable_cleanup_role) and subscription-scoped")
-		}
 		wfc := modules["identity"].one(t, "resource", "azurerm_federated_identity_credential")
 		if got := modules["identity"].exprText(wfc, "subject"); got != `"system:serviceaccount:${var.namespace}:${var.service_account}"` {
 			t.Errorf("workload federated subject = %s", got)
 		}
-		gfc := modules["gha-identity"].one(t, "resource", "azurerm_federated_identity_credential")
+		boot := parseModule(t, filepath.Join(stackDir, "bootstrap"))
+		gfc := boot.one(t, "resource", "azurerm_federated_identity_credential")
 		if literal(t, gfc, "issuer").AsString() != "https://token.actions.githubusercontent.com" {
 			t.Error("GitHub federated credentials must trust GitHub's OIDC issuer")
 		}
@@ -199,15 +196,15 @@ func TestStackStructure(t *testing.T) {
 			t.Error("the backend must be azurerm with use_oidc and use_azuread_auth")
 		}
 		for _, o := range []string{"cluster_name", "resource_group_name", "acr_login_server", "key_vault_uri",
-			"workload_identity_client_id", "oidc_issuer_url", "expires_at", "gha_oidc_subjects"} {
+			"workload_identity_client_id", "oidc_issuer_url", "expires_at", "keda"} {
 			root.one(t, "output", o)
 		}
 	})
 
 	t.Run("TTL tags and the reaper", func(t *testing.T) {
 		// Every taggable resource of the environment carries the TTL tags; the GitHub
-		// Actions identity (the reaper) lives in the shared group and is not tagged for
-		// deletion.
+		// identities (among them the reaper's) live in bootstrap's shared group, which is
+		// not tagged for deletion.
 		taggable := []string{"azurerm_resource_group", "azurerm_kubernetes_cluster", "azurerm_container_registry",
 			"azurerm_key_vault", "azurerm_user_assigned_identity"}
 		for name, m := range modules {
@@ -218,19 +215,8 @@ func TestStackStructure(t *testing.T) {
 			}
 		}
 		for _, call := range root.find("module") {
-			tags := root.exprText(call, "tags")
-			switch call.Labels[0] {
-			case "gha_identity":
-				if strings.Contains(tags, "local.tags") || !strings.Contains(tags, `"auto-destroy" = "false"`) {
-					t.Errorf("gha_identity tags = %s, want no TTL tags and auto-destroy=false", tags)
-				}
-				if rg := root.exprText(call, "resource_group_name"); strings.Contains(rg, "module.rg") {
-					t.Errorf("the GitHub Actions identity is placed in the TTL group (%s): the cleanup would delete itself", rg)
-				}
-			default:
-				if tags != "local.tags" {
-					t.Errorf("module %s tags = %s, want local.tags", call.Labels[0], tags)
-				}
+			if tags := root.exprText(call, "tags"); tags != "local.tags" {
+				t.Errorf("module %s tags = %s, want local.tags", call.Labels[0], tags)
 			}
 		}
 		locals := root.one(t, "locals")

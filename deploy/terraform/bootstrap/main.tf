@@ -1,15 +1,20 @@
-# Bootstrap: the long-lived pieces every TTL environment relies on, applied once per
-# subscription by a person (az login) with a local state:
+# Bootstrap: what every environment relies on and no environment may own, applied once
+# by a person (az login, Owner or User Access Administrator on both subscriptions) with a
+# local state. docs/runbook.md walks through it.
 #
 #   - a resource group that is never tagged auto-destroy, so the nightly cleanup cannot
-#     reap it (and with it the identity the cleanup runs as, or the state);
-#   - a storage account and container for the main stack's azurerm backend, with
-#     shared keys disabled: access is Entra ID only (use_azuread_auth);
-#   - Storage Blob Data Contributor on it for the deployers.
+#     reap it (and with it the identities or the state);
+#   - a storage account (shared keys disabled, Entra ID only) with one state container
+#     per trust tier: `tfstate` for the protected environments (test, production) and
+#     `tfstate-preview` for pull-request previews;
+#   - the trust tiers (identities.tf): a deploy identity per protected environment, a
+#     preview identity confined to the preview subscription, and a cleanup identity
+#     with a custom role;
+#   - outputs naming the repository variables and GitHub environments to create.
 #
 # terraform -chdir=deploy/terraform/bootstrap init
-# terraform -chdir=deploy/terraform/bootstrap apply -var subscription_id=... -var storage_account_name=...
-# terraform -chdir=deploy/terraform/bootstrap output -raw backend_config
+# terraform -chdir=deploy/terraform/bootstrap apply -var-file=bootstrap.tfvars
+# terraform -chdir=deploy/terraform/bootstrap output github_setup
 #
 # Keep this stack's terraform.tfstate safe (or move it into the container it made with
 # `terraform init -migrate-state` and a backend block of your own).
@@ -19,25 +24,58 @@ terraform {
 
   required_providers {
     azurerm = {
-      source  = "hashicorp/azurerm"
-      version = "~> 4.20"
+      source = "hashicorp/azurerm"
+      # 4.65 is the first 4.x with every argument name 5.x requires.
+      version = ">= 4.65, < 6.0"
     }
   }
 }
 
+# The protected subscription: state, identities, test and production.
 provider "azurerm" {
   features {}
   subscription_id = var.subscription_id
   # The account has shared keys disabled: manage its containers with Entra ID.
   storage_use_azuread = true
+  # Register nothing implicitly (docs/runbook.md lists the providers to register).
+  resource_provider_registrations = "none"
+}
+
+# The preview subscription: every pull-request environment and nothing else.
+provider "azurerm" {
+  alias = "preview"
+  features {}
+  subscription_id                 = var.preview_subscription_id
+  resource_provider_registrations = "none"
 }
 
 variable "subscription_id" {
-  type = string
+  type        = string
+  description = "The protected subscription: state, identities, test and production (az account show --query id -o tsv)."
 
   validation {
     condition     = can(regex("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", var.subscription_id))
     error_message = "subscription_id must be a subscription UUID."
+  }
+}
+
+variable "preview_subscription_id" {
+  type        = string
+  description = "A separate subscription for pull-request previews: the preview identity is Contributor there and has no role in subscription_id. Must differ from subscription_id."
+
+  validation {
+    condition     = can(regex("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", var.preview_subscription_id))
+    error_message = "preview_subscription_id must be a subscription UUID."
+  }
+}
+
+variable "github_repository" {
+  type        = string
+  description = "owner/repo whose workflows sign in as the tier identities."
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository must be owner/repo, e.g. daedalus-dev/daedalus."
   }
 }
 
@@ -61,23 +99,24 @@ variable "storage_account_name" {
   }
 }
 
-variable "state_container_name" {
-  type    = string
-  default = "tfstate"
-}
-
-variable "state_key" {
-  type    = string
-  default = "daedalus.tfstate"
-}
-
-variable "deployer_principal_ids" {
+variable "state_reader_principal_ids" {
   type        = list(string)
-  description = "Further object ids (e.g. the GitHub Actions identity once it exists) that read and write the state. The principal running this apply is always included."
+  description = "Further people (object ids) who read and write every state container. The principal running this apply is always included."
   default     = []
 }
 
 data "azurerm_client_config" "current" {}
+
+resource "terraform_data" "tier_checks" {
+  input = var.preview_subscription_id
+
+  lifecycle {
+    precondition {
+      condition     = lower(var.preview_subscription_id) != lower(var.subscription_id)
+      error_message = "preview_subscription_id equals subscription_id: the preview identity would be Contributor where test and production live. Create a separate subscription for previews (docs/runbook.md, \"The preview boundary\")."
+    }
+  }
+}
 
 resource "azurerm_resource_group" "shared" {
   name     = var.resource_group_name
@@ -85,7 +124,7 @@ resource "azurerm_resource_group" "shared" {
   tags = {
     "auto-destroy" = "false"
     "managed-by"   = "terraform"
-    "purpose"      = "daedalus state and GitHub Actions identity; never reaped"
+    "purpose"      = "daedalus state and GitHub identities; never reaped"
   }
 }
 
@@ -108,29 +147,18 @@ resource "azurerm_storage_account" "state" {
   }
 }
 
+# One container per trust tier; each tier's identity gets Storage Blob Data Contributor
+# on its own container only (identities.tf).
 resource "azurerm_storage_container" "state" {
-  name                  = var.state_container_name
+  for_each              = local.state_containers
+  name                  = each.value
   storage_account_id    = azurerm_storage_account.state.id
   container_access_type = "private"
 }
 
-resource "azurerm_role_assignment" "state" {
-  for_each             = toset(concat([data.azurerm_client_config.current.object_id], var.deployer_principal_ids))
+resource "azurerm_role_assignment" "state_people" {
+  for_each             = toset(concat([data.azurerm_client_config.current.object_id], var.state_reader_principal_ids))
   scope                = azurerm_storage_account.state.id
   role_definition_name = "Storage Blob Data Contributor"
   principal_id         = each.value
-}
-
-output "resource_group_name" {
-  value = azurerm_resource_group.shared.name
-}
-
-output "backend_config" {
-  description = "key=value lines for the infra step's backend-config input (by hand: one -backend-config=<line> each)."
-  value       = <<-EOT
-    resource_group_name=${azurerm_resource_group.shared.name}
-    storage_account_name=${azurerm_storage_account.state.name}
-    container_name=${azurerm_storage_container.state.name}
-    key=${var.state_key}
-  EOT
 }

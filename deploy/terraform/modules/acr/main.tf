@@ -1,5 +1,5 @@
 # Standard ACR without an admin user: the AKS kubelet identity pulls (AcrPull), the
-# GitHub Actions identity and any additional principals push (AcrPush). No pull secret.
+# tier's GitHub identity and any additional principals push (AcrPush). No pull secret.
 
 variable "name" {
   type = string

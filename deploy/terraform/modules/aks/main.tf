@@ -1,5 +1,10 @@
 # AKS with the OIDC issuer and workload identity enabled; a system-assigned control
 # plane identity and the kubelet identity AKS creates (granted AcrPull by the acr module).
+#
+# Hardened: no local accounts (no admin kubeconfig exists to leak), Entra ID sign-in with
+# Azure RBAC for Kubernetes (each admin gets "Azure Kubernetes Service RBAC Cluster Admin"
+# at this cluster only), Cilium as network policy engine so the chart's NetworkPolicy is
+# enforced, and optional authorized IP ranges for the API server.
 
 variable "name" {
   type = string
@@ -33,6 +38,27 @@ variable "os_disk_size_gb" {
   default = 75
 }
 
+variable "tenant_id" {
+  type        = string
+  description = "Entra tenant whose identities sign in to the cluster."
+}
+
+variable "admins" {
+  type        = map(object({ id = string, type = string }))
+  description = "Principals granted Azure Kubernetes Service RBAC Cluster Admin on this cluster, keyed by a name known at plan time."
+}
+
+variable "keda_managed" {
+  type        = bool
+  description = "Run KEDA as the managed AKS add-on (workload_autoscaler_profile); false leaves KEDA to the deploy step's Helm install."
+  default     = true
+}
+
+variable "api_server_authorized_ip_ranges" {
+  type    = list(string)
+  default = []
+}
+
 variable "tags" {
   type = map(string)
 }
@@ -48,6 +74,36 @@ resource "azurerm_kubernetes_cluster" "this" {
 
   oidc_issuer_enabled       = true
   workload_identity_enabled = true
+
+  # Entra ID only: no static admin credential; Kubernetes authorization is Azure RBAC.
+  local_account_disabled = true
+  azure_active_directory_role_based_access_control {
+    tenant_id          = var.tenant_id
+    azure_rbac_enabled = true
+  }
+
+  network_profile {
+    network_plugin      = "azure"
+    network_plugin_mode = "overlay"
+    network_data_plane  = "cilium"
+    network_policy      = "cilium"
+  }
+
+  dynamic "api_server_access_profile" {
+    for_each = length(var.api_server_authorized_ip_ranges) > 0 ? [1] : []
+    content {
+      authorized_ip_ranges = var.api_server_authorized_ip_ranges
+    }
+  }
+
+  workload_autoscaler_profile {
+    keda_enabled = var.keda_managed
+  }
+
+  # The system pool is sized by hand (node_count); no node auto-provisioning.
+  node_provisioning_profile {
+    mode = "Manual"
+  }
 
   default_node_pool {
     name                        = "system"
@@ -70,6 +126,14 @@ resource "azurerm_kubernetes_cluster" "this" {
   tags = var.tags
 }
 
+resource "azurerm_role_assignment" "cluster_admin" {
+  for_each             = var.admins
+  scope                = azurerm_kubernetes_cluster.this.id
+  role_definition_name = "Azure Kubernetes Service RBAC Cluster Admin"
+  principal_id         = each.value.id
+  principal_type       = each.value.type
+}
+
 output "name" {
   value = azurerm_kubernetes_cluster.this.name
 }
@@ -84,4 +148,8 @@ output "oidc_issuer_url" {
 
 output "kubelet_identity_object_id" {
   value = azurerm_kubernetes_cluster.this.kubelet_identity[0].object_id
+}
+
+output "keda_managed" {
+  value = var.keda_managed
 }

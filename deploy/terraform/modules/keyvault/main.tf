@@ -1,5 +1,5 @@
 # RBAC-mode Key Vault: Key Vault Secrets User for the workload identity, Key Vault
-# Secrets Officer for the deployer. Purge protection stays off so a TTL environment can
+# Secrets Officer for the tier's stable deploy identity and the optional admin group. Purge protection stays off so a TTL environment can
 # be deleted and recreated under the same name.
 
 variable "name" {
@@ -23,9 +23,9 @@ variable "reader_principal_id" {
   description = "Object id of the workload identity (Key Vault Secrets User)."
 }
 
-variable "officer_principal_ids" {
-  type        = list(string)
-  description = "Object ids of the deployers (Key Vault Secrets Officer)."
+variable "officers" {
+  type        = map(object({ id = string, type = string }))
+  description = "Principals granted Key Vault Secrets Officer, keyed by a name known at plan time."
 }
 
 variable "tags" {
@@ -38,7 +38,7 @@ resource "azurerm_key_vault" "this" {
   location                   = var.location
   tenant_id                  = var.tenant_id
   sku_name                   = "standard"
-  enable_rbac_authorization  = true
+  rbac_authorization_enabled = true
   purge_protection_enabled   = false
   soft_delete_retention_days = 7
   tags                       = var.tags
@@ -52,10 +52,11 @@ resource "azurerm_role_assignment" "secrets_user" {
 }
 
 resource "azurerm_role_assignment" "secrets_officer" {
-  count                = length(var.officer_principal_ids)
+  for_each             = var.officers
   scope                = azurerm_key_vault.this.id
   role_definition_name = "Key Vault Secrets Officer"
-  principal_id         = var.officer_principal_ids[count.index]
+  principal_id         = each.value.id
+  principal_type       = each.value.type
 }
 
 output "id" {
