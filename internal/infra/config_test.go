@@ -45,6 +45,7 @@ func TestBadInput(t *testing.T) {
 		{"var file as a flag", map[string]string{"var-files": "-var-file=x.tfvars"}, nil, "var-files", "starts with a dash"},
 		{"var file outside the workspace", map[string]string{"var-files": "/etc/passwd.tfvars"}, nil, "var-files", "does not exist"},
 		{"key in backend config", map[string]string{"environment": "test", "backend-config": "storage_account_name=st\nkey=daedalus.tfstate"}, nil, "backend-config", "sets key=daedalus.tfstate, which would put every environment in one state"},
+		{"preview container for a protected environment", map[string]string{"environment": "production", "backend-config": "storage_account_name=st\ncontainer_name=tfstate-preview"}, nil, "backend-config", `names the preview tier's container "tfstate-preview" for protected environment "production"`},
 		{"backend config without environment", map[string]string{"backend-config": "storage_account_name=st"}, nil, "environment", "is required with backend-config"},
 		{"backend config line without =", map[string]string{"environment": "test", "backend-config": "storage_account_name"}, nil, "backend-config", "not a key=value line"},
 		{"empty container", map[string]string{"environment": "test", "backend-config": "container_name="}, nil, "backend-config", "container_name is empty"},

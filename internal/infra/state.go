@@ -29,8 +29,8 @@ const (
 // none: the bootstrap stack's default.
 const DefaultContainer = "tfstate"
 
-// PreviewContainerSuffix is appended to the protected tier's container to name the
-// preview tier's.
+// PreviewContainerSuffix ends the name of the preview tier's container: the bootstrap
+// stack's is tfstate-preview, beside the protected tier's tfstate.
 const PreviewContainerSuffix = "-preview"
 
 // previewEnvRe is how a preview environment is named: pr and the pull request number.
@@ -51,12 +51,15 @@ func TierOf(env string) Tier {
 // the root action has always used when none was given, so existing states stay put.
 func StateKey(env string) string { return "daedalus-" + env + ".tfstate" }
 
-// Container is the state container of tier, given the protected tier's container.
-func Container(protected string, tier Tier) string {
-	if tier == Preview {
-		return protected + PreviewContainerSuffix
+// Container is the state container of tier, given the container backend-config names:
+// a preview's is that container when it is already a preview container (the bootstrap's
+// backend_config_preview), else that container's name with PreviewContainerSuffix, so one
+// backend config serves both tiers and their states still never share a container.
+func Container(given string, tier Tier) string {
+	if tier == Preview && !strings.HasSuffix(given, PreviewContainerSuffix) {
+		return given + PreviewContainerSuffix
 	}
-	return protected
+	return given
 }
 
 // Backend is the -backend-config the step initialises Terraform with: the backend-config
@@ -66,17 +69,17 @@ func (c *Config) Backend() []string {
 	if len(c.BackendConfig) == 0 {
 		return nil
 	}
-	protected := DefaultContainer
+	given := DefaultContainer
 	var out []string
 	for _, kv := range c.BackendConfig {
 		k, v, _ := strings.Cut(kv, "=")
 		if strings.TrimSpace(k) == "container_name" {
-			protected = strings.TrimSpace(v)
+			given = strings.TrimSpace(v)
 			continue
 		}
 		out = append(out, kv)
 	}
-	return append(out, "container_name="+Container(protected, c.Tier), "key="+StateKey(c.Environment))
+	return append(out, "container_name="+Container(given, c.Tier), "key="+StateKey(c.Environment))
 }
 
 // LocalStatePath is the local state file of the environment, relative to the working
@@ -136,6 +139,9 @@ func (c *Config) validateState() []error {
 		k, v, ok := strings.Cut(kv, "=")
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		switch {
+		case k == "container_name" && c.Tier == Protected && strings.HasSuffix(v, PreviewContainerSuffix):
+			bad("backend-config", fmt.Sprintf("names the preview tier's container %q for %s environment %q", v, c.Tier, c.Environment),
+				"use the protected tier's backend config (bootstrap output backend_config, repository variable TERRAFORM_BACKEND_CONFIG): previews must never share a container with test or production")
 		case !ok || k == "":
 			bad("backend-config", fmt.Sprintf("%q is not a key=value line", kv),
 				"give one azurerm backend setting a line, e.g. storage_account_name=stdaedalusstate")

@@ -45,6 +45,7 @@ func TestStatePerEnvironment(t *testing.T) {
 		{"test", "tfstate", "", backend},
 		{"production", "tfstate", "", backend},
 		{"pr12", "tfstate-preview", "", backend},
+		{"pr13", "tfstate-preview", "", backend + "\ncontainer_name=tfstate-preview"}, // the bootstrap's backend_config_preview
 		{"demo", "state-preview", "preview", backend + "\ncontainer_name=state"},
 		{"test", "state", "", backend + "\ncontainer_name=state"},
 	} {
