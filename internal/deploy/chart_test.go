@@ -161,6 +161,9 @@ func TestValuesRejected(t *testing.T) {
 		{name: "placeholder worker tag", files: []string{"values-aks-test.yaml"}, sets: overlaySets[:3], want: "workers[0].image.tag is the placeholder"},
 		{name: "duplicate workers", sets: []string{"workers[0].name=copilot", "workers[0].image.repository=x", "workers[1].name=copilot", "workers[1].image.repository=y"}, want: "names must be unique"},
 		{name: "external NATS without URL", sets: []string{"nats.enabled=false"}, want: "nats.externalUrl is required"},
+		{name: "metadata service in the allow-list", sets: []string{"workerNetworkPolicy.egress[0].cidr=169.254.169.254/32"}, want: "instance metadata service"},
+		{name: "allow-list entry without a CIDR", sets: []string{"workerNetworkPolicy.egress[0].cidr=example.com"}, want: "cidr"},
+		{name: "route TLS without its Secret", files: []string{"values-production.yaml"}, sets: []string{"nats.cluster.tls.enabled=true"}, want: "nats.cluster.tls.secretName is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
