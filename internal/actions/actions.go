@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-githubactions"
+
+	"github.com/daedalus-dev/daedalus/internal/redact"
 )
 
 // Action is a step's view of the GitHub Actions runner. It is safe for concurrent use.
@@ -111,29 +113,35 @@ func (a *Action) Group(title string, fn func() error) error {
 	return fn()
 }
 
-// Infof writes a plain log line.
+// Infof writes a plain log line. This and the other log and annotation methods pass the
+// text through redact.Line: a credential in a URL never reaches the log.
 func (a *Action) Infof(format string, args ...any) {
-	_ = a.safe(func() { a.gha.Infof(format, args...) })
+	msg := redact.Line(fmt.Sprintf(format, args...))
+	_ = a.safe(func() { a.gha.Infof("%s", msg) })
 }
 
 // Debugf writes a ::debug:: line, shown only when the workflow enables debug logging.
 func (a *Action) Debugf(format string, args ...any) {
-	_ = a.safe(func() { a.gha.Debugf(format, args...) })
+	msg := redact.Line(fmt.Sprintf(format, args...))
+	_ = a.safe(func() { a.gha.Debugf("%s", msg) })
 }
 
 // Noticef writes a ::notice:: annotation.
 func (a *Action) Noticef(format string, args ...any) {
-	_ = a.safe(func() { a.gha.Noticef(format, args...) })
+	msg := redact.Line(fmt.Sprintf(format, args...))
+	_ = a.safe(func() { a.gha.Noticef("%s", msg) })
 }
 
 // Warningf writes a ::warning:: annotation.
 func (a *Action) Warningf(format string, args ...any) {
-	_ = a.safe(func() { a.gha.Warningf(format, args...) })
+	msg := redact.Line(fmt.Sprintf(format, args...))
+	_ = a.safe(func() { a.gha.Warningf("%s", msg) })
 }
 
 // Errorf writes an ::error:: annotation. It does not end the step: return an error to main.
 func (a *Action) Errorf(format string, args ...any) {
-	_ = a.safe(func() { a.gha.Errorf(format, args...) })
+	msg := redact.Line(fmt.Sprintf(format, args...))
+	_ = a.safe(func() { a.gha.Errorf("%s", msg) })
 }
 
 // Fail reports err as ::error:: annotations: one titled "Input <name>" for every
@@ -148,14 +156,14 @@ func (a *Action) Fail(err error) {
 		if errors.As(e, &ie) {
 			title := "Input " + ie.Input
 			_ = a.safe(func() {
-				a.gha.WithFieldsMap(map[string]string{"title": title}).Errorf("%s", ie.Error())
+				a.gha.WithFieldsMap(map[string]string{"title": title}).Errorf("%s", redact.Line(ie.Error()))
 			})
 			continue
 		}
 		rest = append(rest, e)
 	}
 	if len(rest) > 0 {
-		_ = a.safe(func() { a.gha.Errorf("%s", errors.Join(rest...).Error()) })
+		_ = a.safe(func() { a.gha.Errorf("%s", redact.Line(errors.Join(rest...).Error())) })
 	}
 }
 

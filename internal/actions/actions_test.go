@@ -321,3 +321,23 @@ func TestOutputValuesCannotForgeOutputs(t *testing.T) {
 		}
 	}
 }
+
+// TestLogLinesRedactCredentials: every log and annotation line goes through the one
+// redaction helper, so a URL with credentials in an error or a log line never prints them.
+func TestLogLinesRedactCredentials(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	a := New(WithGetenv(env(nil)), WithWriter(&out))
+	a.Infof("connecting to %s", "nats://u:Pw-1@nats:4222")
+	a.Debugf("url %s", "https://h/x?sig=Sig-2")
+	a.Warningf("%s", "nats://Tok-3@nats:4222")
+	a.Fail(errors.Join(Invalid("nats-url", "nats://u:Pw-4@h is unreachable", "fix it"), errors.New("dial nats://u:Pw-5@h: refused")))
+	for _, secret := range []string{"Pw-1", "Sig-2", "Tok-3", "Pw-4", "Pw-5"} {
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("log shows %s:\n%s", secret, out.String())
+		}
+	}
+	if strings.Count(out.String(), "REDACTED") != 5 {
+		t.Errorf("want 5 redactions:\n%s", out.String())
+	}
+}
