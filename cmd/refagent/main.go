@@ -28,7 +28,12 @@ func main() {
 
 func realMain(ctx context.Context) error {
 	fs := flag.NewFlagSet("refagent", flag.ContinueOnError)
-	listen := fs.String("listen", ":3000", "TCP address to serve ACP on")
+	// The chart sets DAEDALUS_AGENT_LISTEN to loopback, where the proxy in the same pod dials.
+	defaultListen := ":3000"
+	if v := os.Getenv("DAEDALUS_AGENT_LISTEN"); v != "" {
+		defaultListen = v
+	}
+	listen := fs.String("listen", defaultListen, "TCP address to serve ACP on (default $DAEDALUS_AGENT_LISTEN, else :3000)")
 	stdio := fs.Bool("stdio", false, "speak ACP on stdin/stdout instead of listening")
 	once := fs.Bool("once", false, "exit after the first connection closes (an agent container in a Job)")
 	crashRate := fs.Float64("crash-rate", 0, "probability that a prompt crashes the agent")

@@ -2,16 +2,20 @@ package actions
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/sethvargo/go-githubactions"
+
+	"github.com/daedalus-dev/daedalus/internal/redact"
 )
 
 // Action is a step's view of the GitHub Actions runner. It is safe for concurrent use.
@@ -109,29 +113,35 @@ func (a *Action) Group(title string, fn func() error) error {
 	return fn()
 }
 
-// Infof writes a plain log line.
+// Infof writes a plain log line. This and the other log and annotation methods pass the
+// text through redact.Line: a credential in a URL never reaches the log.
 func (a *Action) Infof(format string, args ...any) {
-	_ = a.safe(func() { a.gha.Infof(format, args...) })
+	msg := redact.Line(fmt.Sprintf(format, args...))
+	_ = a.safe(func() { a.gha.Infof("%s", msg) })
 }
 
 // Debugf writes a ::debug:: line, shown only when the workflow enables debug logging.
 func (a *Action) Debugf(format string, args ...any) {
-	_ = a.safe(func() { a.gha.Debugf(format, args...) })
+	msg := redact.Line(fmt.Sprintf(format, args...))
+	_ = a.safe(func() { a.gha.Debugf("%s", msg) })
 }
 
 // Noticef writes a ::notice:: annotation.
 func (a *Action) Noticef(format string, args ...any) {
-	_ = a.safe(func() { a.gha.Noticef(format, args...) })
+	msg := redact.Line(fmt.Sprintf(format, args...))
+	_ = a.safe(func() { a.gha.Noticef("%s", msg) })
 }
 
 // Warningf writes a ::warning:: annotation.
 func (a *Action) Warningf(format string, args ...any) {
-	_ = a.safe(func() { a.gha.Warningf(format, args...) })
+	msg := redact.Line(fmt.Sprintf(format, args...))
+	_ = a.safe(func() { a.gha.Warningf("%s", msg) })
 }
 
 // Errorf writes an ::error:: annotation. It does not end the step: return an error to main.
 func (a *Action) Errorf(format string, args ...any) {
-	_ = a.safe(func() { a.gha.Errorf(format, args...) })
+	msg := redact.Line(fmt.Sprintf(format, args...))
+	_ = a.safe(func() { a.gha.Errorf("%s", msg) })
 }
 
 // Fail reports err as ::error:: annotations: one titled "Input <name>" for every
@@ -146,14 +156,14 @@ func (a *Action) Fail(err error) {
 		if errors.As(e, &ie) {
 			title := "Input " + ie.Input
 			_ = a.safe(func() {
-				a.gha.WithFieldsMap(map[string]string{"title": title}).Errorf("%s", ie.Error())
+				a.gha.WithFieldsMap(map[string]string{"title": title}).Errorf("%s", redact.Line(ie.Error()))
 			})
 			continue
 		}
 		rest = append(rest, e)
 	}
 	if len(rest) > 0 {
-		_ = a.safe(func() { a.gha.Errorf("%s", errors.Join(rest...).Error()) })
+		_ = a.safe(func() { a.gha.Errorf("%s", redact.Line(errors.Join(rest...).Error())) })
 	}
 }
 
@@ -170,18 +180,42 @@ func flatten(err error) []error {
 }
 
 // SetOutput sets the step output name to value (GITHUB_OUTPUT). Outside Actions it prints
-// "name=value".
+// "name=value". The value is written between a random delimiter, fresh for every output,
+// so no line of it (whatever its origin: a tag, a stack output, a report) can end it
+// early and define other outputs.
 func (a *Action) SetOutput(name, value string) error {
-	if a.getenv("GITHUB_OUTPUT") == "" {
+	if !outputName.MatchString(name) {
+		return fmt.Errorf("setting output %q: not an output name (letters, digits, '_' and '-', starting with a letter or '_')", name)
+	}
+	path := a.getenv("GITHUB_OUTPUT")
+	if path == "" {
 		return a.printf("%s=%s\n", name, value)
 	}
-	if err := checkFileCommandValue(value); err != nil {
-		return fmt.Errorf("setting output %s: %w", name, err)
+	delim := "ghadelimiter_" + rand.Text()
+	for strings.Contains(value, delim) {
+		delim = "ghadelimiter_" + rand.Text()
 	}
-	if err := a.fileCommand(func() { a.gha.SetOutput(name, value) }); err != nil {
+	if err := a.appendFile(path, name+"<<"+delim+"\n"+value+"\n"+delim+"\n"); err != nil {
 		return fmt.Errorf("setting output %s: %w", name, err)
 	}
 	return nil
+}
+
+var outputName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+
+// appendFile appends s to the file command file path in one write.
+func (a *Action) appendFile(path, s string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(s); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // Summary appends Markdown to the step summary (GITHUB_STEP_SUMMARY). Outside Actions it
@@ -267,15 +301,6 @@ func (a *Action) fileCommand(fn func()) error {
 func (a *Action) printf(format string, args ...any) error {
 	_, err := fmt.Fprintf(a.w, format, args...)
 	return err
-}
-
-// go-githubactions writes values between fixed heredoc delimiters; a value containing the
-// delimiter would end the value early and inject further outputs.
-func checkFileCommandValue(v string) error {
-	if strings.Contains(v, "_GitHubActionsFileCommandDelimeter_") {
-		return errors.New("value contains the file command delimiter")
-	}
-	return nil
 }
 
 // lockedWriter keeps lines written from several goroutines whole.

@@ -77,15 +77,21 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// ShortSubscription is the subscription id as logs and reports show it: its first eight
+// characters. Nothing in it is secret, but the logs and reports of a public repository
+// are public, and the full id is one step of an attack less to make.
+func ShortSubscription(id string) string {
+	if len(id) > 8 {
+		return id[:8] + "…"
+	}
+	return id
+}
+
 // LogValue shows the Config in logs. Nothing in it is secret; the subscription ID is
 // shortened all the same, as logs of a public repository are public.
 func (c Config) LogValue() slog.Value {
-	sub := c.SubscriptionID
-	if len(sub) > 8 {
-		sub = sub[:8] + "…"
-	}
 	return slog.GroupValue(
-		slog.String("subscription", sub),
+		slog.String("subscription", ShortSubscription(c.SubscriptionID)),
 		slog.Bool("dryRun", c.DryRun),
 		slog.String("prefix", c.Prefix),
 		slog.Int("concurrency", c.Concurrency),

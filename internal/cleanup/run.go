@@ -73,9 +73,17 @@ func Run(ctx context.Context, cfg Config, a ARM) (*Report, error) {
 		}()
 	}
 	run.Wait()
+	// ARM errors quote resource ids, which hold the subscription id: the report shows it short.
+	short := strings.NewReplacer(cfg.SubscriptionID, ShortSubscription(cfg.SubscriptionID))
+	for i := range entries {
+		entries[i].Detail, entries[i].Error = short.Replace(entries[i].Detail), short.Replace(entries[i].Error)
+		for j := range entries[i].Vaults {
+			entries[i].Vaults[j].Error = short.Replace(entries[i].Vaults[j].Error)
+		}
+	}
 
 	r := &Report{
-		Subscription: cfg.SubscriptionID,
+		Subscription: ShortSubscription(cfg.SubscriptionID),
 		DryRun:       cfg.DryRun,
 		Prefix:       cfg.Prefix,
 		Concurrency:  cfg.Concurrency,

@@ -85,6 +85,15 @@ func TestStepReapsAndReports(t *testing.T) {
 	if !strings.Contains(files["cleanup-report.json"], `"failed": 1`) {
 		t.Errorf("report file:\n%s", files["cleanup-report.json"])
 	}
+	// The report, its outputs and the summary show the subscription id short, as the logs do.
+	for _, f := range []string{"output", "summary", "cleanup-report.json", "log"} {
+		if strings.Contains(files[f], cleanuptest.SubscriptionID) {
+			t.Errorf("%s holds the full subscription id %s", f, cleanuptest.SubscriptionID)
+		}
+	}
+	if want := `"subscription": "` + cleanup.ShortSubscription(cleanuptest.SubscriptionID) + `"`; !strings.Contains(files["cleanup-report.json"], want) {
+		t.Errorf("report file lacks %s", want)
+	}
 	for _, want := range []string{"::error::rg-fails: failed: deleting rg-fails: DeleteFailed (HTTP 409)", "::warning::rg-bad-expiry kept:", "::warning::rg-no-expiry kept:", "::group::Delete expired resource groups", "::error::1 of 7 planned deletions"} {
 		if !strings.Contains(files["log"], want) {
 			t.Errorf("log lacks %q:\n%s", want, files["log"])

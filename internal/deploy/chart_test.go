@@ -172,6 +172,9 @@ func TestValuesRejected(t *testing.T) {
 		{name: "stdio agent without a command", sets: worker0("workers[0].transport=stdio"), want: "transport stdio needs the agent command"},
 		{name: "API key secret without its variable", sets: worker0("workers[0].apiKeySecret.name=s", "workers[0].apiKeySecret.key=k"), want: "apiKeySecret needs apiKeyEnv"},
 		{name: "API key secret without its key", sets: worker0("workers[0].apiKeyEnv=K", "workers[0].apiKeySecret.name=s"), want: "apiKeySecret"},
+		{name: "metadata service in the allow-list", sets: []string{"workerNetworkPolicy.egress[0].cidr=169.254.169.254/32"}, want: "instance metadata service"},
+		{name: "allow-list entry without a CIDR", sets: []string{"workerNetworkPolicy.egress[0].cidr=example.com"}, want: "cidr"},
+		{name: "route TLS without its Secret", files: []string{"values-production.yaml"}, sets: []string{"nats.cluster.tls.enabled=true"}, want: "nats.cluster.tls.secretName is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,6 +17,20 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// loopbackRoutes points the rendered routes (one per node, in order) at the loopback
+// route ports, keeping their credentials, and leaves out node self.
+func loopbackRoutes(rendered []*url.URL, ports []int, self int) []*url.URL {
+	var out []*url.URL
+	for j, r := range rendered {
+		if j != self {
+			u := *r
+			u.Host = fmt.Sprintf("127.0.0.1:%d", ports[j])
+			out = append(out, &u)
+		}
+	}
+	return out
+}
+
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -52,10 +66,7 @@ func TestKEDAFindsConsumerLeader(t *testing.T) {
 	var servers []*server.Server
 	for i := 0; i < n; i++ {
 		pod := fmt.Sprintf("daedalus-nats-%d", i)
-		t.Setenv("POD_NAME", pod)
-		t.Setenv("NATS_USER", "daedalus")
-		t.Setenv("NATS_PASSWORD", "pw")
-		t.Setenv("CLIENT_ADVERTISE", advertised(t, pod))
+		setEnv(t, natsPodEnv(t, []string{"values-production.yaml"}, pod, testSecrets))
 		opts, err := server.ProcessConfigFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -64,12 +75,7 @@ func TestKEDAFindsConsumerLeader(t *testing.T) {
 		// Loopback stands in for the pods' addresses; the advertised names stay as rendered.
 		opts.Host, opts.Port, opts.HTTPHost, opts.HTTPPort = "127.0.0.1", -1, "127.0.0.1", freePort(t)
 		opts.Cluster.Host, opts.Cluster.Port = "127.0.0.1", routes[i]
-		opts.Routes = nil
-		for j, p := range routes {
-			if j != i {
-				opts.Routes = append(opts.Routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
-			}
-		}
+		opts.Routes = loopbackRoutes(opts.Routes, routes, i)
 		opts.StoreDir, opts.PidFile = filepath.Join(dir, pod), ""
 		monitor[host] = opts.HTTPPort
 		s, err := server.NewServer(opts)
@@ -181,5 +187,121 @@ func TestKEDAFindsConsumerLeader(t *testing.T) {
 	}
 	if !strings.HasPrefix(leaders[0], "daedalus-nats-") {
 		t.Errorf("leader %q is not a pod name", leaders[0])
+	}
+}
+
+// TestNATSRoutesRefuseRogueServer reproduces the route attack on the production
+// overlay's cluster config: two nodes run the chart's nats.conf (loopback ports for pod
+// DNS), then a rogue nats-server that knows the route port but not the route
+// credentials routes in and subscribes to the copilot worker's tasks. The nodes must
+// route to each other and refuse the rogue, so a task published to the cluster never
+// reaches it.
+func TestNATSRoutesRefuseRogueServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three NATS servers")
+	}
+	conf := renderedNATSConf(t, []string{"values-production.yaml"})
+	dir := t.TempDir()
+	path := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ports := []int{freePort(t), freePort(t), freePort(t)}
+	start := func(opts *server.Options) *server.Server {
+		t.Helper()
+		opts.Host, opts.Port, opts.HTTPPort = "127.0.0.1", -1, 0
+		opts.PidFile, opts.NoLog, opts.NoSigs = "", true, true
+		s, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Start()
+		t.Cleanup(s.Shutdown)
+		if !s.ReadyForConnections(10 * time.Second) {
+			t.Fatal("NATS server not ready")
+		}
+		return s
+	}
+	var nodes []*server.Server
+	for i := 0; i < 2; i++ {
+		pod := fmt.Sprintf("daedalus-nats-%d", i)
+		setEnv(t, natsPodEnv(t, []string{"values-production.yaml"}, pod, testSecrets))
+		opts, err := server.ProcessConfigFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Cluster.Host, opts.Cluster.Port = "127.0.0.1", ports[i]
+		opts.Routes = loopbackRoutes(opts.Routes[:2], ports, i)
+		opts.JetStream, opts.StoreDir = false, filepath.Join(dir, pod)
+		nodes = append(nodes, start(opts))
+	}
+	waitFor(t, 10*time.Second, "the two nodes to route to each other", func() bool {
+		return nodes[0].NumRoutes() > 0 && nodes[1].NumRoutes() > 0
+	})
+
+	// The rogue: same cluster name, a route to node 0 with no credentials.
+	rogue := start(&server.Options{
+		ServerName: "rogue",
+		Cluster:    server.ClusterOpts{Name: "daedalus-nats", Host: "127.0.0.1", Port: ports[2]},
+		Routes:     []*url.URL{{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", ports[0])}},
+	})
+	spy, err := nats.Connect(rogue.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spy.Close()
+	stolen, err := spy.SubscribeSync("agent.tasks.copilot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := spy.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(nodes[0].ClientURL(), nats.UserInfo("daedalus", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// node 0 lists a route once it has accepted the peer's CONNECT (the rogue itself counts
+	// a route as soon as it has dialled, before node 0 checks it).
+	routedIn := func() bool {
+		rz, err := nodes[0].Routez(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rz.Routes {
+			if r.RemoteName != "daedalus-nats-1" {
+				return true
+			}
+		}
+		return false
+	}
+	// The route handshake and the nodes' authorization timeout (2 s) both fit in this.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if routedIn() {
+			t.Fatalf("a server without the route credentials routed in (node 0 has %d routes)", nodes[0].NumRoutes())
+		}
+		if err := nc.Publish("agent.tasks.copilot", []byte(`{"secret":"task"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if msg, err := stolen.NextMsg(100 * time.Millisecond); err == nil {
+			t.Fatalf("the rogue server read a task: %s", msg.Data)
+		}
+	}
+	if nodes[0].NumRoutes() == 0 {
+		t.Error("node 0 lost its route to node 1")
+	}
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -96,15 +96,16 @@ func TestNATSConfigRuns(t *testing.T) {
 	}
 }
 
-// advertised returns the CLIENT_ADVERTISE the StatefulSet's pod podName gets: the
-// rendered value with $(POD_NAME) expanded as the kubelet does.
-func advertised(t *testing.T, podName string) string {
+// natsPodEnv returns the environment the StatefulSet's pod podName gives nats-server,
+// as the kubelet builds it: secretKeyRef values from secrets (Secret name -> key ->
+// value), then $(VAR) references expanded in order.
+func natsPodEnv(t *testing.T, files []string, podName string, secrets map[string]map[string]string) map[string]string {
 	t.Helper()
 	ch, err := LoadChart(chartDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	vals, err := Values(chartDir(t), []string{"values-production.yaml"}, nil)
+	vals, err := Values(chartDir(t), files, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,14 +125,46 @@ func advertised(t *testing.T, podName string) string {
 		if err := yaml.Unmarshal([]byte(doc), &sts); err != nil {
 			t.Fatal(err)
 		}
+		env := map[string]string{}
 		for _, e := range sts.Spec.Template.Spec.Containers[0].Env {
-			if e.Name == "CLIENT_ADVERTISE" {
-				return strings.ReplaceAll(e.Value, "$(POD_NAME)", podName)
+			switch {
+			case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name":
+				env[e.Name] = podName
+			case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+				ref := e.ValueFrom.SecretKeyRef
+				v, ok := secrets[ref.Name][ref.Key]
+				if !ok {
+					t.Fatalf("env %s reads Secret %s key %s, which the test does not provide", e.Name, ref.Name, ref.Key)
+				}
+				env[e.Name] = v
+			default:
+				env[e.Name] = os.Expand(strings.NewReplacer("$(", "${", ")", "}").Replace(e.Value), func(k string) string { return env[k] })
 			}
 		}
+		return env
 	}
-	t.Fatal("no CLIENT_ADVERTISE in the StatefulSet")
-	return ""
+	t.Fatal("no StatefulSet in the render")
+	return nil
+}
+
+// testSecrets stand in for the generated client and route Secrets.
+var testSecrets = map[string]map[string]string{
+	"daedalus-nats-auth":   {"user": "daedalus", "password": "pw"},
+	"daedalus-nats-routes": {"user": "route", "password": "route-pw"},
+}
+
+// setEnv sets env for the test (nats-server's config variables read the process environment).
+func setEnv(t *testing.T, env map[string]string) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+}
+
+// advertised returns the CLIENT_ADVERTISE the StatefulSet's pod podName gets.
+func advertised(t *testing.T, podName string) string {
+	t.Helper()
+	return natsPodEnv(t, []string{"values-production.yaml"}, podName, testSecrets)["CLIENT_ADVERTISE"]
 }
 
 // TestNATSClusterConfig checks the 3-node config: routes to every node and an
@@ -142,16 +175,21 @@ func TestNATSClusterConfig(t *testing.T) {
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("POD_NAME", "daedalus-nats-1")
-	t.Setenv("NATS_USER", "daedalus")
-	t.Setenv("NATS_PASSWORD", "pw")
-	t.Setenv("CLIENT_ADVERTISE", advertised(t, "daedalus-nats-1"))
+	setEnv(t, natsPodEnv(t, []string{"values-production.yaml"}, "daedalus-nats-1", testSecrets))
 	opts, err := server.ProcessConfigFile(path)
 	if err != nil {
 		t.Fatalf("nats-server rejects the cluster config: %v\n%s", err, conf)
 	}
 	if len(opts.Routes) != 3 || opts.Cluster.Name != "daedalus-nats" || opts.Cluster.Port != 6222 {
 		t.Errorf("cluster: name %q port %d routes %v", opts.Cluster.Name, opts.Cluster.Port, opts.Routes)
+	}
+	if opts.Cluster.Username != "route" || opts.Cluster.Password != "route-pw" {
+		t.Errorf("route authorization: user %q password %q, want the routes Secret's", opts.Cluster.Username, opts.Cluster.Password)
+	}
+	for _, r := range opts.Routes {
+		if p, _ := r.User.Password(); r.User.Username() != "route" || p != "route-pw" {
+			t.Errorf("route %s dials without the route credentials", r.Redacted())
+		}
 	}
 	want := "daedalus-nats-1.daedalus-nats-headless.daedalus.svc.cluster.local:4222"
 	if opts.ClientAdvertise != want {

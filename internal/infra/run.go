@@ -59,18 +59,41 @@ func New(cfg *Config, environ []string, log io.Writer) (Terraform, error) {
 	if err != nil {
 		return nil, err
 	}
-	loud.SetStdout(log)
+	fenced := &fence{w: log}
+	loud.SetStdout(fenced)
 	quiet, err := newTF()
 	if err != nil {
 		return nil, err
 	}
-	return &client{Terraform: loud, quiet: quiet}, nil
+	return &client{Terraform: loud, quiet: quiet, log: fenced}, nil
 }
 
-// client streams the commands a reader should see and keeps JSON commands quiet.
+// client streams the commands a reader should see, each inside a fence, and keeps JSON
+// commands quiet.
 type client struct {
 	*tfexec.Terraform
 	quiet *tfexec.Terraform
+	log   *fence
+}
+
+func (c *client) Init(ctx context.Context, opts ...tfexec.InitOption) error {
+	return c.log.run(func() error { return c.Terraform.Init(ctx, opts...) })
+}
+
+func (c *client) Plan(ctx context.Context, opts ...tfexec.PlanOption) (changes bool, err error) {
+	err = c.log.run(func() error {
+		changes, err = c.Terraform.Plan(ctx, opts...)
+		return err
+	})
+	return changes, err
+}
+
+func (c *client) Apply(ctx context.Context, opts ...tfexec.ApplyOption) error {
+	return c.log.run(func() error { return c.Terraform.Apply(ctx, opts...) })
+}
+
+func (c *client) ForceUnlock(ctx context.Context, lockID string, opts ...tfexec.ForceUnlockOption) error {
+	return c.log.run(func() error { return c.Terraform.ForceUnlock(ctx, lockID, opts...) })
 }
 
 func (c *client) Output(ctx context.Context, opts ...tfexec.OutputOption) (map[string]tfexec.OutputMeta, error) {

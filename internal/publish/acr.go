@@ -54,7 +54,7 @@ func Login(ctx context.Context, a *actions.Action, cred azcore.TokenCredential, 
 
 // Exchange trades an Entra access token for an ACR refresh token with the documented form
 // post to <scheme>://<registry>/oauth2/exchange (grant_type=access_token). The scheme is
-// the registry's: https except for loopback and local registries.
+// the registry's; plain http is refused unless the registry is on loopback.
 func Exchange(ctx context.Context, client *http.Client, reg name.Registry, tenantID, accessToken string) (string, error) {
 	if client == nil {
 		client = http.DefaultClient
@@ -68,6 +68,9 @@ func Exchange(ctx context.Context, client *http.Client, reg name.Registry, tenan
 		form.Set("tenant", tenantID)
 	}
 	u := reg.Scheme() + "://" + reg.RegistryStr() + "/oauth2/exchange"
+	if reg.Scheme() != "https" && !isLoopback(reg.RegistryStr()) {
+		return "", fmt.Errorf("exchanging the Entra token at %s: refusing to send it over plain http to a host that is not loopback", u)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
 	if err != nil {
 		return "", fmt.Errorf("exchanging the Entra token at %s: %w", u, err)

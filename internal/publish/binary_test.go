@@ -37,7 +37,7 @@ func TestBinaryPrintsNoSecret(t *testing.T) {
 	for k, v := range s.env {
 		env = append(env, k+"="+v)
 	}
-	env = append(env, "SSL_CERT_FILE="+s.entra.CertFile(t))
+	env = append(env, "SSL_CERT_FILE="+s.entra.CertFile(t), "DAEDALUS_TEST_LOOPBACK_REGISTRY=1") // the ACR stand-in is on loopback
 
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(bin)

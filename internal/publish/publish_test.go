@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -60,7 +63,7 @@ func (s *stepEnv) run(t *testing.T) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
 	a := actions.New(actions.WithGetenv(func(k string) string { return s.env[k] }), actions.WithWriter(&out))
-	err := publish.Run(context.Background(), a, &publish.Options{AzureTransport: s.entra.Client(), Dir: s.dir})
+	err := publish.Run(context.Background(), a, &publish.Options{AzureTransport: s.entra.Client(), Dir: s.dir, AllowLoopbackRegistry: true})
 	if err != nil {
 		a.Fail(err)
 	}
@@ -354,5 +357,31 @@ func TestSubjectMismatchIsExplained(t *testing.T) {
 	}
 	if n := s.acr.Requests(); n != 0 {
 		t.Fatalf("the registry received %d requests", n)
+	}
+}
+
+// TestTokenGoesOnlyToTheCloudsRegistry reproduces a token leak: any registry host got the
+// Entra token in the exchange, over plain http for a local address. A registry that
+// records every request stands in for the attacker's host; without the test-only
+// loopback allowance the step must refuse it as input, before signing in.
+func TestTokenGoesOnlyToTheCloudsRegistry(t *testing.T) {
+	t.Parallel()
+	s := newStepEnv(t)
+	var requests atomic.Int32
+	rogue := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	t.Cleanup(rogue.Close)
+	s.env["INPUT_REGISTRY"] = strings.TrimPrefix(rogue.URL, "http://")
+	var out bytes.Buffer
+	a := actions.New(actions.WithGetenv(func(k string) string { return s.env[k] }), actions.WithWriter(&out))
+	err := publish.Run(context.Background(), a, &publish.Options{AzureTransport: s.entra.Client(), Dir: s.dir})
+	var ie *actions.InputError
+	if !errors.As(err, &ie) || ie.Input != publish.InputRegistry {
+		t.Fatalf("publish to %s: err %v, want an input error for registry\n%s", s.env["INPUT_REGISTRY"], err, out.String())
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("the rogue registry got %d requests", n)
 	}
 }

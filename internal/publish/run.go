@@ -33,6 +33,10 @@ type Options struct {
 	RegistryTransport http.RoundTripper  // requests to registries, under PinnedTransport
 	Go                string             // go command
 	Dir               string             // checkout holding the package; default the current directory
+	// AllowLoopbackRegistry admits a registry on a loopback address (over plain http):
+	// for tests with a loopback ACR stand-in only. Otherwise the registry must be an ACR
+	// login server of the configured cloud.
+	AllowLoopbackRegistry bool
 }
 
 // Run is the publish step: read and validate the inputs, sign in to the registry, build
@@ -47,6 +51,9 @@ func Run(ctx context.Context, a *actions.Action, opts *Options) error {
 	oidc := a.InActions()
 	if err := errors.Join(in.Err(), cfg.Validate(oidc)); err != nil {
 		return err
+	}
+	if err := checkRegistry(cfg.Registry, cfg.Azure.Cloud, opts.AllowLoopbackRegistry); err != nil {
+		return actions.Invalid(InputRegistry, err.Error(), "use the environment's registry (the acr_login_server Terraform output), e.g. myacr.azurecr.io")
 	}
 	if opts.Dir != "" {
 		cfg.Dir = opts.Dir

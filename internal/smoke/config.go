@@ -12,6 +12,7 @@ import (
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
 	"github.com/daedalus-dev/daedalus/internal/aks"
+	"github.com/daedalus-dev/daedalus/internal/redact"
 )
 
 // Input names of actions/smoke/action.yml.
@@ -178,7 +179,8 @@ func (c Config) Validate(inActions bool) error {
 	return errors.Join(errs...)
 }
 
-// LogValue is the configuration with the NATS password redacted.
+// LogValue is the configuration with the NATS password, and any credential in the NATS
+// URL, redacted.
 func (c Config) LogValue() slog.Value {
 	pw := ""
 	if c.NATSPassword != "" {
@@ -187,7 +189,7 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.Attr{Key: "target", Value: c.Target.LogValue()},
 		slog.String("namespace", c.Namespace), slog.String("release", c.Release), slog.String("worker", c.Worker),
-		slog.String("tokenSecret", c.TokenSecret), slog.String("natsURL", c.NATSURL),
+		slog.String("tokenSecret", c.TokenSecret), slog.String("natsURL", redact.Line(c.NATSURL)),
 		slog.String("natsUser", c.NATSUser), slog.String("natsPassword", pw),
 		slog.Int("tasks", c.Tasks), slog.Duration("coldStartTimeout", c.ColdStartTimeout),
 		slog.Duration("jobTimeout", c.JobTimeout), slog.Duration("restoreTimeout", c.RestoreTimeout),

@@ -2,9 +2,11 @@ package smoke
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +120,33 @@ func TestFullname(t *testing.T) {
 	for release, want := range map[string]string{"daedalus": "daedalus", "prod": "prod-daedalus", "my-daedalus-x": "my-daedalus-x"} {
 		if got := (Config{Release: release}).fullname(); got != want {
 			t.Errorf("fullname(%q) = %q, want %q (the chart's daedalus.fullname)", release, got, want)
+		}
+	}
+}
+
+// TestDebugLogRedactsNATSURL reproduces a leak: the step's debug log printed the
+// nats-url input with the password in it. The step runs until it needs the cluster (the
+// kubeconfig does not exist); its log must name the server but not the credentials, in
+// user:password or token form.
+func TestDebugLogRedactsNATSURL(t *testing.T) {
+	t.Parallel()
+	for _, natsURL := range []string{"nats://daedalus:Pw-0f3c9a@nats.example:4222", "nats://Tok-5e1b77@nats.example:4222"} {
+		var log bytes.Buffer
+		env := map[string]string{
+			"INPUT_NATS-URL":   natsURL,
+			"INPUT_KUBECONFIG": filepath.Join(t.TempDir(), "missing"),
+		}
+		a := actions.New(actions.WithGetenv(func(k string) string { return env[k] }), actions.WithWriter(&log))
+		if _, err := MainWith(context.Background(), a, nil); err == nil {
+			t.Fatal("the step ran without a cluster")
+		}
+		if !strings.Contains(log.String(), "::debug::configuration:") || !strings.Contains(log.String(), "nats.example:4222") {
+			t.Fatalf("no configuration in the debug log:\n%s", log.String())
+		}
+		for _, secret := range []string{"Pw-0f3c9a", "Tok-5e1b77"} {
+			if strings.Contains(log.String(), secret) {
+				t.Errorf("the debug log shows %s from nats-url %s:\n%s", secret, natsURL, log.String())
+			}
 		}
 	}
 }

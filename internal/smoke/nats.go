@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,6 +15,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
+
+	"github.com/daedalus-dev/daedalus/internal/redact"
 )
 
 // NATSConnector returns Deps.NATS for cfg: cfg.NATSURL when set, else a port-forward
@@ -52,18 +53,10 @@ func NATSConnector(cfg Config, rc *rest.Config, kube kubernetes.Interface, mask 
 		nc, err := nats.Connect(addr, opts...)
 		if err != nil {
 			stop()
-			return nil, nil, fmt.Errorf("connecting to NATS at %s: %w", redactURL(addr), err)
+			return nil, nil, fmt.Errorf("connecting to NATS at %s: %w", redact.Line(addr), err)
 		}
 		return nc, func() { nc.Close(); stop() }, nil
 	}
-}
-
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	return u.Redacted()
 }
 
 // forwardNATS port-forwards a local port to 4222 of a running NATS pod of the release.

@@ -21,7 +21,8 @@ type workflow struct {
 		Permissions    any    `yaml:"permissions"`
 		TimeoutMinutes any    `yaml:"timeout-minutes"`
 		Steps          []struct {
-			Uses string `yaml:"uses"`
+			Uses string         `yaml:"uses"`
+			With map[string]any `yaml:"with"`
 		} `yaml:"steps"`
 	} `yaml:"jobs"`
 }
@@ -31,7 +32,8 @@ var pinnedRe = regexp.MustCompile(`^[\w.-]+/[\w./-]+@[0-9a-f]{40}$`)
 // workflowProblems checks one workflow against the repository's policy: a top-level
 // permissions block that grants no write access other than id-token (jobs widen it only
 // for themselves), a concurrency group, a timeout on every job, and every remote action
-// pinned to a full commit SHA with its version in a comment.
+// pinned to a full commit SHA with its version in a comment, and every checkout with
+// persist-credentials: false.
 func workflowProblems(path string) ([]string, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -66,6 +68,9 @@ func workflowProblems(path string) ([]string, error) {
 			problems = append(problems, fmt.Sprintf("job %s permissions %q: list the scopes", name, p))
 		}
 		for _, s := range j.Steps {
+			if strings.HasPrefix(s.Uses, "actions/checkout@") && fmt.Sprint(s.With["persist-credentials"]) != "false" {
+				problems = append(problems, fmt.Sprintf("job %s checks out without persist-credentials: false: the token stays in .git/config for every later step", name))
+			}
 			if s.Uses == "" || strings.HasPrefix(s.Uses, "./") || strings.HasPrefix(s.Uses, "docker://") {
 				continue
 			}
@@ -126,6 +131,7 @@ jobs:
 		"job a has no timeout-minutes",
 		`job a permissions "write-all": list the scopes`,
 		"job a uses actions/checkout@v4: pin it to a full commit SHA (uses: owner/repo@<sha> # vX.Y.Z)",
+		"job a checks out without persist-credentials: false: the token stays in .git/config for every later step",
 		"job a uses actions/setup-go@d35c59abb061a4a6fb18e82ac0862c26744d6ab5 without a version comment (# vX.Y.Z)",
 		"no concurrency group",
 		"top-level permissions grant contents: write to every job; grant it in the job that needs it",

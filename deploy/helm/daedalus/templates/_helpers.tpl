@@ -40,6 +40,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-nats-auth" (include "daedalus.fullname" .)) .Values.nats.auth.existingSecret -}}
 {{- end -}}
 
+{{- define "daedalus.nats.routesSecret" -}}
+{{- default (printf "%s-nats-routes" (include "daedalus.fullname" .)) .Values.nats.cluster.auth.existingSecret -}}
+{{- end -}}
+
 {{/* The client URL every proxy and the bootstrap hook use. */}}
 {{- define "daedalus.nats.url" -}}
 {{- if .Values.nats.enabled -}}
@@ -268,6 +272,9 @@ spec:
           value: {{ $w.name | quote }}
         - name: DAEDALUS_WORKSPACE
           value: /workspace
+        # Where the proxy beside it dials: an agent that reads this listens on loopback only.
+        - name: DAEDALUS_AGENT_LISTEN
+          value: {{ printf "127.0.0.1:%v" $w.port | quote }}
         {{- with $w.apiKeySecret }}
         - name: {{ $w.apiKeyEnv }}
           valueFrom:
@@ -384,4 +391,25 @@ spec:
     {{- if $root.Values.nats.tls.enabled }}
     {{- include "daedalus.nats.tlsVolume" $root | nindent 4 }}
     {{- end }}
+{{- end -}}
+
+{{/* "true" when the IPv4 CIDR . (a.b.c.d/n) covers the instance metadata service
+169.254.169.254 with room to spare, so an allow-list entry gets it as an `except`; fails
+when the entry is that address alone. IPv6 entries never cover it. */}}
+{{- define "daedalus.coversMetadata" -}}
+{{- if not (contains ":" .) -}}
+{{- $parts := splitList "/" . -}}
+{{- $octets := splitList "." (first $parts) -}}
+{{- $n := atoi (last $parts) -}}
+{{- $ip := 0 -}}
+{{- range $octets }}{{ $ip = add (mul $ip 256) (atoi .) }}{{ end -}}
+{{- $block := 1 -}}
+{{- range until (sub 32 $n | int) }}{{ $block = mul $block 2 }}{{ end -}}
+{{- if eq (div $ip $block) (div 2852039166 $block) -}}
+{{- if eq $n 32 -}}
+{{- fail (printf "workerNetworkPolicy.egress: %s is the instance metadata service, which worker pods may never reach" .) -}}
+{{- end -}}
+true
+{{- end -}}
+{{- end -}}
 {{- end -}}

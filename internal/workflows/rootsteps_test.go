@@ -1,0 +1,137 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runnerOutputs parses a GITHUB_OUTPUT file as the runner does: name=value lines, and
+// name<<DELIMITER blocks that end at the first line equal to DELIMITER. A later
+// definition of a name replaces an earlier one.
+func runnerOutputs(content string) (map[string]string, error) {
+	out := map[string]string{}
+	lines := strings.Split(strings.TrimSuffix(content, "\n"), "\n")
+	for i := 0; i < len(lines); i++ {
+		line := lines[i]
+		if line == "" {
+			continue
+		}
+		eq, heredoc := strings.Index(line, "="), strings.Index(line, "<<")
+		if eq >= 0 && (heredoc < 0 || eq < heredoc) {
+			out[line[:eq]] = line[eq+1:]
+			continue
+		}
+		if heredoc < 0 {
+			return nil, fmt.Errorf("line %q is neither name=value nor name<<delimiter", line)
+		}
+		name, delim := line[:heredoc], line[heredoc+2:]
+		var val []string
+		for i++; ; i++ {
+			if i == len(lines) {
+				return nil, fmt.Errorf("output %s: no closing %s", name, delim)
+			}
+			if lines[i] == delim {
+				break
+			}
+			val = append(val, lines[i])
+		}
+		out[name] = strings.Join(val, "\n")
+	}
+	return out, nil
+}
+
+// runRootStep runs the run: script of the root action's step id with real bash, as the
+// runner does (bash --noprofile --norc -eo pipefail), with env as the step's environment,
+// and returns its outputs as the runner reads them, its log and its exit error.
+func runRootStep(t *testing.T, id string, env map[string]string) (map[string]string, string, error) {
+	t.Helper()
+	a := readAction(t, filepath.Join(repoRoot(t), "action.yml"))
+	var script string
+	for _, s := range a.Runs.Steps {
+		if s.ID == id {
+			script = s.Run
+			for k := range env {
+				if _, ok := s.Env[k]; !ok {
+					t.Fatalf("step %s has no env %s", id, k)
+				}
+			}
+		}
+	}
+	if script == "" {
+		t.Fatalf("the root action has no run: step %s", id)
+	}
+	dir := t.TempDir()
+	path, output := filepath.Join(dir, "step.sh"), filepath.Join(dir, "output")
+	if err := os.WriteFile(path, []byte(script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(output, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", path)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GITHUB_OUTPUT=" + output, "RUNNER_TEMP=" + dir}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	log, err := cmd.CombinedOutput()
+	raw, rerr := os.ReadFile(output)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	outs, perr := runnerOutputs(string(raw))
+	if perr != nil {
+		t.Fatalf("GITHUB_OUTPUT of step %s: %v\n%s", id, perr, raw)
+	}
+	return outs, string(log), err
+}
+
+// TestRootActionRefusesForgedImageTag reproduces an output forgery: an image-tag with a
+// newline wrote a second image= line, so the deploy step got an image of the caller's
+// choosing from another registry. The env step (before anything changes) and the image
+// step must refuse it with an annotation naming the input, and write no output.
+func TestRootActionRefusesForgedImageTag(t *testing.T) {
+	t.Parallel()
+	forged := "1.0.0\nimage=evil.example/backdoor:1"
+	var exit *exec.ExitError
+	outs, log, err := runRootStep(t, "image", map[string]string{"REGISTRY": "acrdaedalustest.azurecr.io", "TAG": forged})
+	if !errors.As(err, &exit) || len(outs) != 0 {
+		t.Errorf("image step with image-tag %q: err %v, outputs %v, log:\n%s\nwant exit 1 and no output", forged, err, outs, log)
+	}
+	env := map[string]string{"ENVIRONMENT": "test", "REPOSITORY": "o/r", "TAG": forged}
+	outs, log, err = runRootStep(t, "env", env)
+	if !errors.As(err, &exit) || !strings.Contains(log, "::error title=Input image-tag::") || len(outs) != 0 {
+		t.Errorf("env step with image-tag %q: err %v, outputs %v, log:\n%s\nwant exit 1, an image-tag annotation and no output", forged, err, outs, log)
+	}
+	outs, _, err = runRootStep(t, "image", map[string]string{"REGISTRY": "acrdaedalustest.azurecr.io", "TAG": "1.0.0"})
+	if err != nil || outs["image"] != "acrdaedalustest.azurecr.io/daedalus-proxy:1.0.0" {
+		t.Errorf("image step with a good tag: err %v, outputs %v", err, outs)
+	}
+}
+
+// TestRootActionVarFilesKeepTheirLines reproduces a cut output: a var-files line equal to
+// the fixed heredoc delimiter ended the var-files output early (dropping the generated
+// tfvars that sets env_name) and let the following lines define outputs. The delimiter
+// is random now, so every line arrives as given.
+func TestRootActionVarFilesKeepTheirLines(t *testing.T) {
+	t.Parallel()
+	lines := []string{"a.tfvars", "DAEDALUS_EOF", "backend-config<<X", "key=stolen.tfstate", "X", "ghadelimiter_x", "b.tfvars"}
+	outs, log, err := runRootStep(t, "env", map[string]string{
+		"ENVIRONMENT": "pr7", "REPOSITORY": "o/r", "VAR_FILES": strings.Join(lines, "\n"),
+		"BACKEND_CONFIG": "resource_group_name=rg-state",
+	})
+	if err != nil {
+		t.Fatalf("env step: %v\n%s", err, log)
+	}
+	got := strings.Split(outs["var-files"], "\n")
+	if len(got) != len(lines)+1 || strings.Join(got[:len(lines)], "\n") != strings.Join(lines, "\n") || !strings.HasSuffix(got[len(lines)], "daedalus-pr7.tfvars") {
+		t.Errorf("var-files output = %q, want the input lines then the generated tfvars", got)
+	}
+	if want := "resource_group_name=rg-state\nkey=daedalus-pr7.tfstate"; outs["backend-config"] != want {
+		t.Errorf("backend-config output = %q, want %q", outs["backend-config"], want)
+	}
+}
