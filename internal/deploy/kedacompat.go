@@ -15,6 +15,8 @@ const (
 	// { keda_enabled = true }): AKS installs and upgrades KEDA to fit the cluster's
 	// Kubernetes version, and deploy only checks that KEDA's API is served.
 	KEDAAddon = "addon"
+	// AddonKEDANamespace is where AKS runs the add-on's operator.
+	AddonKEDANamespace = "kube-system"
 	// KEDAHelm installs KEDA's chart, at the version KEDA's compatibility table gives for
 	// the cluster's Kubernetes minor.
 	KEDAHelm = "helm"

@@ -142,6 +142,11 @@ func Prepare(cfg Config) (*Plan, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	if cfg.KEDA == KEDAAddon {
+		// AKS runs the add-on's operator in kube-system: the NetworkPolicy that admits only
+		// KEDA's operator to NATS monitoring must look for it there.
+		sets = append(sets, "keda.operatorNamespace="+AddonKEDANamespace)
+	}
 	// The step's image and preset inputs win over set lines; order is fixed for a stable result.
 	sort.Strings(sets)
 	if err := applySets(vals, eff, sets); err != nil {

@@ -24,6 +24,8 @@ func TestPrepare(t *testing.T) {
 		proxy   string
 		workers string
 		preset  string // the first worker's preset in the effective values
+		// kedaNamespace is keda.operatorNamespace in the effective values, when set.
+		kedaNamespace string
 	}{
 		{name: "overlay with both images", edit: func(*Config) {}, proxy: "r.azurecr.io/daedalus-proxy:7", workers: "copilot=r.azurecr.io/copilot-bridge:7"},
 		{name: "bare worker image is the first worker's", edit: func(c *Config) {
@@ -43,6 +45,8 @@ func TestPrepare(t *testing.T) {
 			c.WorkerPresets = map[string]string{"copilot": "codex,proxy.image.repository=evil.io/p"}
 		}, input: InputWorkerPresets},
 		{name: "preset for an unknown worker", edit: func(c *Config) { c.WorkerPresets = map[string]string{"codex": "codex"} }, input: InputWorkerPresets},
+		{name: "KEDA add-on: its operator is in kube-system", edit: func(c *Config) { c.KEDA = KEDAAddon },
+			proxy: "r.azurecr.io/daedalus-proxy:7", workers: "copilot=r.azurecr.io/copilot-bridge:7", kedaNamespace: "kube-system"},
 		{name: "missing proxy image", edit: func(c *Config) { c.ProxyImage = "" }, input: InputProxyImage},
 		{name: "missing worker image", edit: func(c *Config) { c.WorkerImages = nil }, input: InputWorkerImages},
 		{name: "unknown worker", edit: func(c *Config) { c.WorkerImages = map[string]string{"codex": "r.io/c:1"} }, input: InputWorkerImages},
@@ -80,6 +84,9 @@ func TestPrepare(t *testing.T) {
 			workers, _ := eff["workers"].([]any)
 			if got, _ := workers[0].(map[string]any)["preset"].(string); tt.preset != "" && got != tt.preset {
 				t.Errorf("workers[0].preset = %q, want %q", got, tt.preset)
+			}
+			if got, _ := lookup(eff, "keda", "operatorNamespace").(string); tt.kedaNamespace != "" && got != tt.kedaNamespace {
+				t.Errorf("keda.operatorNamespace = %q, want %q", got, tt.kedaNamespace)
 			}
 		})
 	}
