@@ -352,7 +352,7 @@ func TestSubjectMismatchIsExplained(t *testing.T) {
 		t.Fatal("publish succeeded with a subject Entra does not know")
 	}
 	if !strings.Contains(out, `Entra ID rejected the GitHub OIDC token (AADSTS70021)`) || !strings.Contains(out, "::endgroup::\n::error::signing in to "+s.acr.Host+": ") ||
-		!strings.Contains(out, "repo:octo/app:pull_request") || !strings.Contains(out, "github_oidc_subjects") {
+		!strings.Contains(out, "repo:octo/app:pull_request") || !strings.Contains(out, "each tier identity of deploy/terraform/bootstrap") {
 		t.Fatalf("output:\n%s", out)
 	}
 	if n := s.acr.Requests(); n != 0 {
