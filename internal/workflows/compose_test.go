@@ -36,3 +36,21 @@ func TestRootActionHandsOnTheCluster(t *testing.T) {
 		t.Errorf("steps found: %v, want deploy and smoke", seen)
 	}
 }
+
+// TestRootActionTakesKEDAFromTheStack: the stack decides whether the cluster runs AKS's
+// KEDA add-on (output keda: managed) or needs deploy's Helm install (helm); deploy must hear
+// it, or a cluster without the add-on never gets KEDA and one with it gets a second copy.
+func TestRootActionTakesKEDAFromTheStack(t *testing.T) {
+	t.Parallel()
+	a := readAction(t, filepath.Join(repoRoot(t), "action.yml"))
+	const want = "${{ steps.infra.outputs.keda == 'helm' && 'helm' || 'addon' }}"
+	for _, s := range a.Runs.Steps {
+		if s.ID == "deploy" {
+			if s.Env["INPUT_KEDA"] != want {
+				t.Errorf("step deploy: INPUT_KEDA = %q, want %q", s.Env["INPUT_KEDA"], want)
+			}
+			return
+		}
+	}
+	t.Error("the root action has no deploy step")
+}
