@@ -109,6 +109,18 @@ func (in *Inputs) Duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+// Lines reads a newline-separated input (for values that may hold commas, such as Helm
+// --set lines), trimming each line and dropping empty ones.
+func (in *Inputs) Lines(name string) []string {
+	var out []string
+	for _, line := range strings.Split(in.a.gha.GetInput(name), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
 // List returns the input name split on newlines and commas, each item trimmed, empty
 // items dropped. An empty input gives nil.
 func (in *Inputs) List(name string) []string {

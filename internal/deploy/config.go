@@ -105,7 +105,7 @@ func ReadConfig(a *actions.Action) (Config, error) {
 		Release:          in.String(InputRelease, DefaultRelease),
 		Chart:            in.String(InputChart, DefaultChart),
 		Values:           in.List(InputValues),
-		Sets:             lines(in.String(InputSet, "")),
+		Sets:             in.Lines(InputSet),
 		ProxyImage:       in.String(InputProxyImage, ""),
 		GitHubToken:      in.Secret(InputGitHubToken),
 		TokenSecret:      in.String(InputTokenSecret, DefaultTokenSecret),
@@ -122,30 +122,14 @@ func ReadConfig(a *actions.Action) (Config, error) {
 	// On AKS the managed add-on is the default: AKS keeps KEDA matched to the cluster.
 	c.KEDA = in.String(InputKEDA, map[bool]string{true: KEDAAddon, false: KEDAHelm}[c.Target.UsesAKS()])
 	var err error
-	c.WorkerImages, err = parseWorkerImages(lines(in.String(InputWorkerImages, "")))
-	presets, perr := ParseWorkerPresets(in.String(InputWorkerPresets, ""))
+	c.WorkerImages, err = ParseWorkerImages(in.Lines(InputWorkerImages))
+	presets, perr := ParseWorkerPresets(in.Lines(InputWorkerPresets))
 	c.WorkerPresets = presets
 	return c, errors.Join(in.Err(), err, perr)
 }
 
-// lines splits on newlines only (a --set value may hold commas), trimming and dropping
-// empty lines.
-func lines(s string) []string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // FirstWorker is the key of a bare image in worker-images: the first worker in values.
 const FirstWorker = ""
-
-func parseWorkerImages(items []string) (map[string]string, error) {
-	return parseNamed(InputWorkerImages, "image", items)
-}
 
 // parseNamed reads name=value lines of a per-worker input; a bare value is the first
 // worker's.
@@ -274,10 +258,12 @@ func (c Config) LogValue() slog.Value {
 
 // ParseWorkerImages reads the worker-images input: one name=image a line, a bare image
 // being the first worker's (FirstWorker).
-func ParseWorkerImages(s string) (map[string]string, error) { return parseWorkerImages(lines(s)) }
+func ParseWorkerImages(items []string) (map[string]string, error) {
+	return parseNamed(InputWorkerImages, "image", items)
+}
 
 // ParseWorkerPresets reads the worker-presets input: one name=preset a line, a bare preset
 // the first worker's.
-func ParseWorkerPresets(s string) (map[string]string, error) {
-	return parseNamed(InputWorkerPresets, "preset", lines(s))
+func ParseWorkerPresets(items []string) (map[string]string, error) {
+	return parseNamed(InputWorkerPresets, "preset", items)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -55,17 +54,17 @@ func Main(ctx context.Context, a *actions.Action, env Env) ([]Problem, error) {
 		Release:   deploy.DefaultRelease,
 		Chart:     in.String(deploy.InputChart, deploy.DefaultChart),
 		Values:    in.List(deploy.InputValues),
-		Sets:      lines(in.String(deploy.InputSet, "")),
+		Sets:      in.Lines(deploy.InputSet),
 	}
 	if len(dc.Values) == 0 {
 		dc.Values = []string{deploy.DefaultValues}
 	}
 	var errs []error
 	var err error
-	if dc.WorkerImages, err = deploy.ParseWorkerImages(in.String(deploy.InputWorkerImages, "")); err != nil {
+	if dc.WorkerImages, err = deploy.ParseWorkerImages(in.Lines(deploy.InputWorkerImages)); err != nil {
 		errs = append(errs, err)
 	}
-	if dc.WorkerPresets, err = deploy.ParseWorkerPresets(in.String(deploy.InputWorkerPresets, "")); err != nil {
+	if dc.WorkerPresets, err = deploy.ParseWorkerPresets(in.Lines(deploy.InputWorkerPresets)); err != nil {
 		errs = append(errs, err)
 	}
 	errs = append(errs, in.Err(), az.Validate(a.InActions()))
@@ -140,15 +139,4 @@ func summary(problems []Problem, checks int) string {
 		rows = append(rows, []string{p.Check, "`" + p.What + "`", p.Grant, "`" + p.Fix + "`"})
 	}
 	return "### Preflight failed\n\n" + actions.Table([]string{"Check", "Missing", "Granted by", "Fix"}, rows)
-}
-
-// lines splits on newlines only (a --set value may hold commas), dropping empty lines.
-func lines(s string) []string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			out = append(out, l)
-		}
-	}
-	return out
 }
