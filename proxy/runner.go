@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +19,7 @@ type Runner struct {
 	dialer  Dialer
 	log     *slog.Logger
 	metrics *Metrics
+	perms   PermissionPolicy
 
 	// Read from the consumer when Run starts.
 	attempts  int
@@ -29,7 +29,9 @@ type Runner struct {
 
 // NewRunner returns a Runner for a validated Config.
 func NewRunner(cfg Config, js jetstream.JetStream, d Dialer, log *slog.Logger) *Runner {
-	return &Runner{cfg: cfg, js: js, dialer: d, log: log, metrics: NewMetrics(cfg.Worker)}
+	rules, _ := ParseAllowRules(cfg.PermissionAllowlist) // checked by Validate
+	return &Runner{cfg: cfg, js: js, dialer: d, log: log, metrics: NewMetrics(cfg.Worker),
+		perms: PermissionPolicy{Mode: cfg.PermissionPolicy, Allow: rules, MaxTools: cfg.Limits.MaxToolCalls}}
 }
 
 // Metrics returns the runner's metrics.
@@ -137,6 +139,7 @@ type outcome struct {
 	reason     string
 	stopReason acp.StopReason
 	text       string
+	dropped    int64 // bytes of the answer past Limits.MaxOutput
 	toolCalls  int
 	promptAt   time.Time
 	answeredAt time.Time
@@ -257,15 +260,22 @@ func (r *Runner) resultStored(ctx context.Context, taskID string) bool {
 // published, any other is requeued.
 func (r *Runner) execute(ctx, sctx context.Context, task Task, d delivery, warm *warmSession, log *slog.Logger) outcome {
 	meta := map[string]any{"worker": r.cfg.Worker, "attempt": d.attempt}
-	status := newStatusPublisher(r.js, task, d.trace, r.cfg.StatusInterval, meta, log)
+	status := newStatusPublisher(r.js, task, d.trace, r.cfg.StatusInterval, r.cfg.Limits, meta, log)
+	// The answer and the tool calls are kept up to their limits: a flood costs the proxy no
+	// more than Limits allow, and the result says what was dropped.
 	var mu sync.Mutex
-	var answer strings.Builder
+	answer := cappedText{limit: r.cfg.Limits.MaxOutput}
 	tools := map[string]bool{}
+	untracked := 0 // tool calls announced past MaxToolCalls
 	onUpdate := func(u Update) {
 		mu.Lock()
-		answer.WriteString(u.Text)
-		if u.Tool != nil {
-			tools[u.Tool.ID] = true
+		answer.write(u.Text)
+		if u.Tool != nil && !tools[u.Tool.ID] {
+			if len(tools) < r.cfg.Limits.MaxToolCalls {
+				tools[u.Tool.ID] = true
+			} else if u.Tool.Started {
+				untracked++
+			}
 		}
 		mu.Unlock()
 		status.add(u)
@@ -274,7 +284,11 @@ func (r *Runner) execute(ctx, sctx context.Context, task Task, d delivery, warm 
 	collect := func(o outcome) outcome {
 		mu.Lock()
 		defer mu.Unlock()
-		o.text, o.toolCalls = answer.String(), len(tools)
+		o.text, o.dropped, o.toolCalls = answer.String(), answer.dropped, len(tools)+untracked
+		if o.dropped > 0 {
+			log.Warn("the agent's answer exceeded the output limit; the rest was dropped",
+				"max_output", r.cfg.Limits.MaxOutput, "dropped_bytes", o.dropped)
+		}
 		return o
 	}
 

@@ -39,15 +39,20 @@ type Config struct {
 	Timeout time.Duration
 	// Logs receives the proxy's JSON logs; nil discards them.
 	Logs io.Writer
+	// Getenv reads the environment a spawned agent (AgentCommand) may get some of; nil
+	// gives it an empty environment.
+	Getenv func(string) string
 }
 
 // showcase exercises the reference agent: a plain answer, a streamed one with a tool call,
-// a permission request, and a longer task.
+// a permission request, a longer task, and an answer larger than NATS's max payload, which
+// travels in the outputs object store.
 var showcase = []string{
 	"Summarise the repository in one line.",
 	"@tool\n@chunks 5\n@sleep 300ms\nList the open issues.",
 	"@permission\nFix the typo in README.md.",
 	"@chunks 10\n@sleep 1s\nRefactor the proxy's config parsing.",
+	"@flood 3MiB 256KiB\nDump the build log.",
 }
 
 // ParseConfig reads the demo's flags.
@@ -131,7 +136,8 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 		AgentAddr: c.AgentAddr, AgentCommand: strings.Fields(c.AgentCommand),
 		StartupTimeout: 30 * time.Second, IdleTimeout: time.Minute, TaskTimeout: c.Timeout,
 		DrainTimeout: 5 * time.Second, GracePeriod: 10 * time.Second, PermissionPolicy: proxy.PolicyAllow,
-		Workspace: workspace, StatusInterval: 100 * time.Millisecond,
+		Workspace: workspace, StatusInterval: 100 * time.Millisecond, SettleTimeout: time.Minute,
+		Limits: proxy.DefaultLimits(),
 	}
 	prompts := c.Prompts
 	switch {
@@ -160,7 +166,11 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 	if err := pc.Validate(); err != nil {
 		return err
 	}
-	dialer := proxy.NewDialer(pc, logs)
+	getenv := c.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	dialer := proxy.NewDialer(pc, getenv, logs)
 	pctx, stopProxy := context.WithCancel(context.Background())
 	proxyDone := make(chan error, 1)
 	go func() { proxyDone <- proxy.NewRunner(pc, js, dialer, log).Run(pctx) }()
@@ -205,6 +215,7 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TASK\tSTATE\tQUEUED\tPUBLISH→PROMPT\tEXECUTION\tPUBLISH→RESULT\tANSWER")
 	failed := 0
+	var stored []string
 	for _, id := range order {
 		r := got[id]
 		if r.Status.State != proxy.StateCompleted {
@@ -214,6 +225,14 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 		if len(r.Artifacts) > 0 {
 			answer = r.Artifacts[0].Parts[0].Text
 		}
+		if o := r.Metadata.Output; o != nil && o.Object != nil {
+			line, err := readStored(ctx, js, id, *o.Object)
+			if err != nil {
+				return err
+			}
+			stored = append(stored, line)
+			answer = fmt.Sprintf("[%d bytes in %s] %s", o.Object.Size, o.Object.URI, answer)
+		}
 		t := r.Metadata.Timings
 		if t == nil {
 			t = &proxy.Timings{}
@@ -222,11 +241,27 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 			t.QueuedMs, t.DispatchMs, t.ExecutionMs, t.TotalMs, truncate(firstLine(answer), 60))
 	}
 	tw.Flush()
+	if len(stored) > 0 {
+		fmt.Fprintf(out, "\nanswers too large for a NATS message, read back from object store %s:\n", proxy.OutputsBucket)
+		for _, l := range stored {
+			fmt.Fprintln(out, "  "+l)
+		}
+	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d tasks did not complete", failed, len(order))
 	}
 	fmt.Fprintf(out, "\nall %d tasks completed; results are on %s (subjects %s<task id>)\n", len(order), proxy.ResultsStream, proxy.ResultsPrefix)
 	return nil
+}
+
+// readStored reads a stored answer back the way a requester does (see the README's task
+// contract) and says what it found.
+func readStored(ctx context.Context, js jetstream.JetStream, id string, ref proxy.OutputRef) (string, error) {
+	data, err := proxy.ReadOutput(ctx, js, ref)
+	if err != nil {
+		return "", fmt.Errorf("task %s: %w", id, err)
+	}
+	return fmt.Sprintf("%s  %s: %d bytes, digest %s verified", id, ref.Name, len(data), ref.Digest), nil
 }
 
 // publishTask publishes a task as the seed's validation does: a JSON-RPC 2.0 message/send.
