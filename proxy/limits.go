@@ -24,7 +24,15 @@ type Limits struct {
 // DefaultLimits are the proxy's defaults: with them a proxy stays well inside a 128 MiB pod
 // limit under any flood (see BenchmarkProxyPeakRSSUnderFlood).
 func DefaultLimits() Limits {
-	return Limits{MaxOutput: 16 << 20, StatusBuffer: 64 << 10, MaxToolCalls: 1024}
+	return Limits{MaxOutput: 8 << 20, StatusBuffer: 64 << 10, MaxToolCalls: 1024}
+}
+
+// memoryLimit is the Go runtime's soft memory limit for a proxy with these limits, unless
+// GOMEMLIMIT sets one: the limits bound what the proxy holds live (the answer, at most a
+// flowWindow of unhandled agent messages, the status buffer), and the soft limit keeps the
+// garbage collector from letting the heap grow to twice that before it runs.
+func (l Limits) memoryLimit() int64 {
+	return 4*l.MaxOutput + 16<<20
 }
 
 // Bounds on the limits. A status event holds at most StatusBuffer bytes of text, which JSON
@@ -81,7 +89,14 @@ func (c *cappedText) write(s string) {
 }
 
 func (c *cappedText) String() string { return string(c.buf) }
-func (c *cappedText) len() int       { return len(c.buf) }
+
+// take hands over the text without copying it; from then on every write is dropped and
+// counted, so the text handed over never changes.
+func (c *cappedText) take() []byte {
+	b := c.buf
+	c.buf, c.limit = nil, 0
+	return b
+}
 
 // reset empties the text and the drop count, keeping the buffer.
 func (c *cappedText) reset() { c.buf, c.dropped = c.buf[:0], 0 }
@@ -104,6 +119,15 @@ func clipNote(s string, n int) string {
 	}
 	c := clip(s, n)
 	return c + fmt.Sprintf("… [%d more bytes]", len(s)-len(c))
+}
+
+// clipBytesNote is clipNote for text held as bytes; it copies only what it keeps.
+func clipBytesNote(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	head := clip(string(b[:n+1]), n)
+	return head + fmt.Sprintf("… [%d more bytes]", len(b)-len(head))
 }
 
 // clipTool bounds a tool event's fields.

@@ -1,11 +1,11 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -63,7 +63,7 @@ func ReadOutput(ctx context.Context, js jetstream.JetStream, ref OutputRef) ([]b
 }
 
 // storeOutput stores an answer, retrying transient failures until ctx ends.
-func (r *Runner) storeOutput(ctx context.Context, name, text string, log *slog.Logger) (*OutputRef, error) {
+func (r *Runner) storeOutput(ctx context.Context, name string, text []byte, log *slog.Logger) (*OutputRef, error) {
 	wait := 100 * time.Millisecond
 	for {
 		ref, err := putOutput(ctx, r.js, name, text)
@@ -79,7 +79,7 @@ func (r *Runner) storeOutput(ctx context.Context, name, text string, log *slog.L
 	}
 }
 
-func putOutput(ctx context.Context, js jetstream.JetStream, name, text string) (*OutputRef, error) {
+func putOutput(ctx context.Context, js jetstream.JetStream, name string, text []byte) (*OutputRef, error) {
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	obs, err := js.ObjectStore(pctx, OutputsBucket)
@@ -89,7 +89,7 @@ func putOutput(ctx context.Context, js jetstream.JetStream, name, text string) (
 	if err != nil {
 		return nil, fmt.Errorf("object store %s: %w", OutputsBucket, err)
 	}
-	info, err := obs.Put(pctx, jetstream.ObjectMeta{Name: name, Description: "the agent's answer"}, strings.NewReader(text))
+	info, err := obs.Put(pctx, jetstream.ObjectMeta{Name: name, Description: "the agent's answer"}, bytes.NewReader(text))
 	if err != nil {
 		return nil, fmt.Errorf("storing %s in %s: %w", name, OutputsBucket, err)
 	}

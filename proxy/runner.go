@@ -138,8 +138,8 @@ type outcome struct {
 	duplicate  bool   // the task's result is already stored: ack, do not run
 	reason     string
 	stopReason acp.StopReason
-	text       string
-	dropped    int64 // bytes of the answer past Limits.MaxOutput
+	answer     []byte // the agent's answer, at most Limits.MaxOutput bytes
+	dropped    int64  // bytes of the answer past Limits.MaxOutput
 	toolCalls  int
 	promptAt   time.Time
 	answeredAt time.Time
@@ -284,7 +284,8 @@ func (r *Runner) execute(ctx, sctx context.Context, task Task, d delivery, warm 
 	collect := func(o outcome) outcome {
 		mu.Lock()
 		defer mu.Unlock()
-		o.text, o.dropped, o.toolCalls = answer.String(), answer.dropped, len(tools)+untracked
+		// Taken, not copied: the answer is the largest thing a task holds.
+		o.answer, o.dropped, o.toolCalls = answer.take(), answer.dropped, len(tools)+untracked
 		if o.dropped > 0 {
 			log.Warn("the agent's answer exceeded the output limit; the rest was dropped",
 				"max_output", r.cfg.Limits.MaxOutput, "dropped_bytes", o.dropped)

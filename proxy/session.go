@@ -42,6 +42,7 @@ type session struct {
 	id         acp.SessionId
 	policy     PermissionPolicy
 	tools      toolLog
+	flow       *flowReader
 	log        *slog.Logger
 	onUpdate   atomic.Pointer[func(Update)]
 	cancelling atomic.Bool
@@ -61,9 +62,11 @@ func openSession(ctx context.Context, d Dialer, workspace string, policy Permiss
 	if err != nil {
 		return nil, err
 	}
-	s := &session{agent: ac, policy: policy, tools: toolLog{limit: policy.MaxTools}, log: log}
-	conn, start := acpconn.Client(s, ac, ac, log)
+	s := &session{agent: ac, policy: policy, tools: toolLog{limit: policy.MaxTools}, log: log,
+		flow: newFlowReader(ac, flowWindow, flowMarkEvery)}
+	conn, start := acpconn.Client(s, ac, s.flow, log)
 	s.conn = conn
+	go func() { <-conn.Done(); s.flow.stop() }()
 	start()
 	stop := context.AfterFunc(ctx, func() { _ = ac.Close() }) // an agent that never answers
 	defer stop()

@@ -25,7 +25,7 @@ func (r *Runner) settle(ctx context.Context, d delivery, task Task, out outcome,
 		err = publishRetrying(ctx, r.js, msg, task.ID)
 	}
 	if err != nil {
-		why := "result not stored before the settle timeout"
+		why := "result not stored in time"
 		if isPermanent(err) {
 			why = "result cannot be stored"
 		}
@@ -64,41 +64,43 @@ func (r *Runner) resultMsg(ctx context.Context, d delivery, task Task, out outco
 	excerpt := max(min(maxExcerpt, budget/32), 0)
 	res := r.buildResult(d, task, out, excerpt)
 	var data []byte
+	encode := func() (fits bool, err error) {
+		data, err = encodeResult(res)
+		return len(data) <= budget, err
+	}
+	fits := false
 	var err error
-	if len(out.text) <= budget {
-		if data, err = encodeResult(res); err != nil {
+	if len(out.answer) <= budget { // a longer answer cannot fit: no need to copy or encode it
+		if len(out.answer) > 0 {
+			res.Artifacts = []Artifact{{ArtifactID: task.ID + "-answer", Name: "answer", Parts: []Part{{Kind: "text", Text: string(out.answer)}}}}
+		}
+		if fits, err = encode(); err != nil {
 			return nil, err
 		}
 	}
-	if (data == nil || len(data) > budget) && out.text != "" {
-		ref, err := r.storeOutput(ctx, outputName(task.ID, d.attempt), out.text, log)
+	if !fits && len(out.answer) > 0 {
+		ref, err := r.storeOutput(ctx, outputName(task.ID, d.attempt), out.answer, log)
 		if err != nil {
-			return nil, fmt.Errorf("storing the %d-byte answer: %w", len(out.text), err)
+			return nil, fmt.Errorf("storing the %d-byte answer: %w", len(out.answer), err)
 		}
 		log.Info("answer stored in the object store", "object", ref.URI, "bytes", ref.Size, "digest", ref.Digest)
+		head := clip(string(out.answer[:min(len(out.answer), excerpt+1)]), excerpt)
 		res.Artifacts = []Artifact{{ArtifactID: task.ID + "-answer", Name: "answer", Parts: []Part{
-			{Kind: "text", Text: clip(out.text, excerpt)},
+			{Kind: "text", Text: head},
 			{Kind: "file", File: &FileContent{Name: "answer.txt", MimeType: "text/plain; charset=utf-8", URI: ref.URI}},
 		}}}
-		if res.Metadata.Output == nil {
-			res.Metadata.Output = &OutputInfo{Bytes: int64(len(out.text))}
-		}
-		res.Metadata.Output.ExcerptBytes = len(res.Artifacts[0].Parts[0].Text)
-		res.Metadata.Output.Object = ref
-		data = nil
-	}
-	if data == nil || len(data) > budget {
-		if data, err = encodeResult(res); err != nil {
+		res.Metadata.Output = &OutputInfo{Bytes: int64(len(out.answer)), DroppedBytes: out.dropped, ExcerptBytes: len(head), Object: ref}
+		if fits, err = encode(); err != nil {
 			return nil, err
 		}
 	}
-	if len(data) > budget && res.History != nil {
+	if !fits && res.History != nil {
 		res.History, res.Metadata.HistoryOmitted = nil, true
-		if data, err = encodeResult(res); err != nil {
+		if fits, err = encode(); err != nil {
 			return nil, err
 		}
 	}
-	if len(data) > budget {
+	if !fits {
 		return nil, &PermanentError{fmt.Errorf("the result is %d bytes, more than the %d this NATS server accepts", len(data), budget)}
 	}
 	msg.Data = data
@@ -188,8 +190,8 @@ func publishRetrying(ctx context.Context, js jetstream.JetStream, msg *nats.Msg,
 	}
 }
 
-// buildResult is the final A2A Task, with the answer whole in its artifact. The status
-// message and the error hold at most excerpt bytes.
+// buildResult is the final A2A Task but for the answer artifact, which resultMsg adds. The
+// status message and the error hold at most excerpt bytes.
 func (r *Runner) buildResult(d delivery, task Task, out outcome, excerpt int) Result {
 	now := time.Now()
 	res := Result{
@@ -204,17 +206,14 @@ func (r *Runner) buildResult(d delivery, task Task, out outcome, excerpt int) Re
 		res.Metadata.Error = clipNote(out.reason, excerpt)
 	}
 	if out.dropped > 0 {
-		res.Metadata.Output = &OutputInfo{Bytes: int64(len(out.text)), DroppedBytes: out.dropped}
+		res.Metadata.Output = &OutputInfo{Bytes: int64(len(out.answer)), DroppedBytes: out.dropped}
 	}
 	if task.Message != nil {
 		res.History = json.RawMessage("[" + string(task.Message) + "]")
 	}
-	if out.text != "" {
-		res.Artifacts = []Artifact{{ArtifactID: task.ID + "-answer", Name: "answer", Parts: []Part{{Kind: "text", Text: out.text}}}}
-	}
 	note := clipNote(out.reason, excerpt)
 	if out.state == StateCompleted {
-		note = clipNote(out.text, excerpt)
+		note = clipBytesNote(out.answer, excerpt)
 	}
 	if note != "" {
 		res.Status.Message = textMessage(task.ID, task.ContextID, note)
