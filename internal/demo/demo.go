@@ -231,7 +231,7 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 				return err
 			}
 			stored = append(stored, line)
-			answer = fmt.Sprintf("[%d bytes in %s] %s", o.Object.Size, o.Object.URI, answer)
+			answer = fmt.Sprintf("[%d bytes stored] %s", o.Object.Size, answer)
 		}
 		t := r.Metadata.Timings
 		if t == nil {
@@ -261,7 +261,7 @@ func readStored(ctx context.Context, js jetstream.JetStream, id string, ref prox
 	if err != nil {
 		return "", fmt.Errorf("task %s: %w", id, err)
 	}
-	return fmt.Sprintf("%s  %s: %d bytes, digest %s verified", id, ref.Name, len(data), ref.Digest), nil
+	return fmt.Sprintf("%s  %s: %d bytes, digest %s verified", id, ref.URI, len(data), ref.Digest), nil
 }
 
 // publishTask publishes a task as the seed's validation does: a JSON-RPC 2.0 message/send.

@@ -26,7 +26,7 @@ func TestDemoOnEmbeddedDefaults(t *testing.T) {
 		t.Errorf("%d completed rows, want %d:\n%s", n, len(showcase), report)
 	}
 	for _, want := range []string{"(permission: yes)", "all 5 tasks completed", "PUBLISH→PROMPT",
-		"[3145728 bytes in nats-object://AGENT_OUTPUTS/", "/attempt-1: 3145728 bytes, digest SHA-256="} {
+		"[3145728 bytes stored] aaaa", "nats-object://AGENT_OUTPUTS/demo-", "/attempt-1: 3145728 bytes, digest SHA-256="} {
 		if !strings.Contains(report, want) {
 			t.Errorf("report lacks %q:\n%s", want, report)
 		}
