@@ -91,6 +91,21 @@ func TestLargeAnswerSettles(t *testing.T) {
 	}
 }
 
+// A task message near the max payload cannot also travel back as the result's history: the
+// result leaves it out and says so, and keeps its small answer inline.
+func TestHugeTaskIsLeftOutOfTheResult(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.publish("@flood 10\n" + strings.Repeat("x", 1_047_900)) // the task message just fits the 1 MiB max payload
+	e.runProxy(e.config(startAgent(t, refagent.Options{})))
+	res, raw := e.result(id, 20*time.Second)
+	if res.Status.State != StateCompleted || !res.Metadata.HistoryOmitted || res.History != nil ||
+		res.Metadata.Output != nil || res.Artifacts[0].Parts[0].Text != "aaaaaaaaaa" {
+		t.Fatalf("result (%d bytes) = %+v, history %d bytes", len(raw.Data), res.Metadata, len(res.History))
+	}
+	e.settled(3 * time.Second)
+}
+
 // Bootstrap gives the outputs object store the results' max age, so a stored answer lives as
 // long as its result.
 func TestBootstrapCreatesTheOutputsBucket(t *testing.T) {

@@ -84,7 +84,7 @@ func putOutput(ctx context.Context, js jetstream.JetStream, name string, text []
 	defer cancel()
 	obs, err := js.ObjectStore(pctx, OutputsBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, &PermanentError{fmt.Errorf("object store %s is missing: create it with `proxy bootstrap`: %w", OutputsBucket, err)}
+		return nil, &permanentError{fmt.Errorf("object store %s is missing: create it with `proxy bootstrap`: %w", OutputsBucket, err)}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("object store %s: %w", OutputsBucket, err)
@@ -97,19 +97,19 @@ func putOutput(ctx context.Context, js jetstream.JetStream, name string, text []
 		URI: "nats-object://" + OutputsBucket + "/" + name}, nil
 }
 
-// PermanentError is a failure that retrying cannot mend: a message larger than NATS accepts,
+// permanentError is a failure that retrying cannot mend: a message larger than NATS accepts,
 // a stream or bucket that does not exist.
-type PermanentError struct{ Err error }
+type permanentError struct{ Err error }
 
-func (e *PermanentError) Error() string { return e.Err.Error() }
-func (e *PermanentError) Unwrap() error { return e.Err }
+func (e *permanentError) Error() string { return e.Err.Error() }
+func (e *permanentError) Unwrap() error { return e.Err }
 
 // errCodeStreamNotMatch is JetStream's "expected stream does not match".
 const errCodeStreamNotMatch jetstream.ErrorCode = 10060
 
 // isPermanent reports whether err is one that retrying cannot mend.
 func isPermanent(err error) bool {
-	var pe *PermanentError
+	var pe *permanentError
 	if errors.As(err, &pe) || errors.Is(err, nats.ErrMaxPayload) {
 		return true
 	}

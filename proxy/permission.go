@@ -116,6 +116,7 @@ type toolLog struct {
 }
 
 func (l *toolLog) observe(ev ToolEvent) {
+	ev = clipTool(ev)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	old, ok := l.calls[ev.ID]
@@ -133,7 +134,7 @@ func (l *toolLog) observe(ev ToolEvent) {
 	if ev.Title == "" {
 		ev.Title = old.Title
 	}
-	l.calls[ev.ID] = clipTool(ev)
+	l.calls[ev.ID] = ev
 }
 
 // describe returns what is known of a tool call: the request's own kind and title, else
@@ -147,7 +148,7 @@ func (l *toolLog) describe(tc acp.ToolCallUpdate) (kind, title string) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if seen, ok := l.calls[string(tc.ToolCallId)]; ok {
+	if seen, ok := l.calls[clip(string(tc.ToolCallId), maxToolFieldBytes)]; ok {
 		kind = cmp.Or(kind, seen.Kind)
 		title = cmp.Or(title, seen.Title)
 	}

@@ -270,11 +270,13 @@ func (r *Runner) execute(ctx, sctx context.Context, task Task, d delivery, warm 
 	onUpdate := func(u Update) {
 		mu.Lock()
 		answer.write(u.Text)
-		if u.Tool != nil && !tools[u.Tool.ID] {
-			if len(tools) < r.cfg.Limits.MaxToolCalls {
-				tools[u.Tool.ID] = true
-			} else if u.Tool.Started {
-				untracked++
+		if u.Tool != nil {
+			if id := clip(u.Tool.ID, maxToolFieldBytes); !tools[id] {
+				if len(tools) < r.cfg.Limits.MaxToolCalls {
+					tools[id] = true
+				} else if u.Tool.Started {
+					untracked++
+				}
 			}
 		}
 		mu.Unlock()

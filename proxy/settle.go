@@ -78,7 +78,7 @@ func (r *Runner) resultMsg(ctx context.Context, d delivery, task Task, out outco
 			return nil, err
 		}
 	}
-	if !fits && len(out.answer) > 0 {
+	if !fits && len(out.answer) > excerpt { // storing a shorter answer would not shrink the result
 		ref, err := r.storeOutput(ctx, outputName(task.ID, d.attempt), out.answer, log)
 		if err != nil {
 			return nil, fmt.Errorf("storing the %d-byte answer: %w", len(out.answer), err)
@@ -101,7 +101,7 @@ func (r *Runner) resultMsg(ctx context.Context, d delivery, task Task, out outco
 		}
 	}
 	if !fits {
-		return nil, &PermanentError{fmt.Errorf("the result is %d bytes, more than the %d this NATS server accepts", len(data), budget)}
+		return nil, &permanentError{fmt.Errorf("the result is %d bytes, more than the %d this NATS server accepts", len(data), budget)}
 	}
 	msg.Data = data
 	return msg, nil
