@@ -106,6 +106,42 @@ func BenchmarkProxyPeakRSS(b *testing.B) {
 	b.ReportMetric(float64(sum)/float64(n)/(1<<20), "mean-peak-RSS-MiB")
 }
 
+// BenchmarkProxyPeakRSSUnderFlood runs the proxy binary in job mode through one task whose
+// agent streams 1 GiB of text in 1 MiB chunks (the attack that took the heap to 607 MiB with
+// 200 MiB), with the default limits, and reports the proxy's peak resident set. It fails when
+// the peak reaches floodRSSCeiling: the limits must hold whatever the agent sends.
+func BenchmarkProxyPeakRSSUnderFlood(b *testing.B) {
+	proxyBin, _ := binaries(b)
+	e := newEnv(b)
+	addr := startAgent(b, refagent.Options{})
+	env := append(slices.Clip(os.Environ()), "NATS_URL="+e.srv.ClientURL(), "DAEDALUS_WORKER="+testWorker,
+		"DAEDALUS_AGENT_ADDR="+addr, "DAEDALUS_WORKSPACE="+b.TempDir(), "DAEDALUS_LOG_LEVEL=info",
+		"DAEDALUS_TASK_TIMEOUT=10m")
+	var peak int64
+	for b.Loop() {
+		id := e.publish("@flood 1GiB 1MiB\nflood")
+		cmd := exec.Command(proxyBin)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			b.Fatalf("proxy: %v\n%s", err, out)
+		}
+		res, _ := e.result(id, 5*time.Second)
+		if o := res.Metadata.Output; res.Status.State != StateCompleted || o == nil || o.Bytes+o.DroppedBytes != 1<<30 {
+			b.Fatalf("result = %+v", res.Metadata)
+		}
+		peak = max(peak, exitRSS(b, out))
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
+	if peak >= floodRSSCeiling {
+		b.Fatalf("peak RSS %d MiB under a 1 GiB flood, want below %d MiB", peak>>20, floodRSSCeiling>>20)
+	}
+}
+
+// floodRSSCeiling is the most the proxy may hold under a flood with the default limits: half
+// the chart's smallest memory limit (128 MiB).
+const floodRSSCeiling = 64 << 20
+
 // exitRSS finds peak_rss_bytes in the proxy's "exiting" log line.
 func exitRSS(b *testing.B, logs []byte) int64 {
 	for _, line := range bytes.Split(logs, []byte("\n")) {

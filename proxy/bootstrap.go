@@ -109,8 +109,9 @@ func ParseBootstrapConfig(args []string, getenv func(string) string, usage io.Wr
 	return c, nil
 }
 
-// Bootstrap creates or updates the three streams and one durable pull consumer per worker.
-// It is idempotent: running it again, or against streams created by hand, converges them.
+// Bootstrap creates or updates the three streams, the outputs object store (its objects
+// expire with the results) and one durable pull consumer per worker. It is idempotent:
+// running it again, or against streams created by hand, converges them.
 //
 // Each consumer is named after its worker and filters agent.tasks.<worker>: the consumer KEDA
 // watches is the one the proxy acks. It allows MaxAttempts+2 deliveries: the ones past
@@ -143,6 +144,13 @@ func Bootstrap(ctx context.Context, js jetstream.JetStream, c BootstrapConfig, l
 		}
 		log.Info("stream ready", "stream", s.Name, "subjects", s.Subjects)
 	}
+	if _, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: OutputsBucket, Description: "Daedalus answers too large for their result message",
+		TTL: c.ResultMaxAge, Storage: jetstream.FileStorage, Replicas: c.Replicas,
+	}); err != nil {
+		return fmt.Errorf("creating or updating object store %s: %w", OutputsBucket, err)
+	}
+	log.Info("object store ready", "bucket", OutputsBucket, "ttl", c.ResultMaxAge)
 	for _, w := range c.Workers {
 		cc := ConsumerConfig(w, c.AckWait, c.MaxAttempts)
 		if _, err := js.CreateOrUpdateConsumer(ctx, TasksStream, cc); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -56,7 +57,16 @@ func mainRun(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	log := newLogger(stderr, cfg.LogLevel).With("worker", cfg.Worker)
 	log.Info("starting", "config", cfg)
-	d := NewDialer(cfg, stderr)
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(cfg.Limits.memoryLimit())
+	}
+	d := NewDialer(cfg, getenv, stderr)
+	if len(cfg.AgentCommand) > 0 {
+		// The spawned agent runs as the proxy's user: keep it out of the proxy's /proc.
+		if err := hideEnvironment(); err != nil {
+			log.Warn("the agent may read the proxy's environment from /proc", "err", err)
+		}
+	}
 	nc, err := Connect(cfg.NATS, "daedalus-proxy/"+cfg.Worker, log)
 	if err != nil {
 		return err

@@ -10,6 +10,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/daedalus-dev/daedalus/internal/bytesize"
 )
 
 // Mode says whether a proxy handles one task (a KEDA Job) or loops (a Deployment).
@@ -22,12 +24,6 @@ const (
 	ModeJob Mode = "job"
 	// ModeService loops until shut down and serves /healthz and /metrics.
 	ModeService Mode = "service"
-)
-
-// Permission policies: which option kind the proxy picks when the agent asks permission.
-const (
-	PolicyAllow  = "allow"
-	PolicyReject = "reject"
 )
 
 // NATSConfig says how to reach NATS. Password and Token are secrets.
@@ -84,6 +80,9 @@ type Config struct {
 	AgentAddr string
 	// AgentCommand, when set, is spawned once per task and spoken to over its stdio.
 	AgentCommand []string
+	// AgentEnv names the variables of the proxy's environment that a spawned agent also gets,
+	// besides the basic ones (see AgentEnvironment). NATS_* can never be passed.
+	AgentEnv []string
 	// StartupTimeout bounds how long the proxy waits for the agent to come up and initialize.
 	StartupTimeout time.Duration
 	// IdleTimeout: in job mode, how long to wait for a task before exiting 0.
@@ -96,15 +95,21 @@ type Config struct {
 	GracePeriod time.Duration
 	// Agent says how a session is set up: auth method, mode, model, MCP servers.
 	Agent AgentSetup
-	// PermissionPolicy is PolicyAllow or PolicyReject.
+	// PermissionPolicy is PolicyAllow, PolicyReject or PolicyAllowlist.
 	PermissionPolicy string
+	// PermissionAllowlist are the allowlist's entries (see ParseAllowRules).
+	PermissionAllowlist []string
 	// Workspace is the session's working directory, shared with the agent.
 	Workspace string
 	// Listen is the address of /healthz and /metrics; empty serves nothing.
 	Listen string
 	// StatusInterval throttles status events: at most one per interval per task.
 	StatusInterval time.Duration
-	LogLevel       slog.Level
+	// SettleTimeout bounds publishing a task's result (and storing a large answer): a result
+	// not stored by then is given up and the task nak'd, so a delivery is never held forever.
+	SettleTimeout time.Duration
+	Limits        Limits
+	LogLevel      slog.Level
 }
 
 // LogValue logs the configuration with secrets redacted.
@@ -115,6 +120,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("mode", string(c.Mode)),
 		slog.String("agent_addr", c.AgentAddr),
 		slog.Any("agent_command", c.AgentCommand),
+		slog.Any("agent_env", c.AgentEnv),
 		slog.Duration("startup_timeout", c.StartupTimeout),
 		slog.Duration("idle_timeout", c.IdleTimeout),
 		slog.Duration("task_timeout", c.TaskTimeout),
@@ -125,8 +131,13 @@ func (c Config) LogValue() slog.Value {
 		slog.String("model", c.Agent.Model),
 		slog.Int("mcp_servers", len(c.Agent.MCPServers)),
 		slog.String("permission_policy", c.PermissionPolicy),
+		slog.Any("permission_allowlist", c.PermissionAllowlist),
 		slog.String("workspace", c.Workspace),
 		slog.String("listen", c.Listen),
+		slog.Duration("settle_timeout", c.SettleTimeout),
+		slog.Int64("max_output", c.Limits.MaxOutput),
+		slog.Int64("status_buffer", c.Limits.StatusBuffer),
+		slog.Int("max_tool_calls", c.Limits.MaxToolCalls),
 	)
 }
 
@@ -158,6 +169,7 @@ func (c Config) Validate() error {
 		{"DAEDALUS_DRAIN_TIMEOUT (--drain-timeout)", c.DrainTimeout},
 		{"DAEDALUS_GRACE_PERIOD (--grace-period)", c.GracePeriod},
 		{"DAEDALUS_STATUS_INTERVAL (--status-interval)", c.StatusInterval},
+		{"DAEDALUS_SETTLE_TIMEOUT (--settle-timeout)", c.SettleTimeout},
 	} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive, got %s", d.name, d.v))
@@ -168,9 +180,29 @@ func (c Config) Validate() error {
 			"the pod's terminationGracePeriodSeconds, so the result can be published or the task nak'd before the kill; "+
 			"lower the drain or raise the grace", c.DrainTimeout, minShutdownReserve, c.GracePeriod))
 	}
-	if c.PermissionPolicy != PolicyAllow && c.PermissionPolicy != PolicyReject {
-		errs = append(errs, fmt.Errorf("DAEDALUS_PERMISSION_POLICY (--permission-policy) is %q: use allow or reject", c.PermissionPolicy))
+	switch c.PermissionPolicy {
+	case PolicyAllow, PolicyReject:
+		if len(c.PermissionAllowlist) > 0 {
+			errs = append(errs, fmt.Errorf("DAEDALUS_PERMISSION_ALLOWLIST (--permission-allowlist) is set but the policy is %q: "+
+				"set DAEDALUS_PERMISSION_POLICY=allowlist, or clear the list", c.PermissionPolicy))
+		}
+	case PolicyAllowlist:
+		if len(c.PermissionAllowlist) == 0 {
+			errs = append(errs, errors.New("DAEDALUS_PERMISSION_ALLOWLIST (--permission-allowlist) is empty under the allowlist policy: "+
+				"list tool kinds or title:<pattern> entries, e.g. read,search, or use the reject policy"))
+		}
+		if _, err := ParseAllowRules(c.PermissionAllowlist); err != nil {
+			errs = append(errs, err)
+		}
+	default:
+		errs = append(errs, fmt.Errorf("DAEDALUS_PERMISSION_POLICY (--permission-policy) is %q: use allow, reject or allowlist", c.PermissionPolicy))
 	}
+	for _, name := range c.AgentEnv {
+		if err := validAgentEnvName(name); err != nil {
+			errs = append(errs, fmt.Errorf("DAEDALUS_AGENT_ENV (--agent-env): %w", err))
+		}
+	}
+	errs = append(errs, c.Limits.validate()...)
 	if c.Workspace == "" {
 		errs = append(errs, errors.New("DAEDALUS_WORKSPACE (--workspace) is empty: set the directory shared with the agent"))
 	}
@@ -217,6 +249,26 @@ func (e *envFlags) str(p *string, name, env, def, usage string) {
 
 func (e *envFlags) dur(p *time.Duration, name, env string, def time.Duration, usage string) {
 	e.fs.DurationVar(p, name, def, usage+" (env "+env+")")
+	e.bind(name, env)
+}
+
+func (e *envFlags) size(p *int64, name, env string, def int64, usage string) {
+	*p = def
+	e.fs.Var(bytesize.Value{P: p}, name, usage+" (env "+env+")")
+	e.bind(name, env)
+}
+
+// list binds a comma-separated list; blank entries are dropped.
+func (e *envFlags) list(p *[]string, name, env, usage string) {
+	e.fs.Func(name, usage+" (env "+env+")", func(v string) error {
+		*p = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				*p = append(*p, s)
+			}
+		}
+		return nil
+	})
 	e.bind(name, env)
 }
 
@@ -271,6 +323,7 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	e.str(&mode, "mode", "DAEDALUS_MODE", string(ModeJob), "job (one task, then exit) or service (loop)")
 	e.str(&c.AgentAddr, "agent-addr", "DAEDALUS_AGENT_ADDR", "127.0.0.1:3000", "agent's ACP TCP address")
 	e.str(&agentCmd, "agent-cmd", "DAEDALUS_AGENT_CMD", "", "agent command to spawn per task, spoken to over stdio (space-separated; overrides --agent-addr)")
+	e.list(&c.AgentEnv, "agent-env", "DAEDALUS_AGENT_ENV", "comma-separated variables a spawned agent gets besides PATH, HOME, locale, proxy and CA settings (never NATS_*)")
 	e.dur(&c.StartupTimeout, "startup-timeout", "DAEDALUS_STARTUP_TIMEOUT", 60*time.Second, "how long to wait for the agent to come up")
 	e.dur(&c.IdleTimeout, "idle-timeout", "DAEDALUS_IDLE_TIMEOUT", 30*time.Second, "job mode: exit 0 when no task arrives within this")
 	e.dur(&c.TaskTimeout, "task-timeout", "DAEDALUS_TASK_TIMEOUT", 30*time.Minute, "longest prompt turn before it is cancelled and failed")
@@ -280,10 +333,16 @@ func ParseConfig(args []string, getenv func(string) string, usage io.Writer) (Co
 	e.str(&c.Agent.Mode, "session-mode", "DAEDALUS_SESSION_MODE", "", "session mode to switch to with session/set_mode (empty: the agent's default)")
 	e.str(&c.Agent.Model, "model", "DAEDALUS_MODEL", "", "model to choose where the agent offers a choice (empty: the agent's default)")
 	e.str(&mcp, "mcp-servers", "DAEDALUS_MCP_SERVERS", "", "JSON array of ACP MCP server configurations passed to session/new")
-	e.str(&c.PermissionPolicy, "permission-policy", "DAEDALUS_PERMISSION_POLICY", PolicyAllow, "answer to permission requests: allow or reject")
+	e.str(&c.PermissionPolicy, "permission-policy", "DAEDALUS_PERMISSION_POLICY", PolicyAllow, "answer to permission requests: allow, reject or allowlist")
+	e.list(&c.PermissionAllowlist, "permission-allowlist", "DAEDALUS_PERMISSION_ALLOWLIST", "allowlist policy: comma-separated tool kinds (read, edit, execute, …) and title:<pattern> entries allowed")
 	e.str(&c.Workspace, "workspace", "DAEDALUS_WORKSPACE", "/workspace", "session working directory shared with the agent")
 	e.str(&c.Listen, "listen", "DAEDALUS_LISTEN", "", "address for /healthz and /metrics (service mode default :8080)")
 	e.dur(&c.StatusInterval, "status-interval", "DAEDALUS_STATUS_INTERVAL", 500*time.Millisecond, "at most one status event per task per interval")
+	e.dur(&c.SettleTimeout, "settle-timeout", "DAEDALUS_SETTLE_TIMEOUT", time.Minute, "longest time to store a result before the task is nak'd")
+	def := DefaultLimits()
+	e.size(&c.Limits.MaxOutput, "max-output", "DAEDALUS_MAX_OUTPUT", def.MaxOutput, "bytes of the agent's answer kept per task; the rest is dropped")
+	e.size(&c.Limits.StatusBuffer, "status-buffer", "DAEDALUS_STATUS_BUFFER", def.StatusBuffer, "bytes of streamed text held between two status events")
+	e.int(&c.Limits.MaxToolCalls, "max-tool-calls", "DAEDALUS_MAX_TOOL_CALLS", def.MaxToolCalls, "distinct tool calls tracked per task")
 	e.str(&level, "log-level", "DAEDALUS_LOG_LEVEL", "info", "debug, info, warn or error")
 	if err := e.parse(args, getenv); err != nil {
 		return c, err

@@ -34,6 +34,25 @@ func TestParseConfigDefaultsAndPrecedence(t *testing.T) {
 	if strings.Join(c.AgentCommand, "|") != "agent|--acp|--stdio" {
 		t.Errorf("agent command = %q", c.AgentCommand)
 	}
+	if c.Limits != DefaultLimits() || c.SettleTimeout != time.Minute || c.PermissionPolicy != PolicyAllow {
+		t.Errorf("limits = %+v, settle timeout %s, policy %q: want the defaults", c.Limits, c.SettleTimeout, c.PermissionPolicy)
+	}
+	c, err = ParseConfig([]string{"--max-output", "1MiB"}, envOf(map[string]string{
+		"DAEDALUS_WORKER": "copilot", "DAEDALUS_MAX_OUTPUT": "2MiB", "DAEDALUS_STATUS_BUFFER": "8KiB",
+		"DAEDALUS_MAX_TOOL_CALLS": "50", "DAEDALUS_SETTLE_TIMEOUT": "5s", "DAEDALUS_PERMISSION_POLICY": "allowlist",
+		"DAEDALUS_PERMISSION_ALLOWLIST": "read, search,title:Run npm test", "DAEDALUS_AGENT_ENV": "GITHUB_TOKEN,DAEDALUS_AGENT_MODEL",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits != (Limits{MaxOutput: 1 << 20, StatusBuffer: 8 << 10, MaxToolCalls: 50}) || c.SettleTimeout != 5*time.Second ||
+		strings.Join(c.PermissionAllowlist, "|") != "read|search|title:Run npm test" ||
+		strings.Join(c.AgentEnv, "|") != "GITHUB_TOKEN|DAEDALUS_AGENT_MODEL" {
+		t.Errorf("config = %+v", c)
+	}
 }
 
 func TestConfigErrorsNameTheVariable(t *testing.T) {
@@ -55,6 +74,16 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"two credentials", map[string]string{"NATS_TOKEN": "t", "NATS_CREDS": "/c"}, "only one of"},
 		{"user without password", map[string]string{"NATS_USER": "u"}, "NATS_PASSWORD"},
 		{"bad log level", map[string]string{"DAEDALUS_LOG_LEVEL": "loud"}, "DAEDALUS_LOG_LEVEL"},
+		{"bad size", map[string]string{"DAEDALUS_MAX_OUTPUT": "huge"}, "DAEDALUS_MAX_OUTPUT"},
+		{"output limit too small", map[string]string{"DAEDALUS_MAX_OUTPUT": "1KiB"}, "DAEDALUS_MAX_OUTPUT"},
+		{"status buffer too large", map[string]string{"DAEDALUS_STATUS_BUFFER": "1MiB"}, "DAEDALUS_STATUS_BUFFER"},
+		{"no tool calls", map[string]string{"DAEDALUS_MAX_TOOL_CALLS": "0"}, "DAEDALUS_MAX_TOOL_CALLS"},
+		{"no settle time", map[string]string{"DAEDALUS_SETTLE_TIMEOUT": "0s"}, "DAEDALUS_SETTLE_TIMEOUT"},
+		{"allowlist policy without a list", map[string]string{"DAEDALUS_PERMISSION_POLICY": "allowlist"}, "DAEDALUS_PERMISSION_ALLOWLIST"},
+		{"list without the allowlist policy", map[string]string{"DAEDALUS_PERMISSION_ALLOWLIST": "read"}, "DAEDALUS_PERMISSION_POLICY=allowlist"},
+		{"bad allowlist entry", map[string]string{"DAEDALUS_PERMISSION_POLICY": "allowlist", "DAEDALUS_PERMISSION_ALLOWLIST": "everything"}, "neither a tool kind"},
+		{"NATS variable for the agent", map[string]string{"DAEDALUS_AGENT_ENV": "PATH,NATS_TOKEN"}, "NATS_TOKEN is the proxy's NATS setting"},
+		{"bad variable name for the agent", map[string]string{"DAEDALUS_AGENT_ENV": "A-B"}, "DAEDALUS_AGENT_ENV"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -112,7 +141,10 @@ func TestBootstrapConfigValidation(t *testing.T) {
 	}
 }
 
-func TestChoosePermission(t *testing.T) {
+// The attack: with only allow_always offered, or an option of a kind ACP does not define, the
+// reject policy picked it (allowing the tool call). Reject must never pick an allow option or
+// an unknown one; with nothing to reject with, it answers cancelled.
+func TestPermissionPolicyChoose(t *testing.T) {
 	t.Parallel()
 	opt := func(id string, k acp.PermissionOptionKind) acp.PermissionOption {
 		return acp.PermissionOption{OptionId: acp.PermissionOptionId(id), Kind: k}
@@ -121,23 +153,55 @@ func TestChoosePermission(t *testing.T) {
 		opt("ra", acp.PermissionOptionKindRejectAlways), opt("aa", acp.PermissionOptionKindAllowAlways),
 		opt("ro", acp.PermissionOptionKindRejectOnce), opt("ao", acp.PermissionOptionKindAllowOnce),
 	}
+	onlyAllowAlways := []acp.PermissionOption{opt("aa", acp.PermissionOptionKindAllowAlways)}
+	unknown := []acp.PermissionOption{opt("x", "custom"), opt("aa", acp.PermissionOptionKindAllowAlways)}
+	rules, err := ParseAllowRules([]string{"read", "title:Run npm *"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow := PermissionPolicy{Mode: PolicyAllow}
+	reject := PermissionPolicy{Mode: PolicyReject}
+	list := PermissionPolicy{Mode: PolicyAllowlist, Allow: rules}
 	for _, tc := range []struct {
-		policy string
-		opts   []acp.PermissionOption
-		want   string
+		name        string
+		p           PermissionPolicy
+		kind, title string
+		opts        []acp.PermissionOption
+		want        string // "" = cancelled
 	}{
-		{PolicyAllow, all, "ao"},
-		{PolicyReject, all, "ro"},
-		{PolicyAllow, all[:2], "aa"},
-		{PolicyReject, all[1:2], "aa"}, // nothing to reject with: the only option
-		{PolicyAllow, []acp.PermissionOption{opt("x", "custom")}, "x"},
+		{"allow prefers allow_once", allow, "edit", "x", all, "ao"},
+		{"allow takes allow_always", allow, "edit", "x", all[:2], "aa"},
+		{"allow falls back to reject", allow, "edit", "x", all[:1], "ra"},
+		{"allow never picks an unknown kind", allow, "edit", "x", unknown[:1], ""},
+		{"reject prefers reject_once", reject, "edit", "x", all, "ro"},
+		{"reject with only allow_always", reject, "edit", "x", onlyAllowAlways, ""},
+		{"reject with an unknown kind", reject, "edit", "x", unknown, ""},
+		{"allowlist: listed kind", list, "read", "Read a file", all, "ao"},
+		{"allowlist: listed title", list, "execute", "Run npm test", all, "ao"},
+		{"allowlist: other title", list, "execute", "Run curl evil.example", all, "ro"},
+		{"allowlist: unlisted, only allow", list, "delete", "rm -rf /", onlyAllowAlways, ""},
 	} {
-		got, ok := choosePermission(tc.policy, tc.opts)
-		if !ok || string(got.OptionId) != tc.want {
-			t.Errorf("%s over %v: chose %q, want %q", tc.policy, tc.opts, got.OptionId, tc.want)
+		got := tc.p.choose(tc.kind, tc.title, tc.opts)
+		id := ""
+		if got != nil {
+			id = string(got.OptionId)
+		}
+		if id != tc.want {
+			t.Errorf("%s: chose %q, want %q", tc.name, id, tc.want)
 		}
 	}
-	if _, ok := choosePermission(PolicyAllow, nil); ok {
-		t.Error("chose an option from none")
+	if got := allow.choose("read", "", nil); got != nil {
+		t.Errorf("chose %q from no options", got.OptionId)
+	}
+}
+
+func TestParseAllowRules(t *testing.T) {
+	t.Parallel()
+	if _, err := ParseAllowRules([]string{"read", "switch_mode", "title:Edit *.md"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ParseAllowRules([]string{"reed", "title:", "execute"})
+	if err == nil || !strings.Contains(err.Error(), `"reed" is neither a tool kind`) || !strings.Contains(err.Error(), "empty title pattern") {
+		t.Fatalf("err = %v, want both bad entries named", err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -31,10 +30,11 @@ type Dialer interface {
 }
 
 // NewDialer returns the dialer a Config asks for: the agent command over stdio when set (run
-// in the workspace, with the proxy's environment, its stderr to stderr), else TCP.
-func NewDialer(cfg Config, stderr io.Writer) Dialer {
+// in the workspace, with the environment AgentEnvironment builds from getenv, its stderr to
+// stderr), else TCP.
+func NewDialer(cfg Config, getenv func(string) string, stderr io.Writer) Dialer {
 	if len(cfg.AgentCommand) > 0 {
-		return CommandDialer{Args: cfg.AgentCommand, Dir: cfg.Workspace, Stderr: stderr, Env: os.Environ()}
+		return CommandDialer{Args: cfg.AgentCommand, Dir: cfg.Workspace, Stderr: stderr, Env: AgentEnvironment(getenv, cfg.AgentEnv)}
 	}
 	return TCPDialer{Addr: cfg.AgentAddr}
 }
@@ -72,8 +72,9 @@ func (d TCPDialer) Dial(ctx context.Context) (AgentConn, error) {
 // CommandDialer spawns the agent as a child process per connection and speaks ACP over its
 // stdin and stdout, which is how most ACP agents run. The child's stderr goes to Stderr.
 type CommandDialer struct {
-	Args   []string
-	Dir    string
+	Args []string
+	Dir  string
+	// Env is the agent's whole environment; nil gives it an empty one, never the proxy's.
 	Env    []string
 	Stderr io.Writer
 }
@@ -86,7 +87,7 @@ func (d CommandDialer) Dial(ctx context.Context) (AgentConn, error) {
 		return nil, errors.New("agent command is empty")
 	}
 	cmd := exec.Command(d.Args[0], d.Args[1:]...)
-	cmd.Dir, cmd.Env, cmd.Stderr = d.Dir, d.Env, d.Stderr
+	cmd.Dir, cmd.Env, cmd.Stderr = d.Dir, append([]string{}, d.Env...), d.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -9,7 +9,12 @@
 //   - While a task runs the proxy heartbeats it (InProgress) well inside the consumer's AckWait and
 //     publishes throttled A2A status-update events to AGENT_STATUS, subject agent.status.<taskId>.
 //   - The outcome is one A2A Task on AGENT_RESULTS, subject agent.results.<taskId>, published with
-//     Nats-Msg-Id = taskId; only then is the task acked (or terminated, for a final failure).
+//     Nats-Msg-Id = taskId; only then is the task acked (or terminated, for a final failure). A
+//     result always fits the server's max payload: a larger answer goes to the AGENT_OUTPUTS
+//     object store and the result carries an excerpt and a reference (OutputRef). Settling has a
+//     deadline; a result that cannot be stored by then is nak'd, never held forever.
+//   - Whatever the agent sends, the proxy holds no more than its Limits; it answers permission
+//     requests under a PermissionPolicy, and a spawned agent gets only AgentEnvironment.
 //   - Infrastructure failures (agent unreachable or crashed) nak the task for redelivery; the
 //     delivery after the last allowed attempt publishes a failed result instead of running again,
 //     so a requester always gets an answer.

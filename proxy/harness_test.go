@@ -110,6 +110,7 @@ func (e *env) config(addr string) Config {
 		AgentAddr: addr, StartupTimeout: 5 * time.Second, IdleTimeout: 20 * time.Second,
 		TaskTimeout: time.Minute, DrainTimeout: 3 * time.Second, GracePeriod: 6 * time.Second,
 		PermissionPolicy: PolicyAllow, Workspace: e.dir, StatusInterval: 50 * time.Millisecond,
+		SettleTimeout: 10 * time.Second, Limits: DefaultLimits(),
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +19,7 @@ type Runner struct {
 	dialer  Dialer
 	log     *slog.Logger
 	metrics *Metrics
+	perms   PermissionPolicy
 
 	// Read from the consumer when Run starts.
 	attempts  int
@@ -29,7 +29,9 @@ type Runner struct {
 
 // NewRunner returns a Runner for a validated Config.
 func NewRunner(cfg Config, js jetstream.JetStream, d Dialer, log *slog.Logger) *Runner {
-	return &Runner{cfg: cfg, js: js, dialer: d, log: log, metrics: NewMetrics(cfg.Worker)}
+	rules, _ := ParseAllowRules(cfg.PermissionAllowlist) // checked by Validate
+	return &Runner{cfg: cfg, js: js, dialer: d, log: log, metrics: NewMetrics(cfg.Worker),
+		perms: PermissionPolicy{Mode: cfg.PermissionPolicy, Allow: rules, MaxTools: cfg.Limits.MaxToolCalls}}
 }
 
 // Metrics returns the runner's metrics.
@@ -136,7 +138,8 @@ type outcome struct {
 	duplicate  bool   // the task's result is already stored: ack, do not run
 	reason     string
 	stopReason acp.StopReason
-	text       string
+	answer     []byte // the agent's answer, at most Limits.MaxOutput bytes
+	dropped    int64  // bytes of the answer past Limits.MaxOutput
 	toolCalls  int
 	promptAt   time.Time
 	answeredAt time.Time
@@ -259,15 +262,24 @@ func (r *Runner) resultStored(ctx context.Context, taskID string) bool {
 // published, any other is requeued.
 func (r *Runner) execute(ctx, sctx context.Context, task Task, d delivery, warm *warmSession, log *slog.Logger) outcome {
 	meta := map[string]any{"worker": r.cfg.Worker, "attempt": d.attempt}
-	status := newStatusPublisher(r.js, task, d.trace, r.cfg.StatusInterval, meta, log)
+	status := newStatusPublisher(r.js, task, d.trace, r.cfg.StatusInterval, r.cfg.Limits, meta, log)
+	// The answer and the tool calls are kept up to their limits: a flood costs the proxy no
+	// more than Limits allow, and the result says what was dropped.
 	var mu sync.Mutex
-	var answer strings.Builder
+	answer := cappedText{limit: r.cfg.Limits.MaxOutput}
 	tools := map[string]bool{}
+	untracked := 0 // tool calls announced past MaxToolCalls
 	onUpdate := func(u Update) {
 		mu.Lock()
-		answer.WriteString(u.Text)
+		answer.write(u.Text)
 		if u.Tool != nil {
-			tools[u.Tool.ID] = true
+			if id := clip(u.Tool.ID, maxToolFieldBytes); !tools[id] {
+				if len(tools) < r.cfg.Limits.MaxToolCalls {
+					tools[id] = true
+				} else if u.Tool.Started {
+					untracked++
+				}
+			}
 		}
 		mu.Unlock()
 		status.add(u)
@@ -277,7 +289,12 @@ func (r *Runner) execute(ctx, sctx context.Context, task Task, d delivery, warm 
 	collect := func(o outcome) outcome {
 		mu.Lock()
 		defer mu.Unlock()
-		o.text, o.toolCalls = answer.String(), len(tools)
+		// Taken, not copied: the answer is the largest thing a task holds.
+		o.answer, o.dropped, o.toolCalls = answer.take(), answer.dropped, len(tools)+untracked
+		if o.dropped > 0 {
+			log.Warn("the agent's answer exceeded the output limit; the rest was dropped",
+				"max_output", r.cfg.Limits.MaxOutput, "dropped_bytes", o.dropped)
+		}
 		o.agent, o.authMethod = sess.agentName, sess.authMethod
 		return o
 	}

@@ -30,6 +30,8 @@ type ToolEvent struct {
 	Title  string `json:"title,omitempty"`
 	Kind   string `json:"kind,omitempty"`
 	Status string `json:"status,omitempty"`
+	// Started marks the tool_call that announced the call, as opposed to its updates.
+	Started bool `json:"-"`
 }
 
 // session is the client side of one ACP connection: it answers the agent's requests and
@@ -38,7 +40,9 @@ type session struct {
 	conn       *acp.ClientSideConnection
 	agent      AgentConn
 	id         acp.SessionId
-	policy     string
+	policy     PermissionPolicy
+	tools      toolLog
+	flow       *flowReader
 	log        *slog.Logger
 	agentName  string // from initialize's agentInfo: name and version
 	authMethod string // the auth method authenticated with, if any
@@ -56,15 +60,17 @@ var errAgentGone = errors.New("agent connection closed before it answered")
 // ctx with the startup timeout. Updates are dropped until the session is bound to a task with
 // setOnUpdate. An answer the agent gives to any of these calls is a *SetupError (final); a
 // connection that drops is not.
-func openSession(ctx context.Context, d Dialer, workspace, policy string, setup AgentSetup, meta map[string]any,
+func openSession(ctx context.Context, d Dialer, workspace string, policy PermissionPolicy, setup AgentSetup, meta map[string]any,
 	log *slog.Logger) (*session, error) {
 	ac, err := d.Dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s := &session{agent: ac, policy: policy, log: log}
-	conn, start := acpconn.Client(s, ac, ac, log)
+	s := &session{agent: ac, policy: policy, tools: toolLog{limit: policy.MaxTools}, log: log,
+		flow: newFlowReader(ac, flowWindow, flowMarkEvery)}
+	conn, start := acpconn.Client(s, ac, s.flow, log)
 	s.conn = conn
+	go func() { <-conn.Done(); s.flow.stop() }()
 	start()
 	stop := context.AfterFunc(ctx, func() { _ = ac.Close() }) // an agent that never answers
 	defer stop()
@@ -177,6 +183,9 @@ func (s *session) cancel() {
 func (s *session) setOnUpdate(f func(Update)) { s.onUpdate.Store(&f) }
 
 func (s *session) update(u Update) {
+	if u.Tool != nil {
+		s.tools.observe(*u.Tool)
+	}
 	if f := s.onUpdate.Load(); f != nil {
 		(*f)(u)
 	}
@@ -193,45 +202,23 @@ func (s *session) close() {
 	})
 }
 
-// RequestPermission answers with an option chosen by kind under the policy, or cancelled
-// while the turn is being cancelled.
+// RequestPermission answers with an option chosen under the policy (see
+// PermissionPolicy.choose), or cancelled while the turn is being cancelled or when the policy
+// finds no option it may pick.
 func (s *session) RequestPermission(_ context.Context, p acp.RequestPermissionRequest) (acp.RequestPermissionResponse, error) {
 	if s.cancelling.Load() {
 		return acp.RequestPermissionResponse{Outcome: acp.NewRequestPermissionOutcomeCancelled()}, nil
 	}
-	opt, ok := choosePermission(s.policy, p.Options)
-	if !ok {
-		return acp.RequestPermissionResponse{}, acp.NewInvalidParams(map[string]any{"error": "permission request offers no options"})
+	kind, title := s.tools.describe(p.ToolCall)
+	log := s.log.With("tool_call", clip(string(p.ToolCall.ToolCallId), maxToolFieldBytes), "title", clip(title, maxToolFieldBytes),
+		"tool_kind", clip(kind, maxToolFieldBytes), "policy", s.policy.Mode)
+	opt := s.policy.choose(kind, title, p.Options)
+	if opt == nil {
+		log.Info("permission answered cancelled: no option the policy may pick", "options", len(p.Options))
+		return acp.RequestPermissionResponse{Outcome: acp.NewRequestPermissionOutcomeCancelled()}, nil
 	}
-	title := ""
-	if p.ToolCall.Title != nil {
-		title = *p.ToolCall.Title
-	}
-	s.log.Info("permission answered", "tool_call", p.ToolCall.ToolCallId, "title", title, "option", opt.OptionId, "kind", opt.Kind)
+	log.Info("permission answered", "option", opt.OptionId, "kind", opt.Kind)
 	return acp.RequestPermissionResponse{Outcome: acp.NewRequestPermissionOutcomeSelected(opt.OptionId)}, nil
-}
-
-// choosePermission picks the option the policy prefers: allow_once, then allow_always under
-// PolicyAllow; reject_once, then reject_always under PolicyReject. When no option of the
-// preferred kinds is offered it falls back to the other side's, and then to the first option.
-func choosePermission(policy string, opts []acp.PermissionOption) (acp.PermissionOption, bool) {
-	allow := []acp.PermissionOptionKind{acp.PermissionOptionKindAllowOnce, acp.PermissionOptionKindAllowAlways}
-	reject := []acp.PermissionOptionKind{acp.PermissionOptionKindRejectOnce, acp.PermissionOptionKindRejectAlways}
-	order := append(allow, reject...)
-	if policy == PolicyReject {
-		order = append(reject, allow...)
-	}
-	for _, k := range order {
-		for _, o := range opts {
-			if o.Kind == k {
-				return o, true
-			}
-		}
-	}
-	if len(opts) > 0 {
-		return opts[0], true
-	}
-	return acp.PermissionOption{}, false
 }
 
 // SessionUpdate forwards the agent's progress.
@@ -245,7 +232,7 @@ func (s *session) SessionUpdate(_ context.Context, n acp.SessionNotification) er
 	case u.ToolCall != nil:
 		s.update(Update{Tool: &ToolEvent{
 			ID: string(u.ToolCall.ToolCallId), Title: u.ToolCall.Title,
-			Kind: string(u.ToolCall.Kind), Status: string(u.ToolCall.Status),
+			Kind: string(u.ToolCall.Kind), Status: string(u.ToolCall.Status), Started: true,
 		}})
 	case u.ToolCallUpdate != nil:
 		ev := &ToolEvent{ID: string(u.ToolCallUpdate.ToolCallId)}

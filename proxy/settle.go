@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,38 +13,124 @@ import (
 )
 
 // settle publishes the task's final result and then acks (completed) or terminates (every
-// other final state) the delivery. A result that cannot be stored before ctx ends is never
-// acked: the delivery is nak'd and a later one answers.
+// other final state) the delivery. Settling is bounded by the settle timeout (and by ctx, which
+// ends inside the grace period on shutdown): a result that cannot be stored by then, or that
+// fails for a reason retrying cannot mend, is never acked; the delivery is nak'd, with the
+// reason logged, and a later one answers.
 func (r *Runner) settle(ctx context.Context, d delivery, task Task, out outcome, log *slog.Logger) {
-	res := r.buildResult(d, task, out)
-	data, err := json.Marshal(res)
-	if err != nil { // the Result type always encodes; this guards against future fields
-		log.Error("encoding result", "err", err)
-		r.nak(d.msg, 0, "result could not be encoded", log)
-		return
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.SettleTimeout)
+	defer cancel()
+	msg, err := r.resultMsg(ctx, d, task, out, log)
+	if err == nil {
+		err = publishRetrying(ctx, r.js, msg, task.ID)
 	}
-	msg := &nats.Msg{Subject: ResultSubject(task.ID), Data: data, Header: d.trace.header()}
-	if err := publishRetrying(ctx, r.js, msg, task.ID); err != nil {
-		log.Error("result not stored; handing the task back", "state", out.state, "err", err)
-		r.nak(d.msg, 0, "result not stored", log)
+	if err != nil {
+		why := "result not stored in time"
+		if isPermanent(err) {
+			why = "result cannot be stored"
+		}
+		log.Error(why+"; handing the task back", "state", out.state, "settle_timeout", r.cfg.SettleTimeout, "err", err)
+		r.nak(d.msg, retryDelay(d.attempt), why+": "+err.Error(), log)
 		return
 	}
 	r.metrics.outcomes.WithLabelValues(out.state).Inc()
-	log.Info("result stored", "state", out.state, "reason", out.reason, "stop_reason", out.stopReason,
-		"total", time.Since(d.published))
+	log.Info("result stored", "state", out.state, "reason", clip(out.reason, 512), "stop_reason", out.stopReason,
+		"bytes", len(msg.Data), "total", time.Since(d.published))
 	if out.state == StateCompleted {
 		r.ack(ctx, d, "completed", log)
 	} else {
-		if err := d.msg.TermWithReason(out.state + ": " + out.reason); err != nil {
+		if err := d.msg.TermWithReason(clip(out.state+": "+out.reason, 512)); err != nil {
 			log.Error("terminating the delivery", "err", err)
 		}
 		r.metrics.tasks.WithLabelValues("term").Inc()
 		r.metrics.duration.WithLabelValues("term").Observe(time.Since(d.received).Seconds())
 	}
 	if task.Message != nil { // the closing event of the task's status stream
-		st := newStatusPublisher(r.js, task, d.trace, r.cfg.StatusInterval, nil, log)
-		st.final(ctx, out.state, out.reason)
+		st := newStatusPublisher(r.js, task, d.trace, r.cfg.StatusInterval, r.cfg.Limits, nil, log)
+		st.final(ctx, out.state, clipNote(out.reason, maxExcerpt))
 	}
+}
+
+// maxExcerpt bounds the answer's excerpt and the error text in a result.
+const maxExcerpt = 16 << 10
+
+// resultMsg builds the result message, which always fits the server's max payload. The answer
+// travels whole when it fits; otherwise it is stored in the outputs object store and the
+// result carries an excerpt and a reference. The task's message (the result's history) is
+// left out when even then the result would not fit.
+func (r *Runner) resultMsg(ctx context.Context, d delivery, task Task, out outcome, log *slog.Logger) (*nats.Msg, error) {
+	msg := &nats.Msg{Subject: ResultSubject(task.ID), Header: d.trace.header()}
+	budget := int(r.js.Conn().MaxPayload()) - headerBytes(msg.Header) - resultHeaderReserve
+	excerpt := max(min(maxExcerpt, budget/32), 0)
+	res := r.buildResult(d, task, out, excerpt)
+	var data []byte
+	encode := func() (fits bool, err error) {
+		data, err = encodeResult(res)
+		return len(data) <= budget, err
+	}
+	fits := false
+	var err error
+	if len(out.answer) <= budget { // a longer answer cannot fit: no need to copy or encode it
+		if len(out.answer) > 0 {
+			res.Artifacts = []Artifact{{ArtifactID: task.ID + "-answer", Name: "answer", Parts: []Part{{Kind: "text", Text: string(out.answer)}}}}
+		}
+		if fits, err = encode(); err != nil {
+			return nil, err
+		}
+	}
+	if !fits && len(out.answer) > excerpt { // storing a shorter answer would not shrink the result
+		ref, err := r.storeOutput(ctx, outputName(task.ID, d.attempt), out.answer, log)
+		if err != nil {
+			return nil, fmt.Errorf("storing the %d-byte answer: %w", len(out.answer), err)
+		}
+		log.Info("answer stored in the object store", "object", ref.URI, "bytes", ref.Size, "digest", ref.Digest)
+		head := clip(string(out.answer[:min(len(out.answer), excerpt+1)]), excerpt)
+		res.Artifacts = []Artifact{{ArtifactID: task.ID + "-answer", Name: "answer", Parts: []Part{
+			{Kind: "text", Text: head},
+			{Kind: "file", File: &FileContent{Name: "answer.txt", MimeType: "text/plain; charset=utf-8", URI: ref.URI}},
+		}}}
+		res.Metadata.Output = &OutputInfo{Bytes: int64(len(out.answer)), DroppedBytes: out.dropped, ExcerptBytes: len(head), Object: ref}
+		if fits, err = encode(); err != nil {
+			return nil, err
+		}
+	}
+	if !fits && res.History != nil {
+		res.History, res.Metadata.HistoryOmitted = nil, true
+		if fits, err = encode(); err != nil {
+			return nil, err
+		}
+	}
+	if !fits {
+		return nil, &permanentError{fmt.Errorf("the result is %d bytes, more than the %d this NATS server accepts", len(data), budget)}
+	}
+	msg.Data = data
+	return msg, nil
+}
+
+// resultHeaderReserve is room for the headers a publish adds (Nats-Msg-Id holds the task id,
+// at most maxTaskIDLen bytes, and Nats-Expected-Stream).
+const resultHeaderReserve = maxTaskIDLen + 256
+
+// headerBytes is the size of h on the wire.
+func headerBytes(h nats.Header) int {
+	n := len("NATS/1.0\r\n\r\n")
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(v) + len(": \r\n")
+		}
+	}
+	return n
+}
+
+// encodeResult encodes a result as JSON, leaving <, > and & as they are.
+func encodeResult(res Result) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(res); err != nil { // the Result type always encodes; this guards against future fields
+		return nil, fmt.Errorf("encoding the result: %w", err)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // ack acks and waits for the server to confirm, retrying until ctx ends. An ack that is lost
@@ -84,7 +171,8 @@ func (r *Runner) nak(msg jetstream.Msg, delay time.Duration, reason string, log 
 }
 
 // publishRetrying stores msg in AGENT_RESULTS with Nats-Msg-Id = taskID, retrying through
-// NATS outages until ctx ends. The message id makes a retried or repeated publish a no-op.
+// NATS outages until ctx ends; a failure that retrying cannot mend (see isPermanent) returns at
+// once. The message id makes a retried or repeated publish a no-op.
 func publishRetrying(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, taskID string) error {
 	wait := 100 * time.Millisecond
 	for {
@@ -94,7 +182,7 @@ func publishRetrying(ctx context.Context, js jetstream.JetStream, msg *nats.Msg,
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil {
+		if isPermanent(err) || ctx.Err() != nil {
 			return fmt.Errorf("publishing result %s: %w", taskID, err)
 		}
 		sleep(ctx, wait)
@@ -102,8 +190,9 @@ func publishRetrying(ctx context.Context, js jetstream.JetStream, msg *nats.Msg,
 	}
 }
 
-// buildResult is the final A2A Task.
-func (r *Runner) buildResult(d delivery, task Task, out outcome) Result {
+// buildResult is the final A2A Task but for the answer artifact, which resultMsg adds. The
+// status message and the error hold at most excerpt bytes.
+func (r *Runner) buildResult(d delivery, task Task, out outcome, excerpt int) Result {
 	now := time.Now()
 	res := Result{
 		Kind: "task", ID: task.ID, ContextID: task.ContextID,
@@ -114,17 +203,17 @@ func (r *Runner) buildResult(d delivery, task Task, out outcome) Result {
 		},
 	}
 	if out.state != StateCompleted {
-		res.Metadata.Error = out.reason
+		res.Metadata.Error = clipNote(out.reason, excerpt)
+	}
+	if out.dropped > 0 {
+		res.Metadata.Output = &OutputInfo{Bytes: int64(len(out.answer)), DroppedBytes: out.dropped}
 	}
 	if task.Message != nil {
 		res.History = json.RawMessage("[" + string(task.Message) + "]")
 	}
-	if out.text != "" {
-		res.Artifacts = []Artifact{{ArtifactID: task.ID + "-answer", Name: "answer", Parts: []Part{{Kind: "text", Text: out.text}}}}
-	}
-	note := out.reason
+	note := clipNote(out.reason, excerpt)
 	if out.state == StateCompleted {
-		note = out.text
+		note = clipBytesNote(out.answer, excerpt)
 	}
 	if note != "" {
 		res.Status.Message = textMessage(task.ID, task.ContextID, note)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"maps"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +15,9 @@ import (
 
 // statusPublisher turns the agent's updates into throttled A2A status-update events on
 // agent.status.<taskId>: text chunks are coalesced and tool calls collapsed to their latest
-// state, and at most one event goes out per interval. Status is progress, not the answer:
+// state, and at most one event goes out per interval. What it holds between two events is
+// bounded by Limits (StatusBuffer bytes of text, MaxToolCalls tool calls); an event that had
+// to leave text out says how much in metadata.droppedBytes. Status is progress, not the answer:
 // an event that cannot be published is logged and dropped, never retried at the task's cost.
 type statusPublisher struct {
 	js       jetstream.JetStream
@@ -26,11 +27,13 @@ type statusPublisher struct {
 	log      *slog.Logger
 	meta     map[string]any
 
-	mu    sync.Mutex
-	text  strings.Builder
-	tools []ToolEvent
-	plan  []string
-	dirty bool
+	mu           sync.Mutex
+	text         cappedText
+	tools        []ToolEvent
+	maxTools     int
+	droppedTools int
+	plan         []string
+	dirty        bool
 
 	started atomic.Bool
 	stop    chan struct{}
@@ -38,9 +41,10 @@ type statusPublisher struct {
 }
 
 func newStatusPublisher(js jetstream.JetStream, task Task, tc traceContext, interval time.Duration,
-	meta map[string]any, log *slog.Logger) *statusPublisher {
+	lim Limits, meta map[string]any, log *slog.Logger) *statusPublisher {
 	return &statusPublisher{
 		js: js, task: task, header: tc.header(), interval: interval, log: log, meta: meta,
+		text: cappedText{limit: lim.StatusBuffer}, maxTools: lim.MaxToolCalls,
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 }
@@ -70,9 +74,13 @@ func (p *statusPublisher) add(u Update) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.dirty = true
-	p.text.WriteString(u.Text)
+	p.text.write(u.Text)
+	if u.Tool != nil {
+		ev := clipTool(*u.Tool)
+		u.Tool = &ev
+	}
 	if u.Plan != nil {
-		p.plan = u.Plan
+		p.plan = clipPlan(u.Plan)
 	}
 	if u.Tool != nil {
 		for i := range p.tools {
@@ -91,6 +99,10 @@ func (p *statusPublisher) add(u Update) {
 				return
 			}
 		}
+		if len(p.tools) >= p.maxTools {
+			p.droppedTools++
+			return
+		}
 		p.tools = append(p.tools, *u.Tool)
 	}
 }
@@ -103,8 +115,15 @@ func (p *statusPublisher) flush(ctx context.Context) {
 		return
 	}
 	text := p.text.String()
-	p.text.Reset()
 	extra := map[string]any{}
+	if p.text.dropped > 0 {
+		extra["droppedBytes"] = p.text.dropped
+	}
+	p.text.reset()
+	if p.droppedTools > 0 {
+		extra["droppedToolCalls"] = p.droppedTools
+		p.droppedTools = 0
+	}
 	if len(p.tools) > 0 {
 		extra["toolCalls"] = p.tools
 		p.tools = nil

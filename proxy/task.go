@@ -30,10 +30,19 @@ type Message struct {
 	Metadata  map[string]any `json:"metadata,omitempty"`
 }
 
-// Part is an A2A message part. Text parts are the only ones the proxy turns into a prompt.
+// Part is an A2A message part. Text parts are the only ones the proxy turns into a prompt;
+// a result's answer may also hold a file part that refers to the whole answer by URI.
 type Part struct {
-	Kind string `json:"kind"`
-	Text string `json:"text,omitempty"`
+	Kind string       `json:"kind"`
+	Text string       `json:"text,omitempty"`
+	File *FileContent `json:"file,omitempty"`
+}
+
+// FileContent is an A2A file part's file, given by URI.
+type FileContent struct {
+	Name     string `json:"name,omitempty"`
+	MimeType string `json:"mimeType,omitempty"`
+	URI      string `json:"uri"`
 }
 
 // TaskStatus is an A2A task status.
@@ -73,6 +82,11 @@ type ResultMetadata struct {
 	Error      string   `json:"error,omitempty"`
 	ToolCalls  int      `json:"toolCalls,omitempty"`
 	Timings    *Timings `json:"timings,omitempty"`
+	// Output is set when the answer did not travel whole in the result: stored in the
+	// outputs object store, or cut at the output limit.
+	Output *OutputInfo `json:"output,omitempty"`
+	// HistoryOmitted says the task's message was left out of history to make the result fit.
+	HistoryOmitted bool `json:"historyOmitted,omitempty"`
 }
 
 // Timings of one task, in milliseconds, from the task's publish time in JetStream.
@@ -166,6 +180,9 @@ func DecodeTask(data []byte) (Task, error) {
 	}
 	if err := validTaskID(id); err != nil {
 		return Task{}, &RejectError{Reason: err.Error()}
+	}
+	if len(msg.ContextID) > maxTaskIDLen {
+		return Task{}, &RejectError{Reason: fmt.Sprintf("contextId is longer than %d bytes", maxTaskIDLen), TaskID: id}
 	}
 	var texts []string
 	for _, p := range msg.Parts {

@@ -22,7 +22,7 @@ func (r *Runner) prewarm(ctx context.Context) *warmSession {
 		defer close(w.ready)
 		sctx, cancel := context.WithTimeout(ctx, r.cfg.StartupTimeout)
 		defer cancel()
-		w.sess, w.err = openSession(sctx, r.dialer, r.cfg.Workspace, r.cfg.PermissionPolicy, r.cfg.Agent, nil, r.log)
+		w.sess, w.err = openSession(sctx, r.dialer, r.cfg.Workspace, r.perms, r.cfg.Agent, nil, r.log)
 	}()
 	return w
 }
@@ -81,5 +81,5 @@ func (r *Runner) session(ctx context.Context, w *warmSession, received time.Time
 	}
 	sctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	return openSession(sctx, r.dialer, r.cfg.Workspace, r.cfg.PermissionPolicy, r.cfg.Agent, nil, r.log)
+	return openSession(sctx, r.dialer, r.cfg.Workspace, r.perms, r.cfg.Agent, nil, r.log)
 }

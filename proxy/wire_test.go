@@ -124,7 +124,7 @@ func TestWireCancelIsANotificationAndPermissionShape(t *testing.T) {
 
 func TestPermissionDuringCancellationIsCancelled(t *testing.T) {
 	t.Parallel()
-	s := &session{policy: PolicyAllow}
+	s := &session{policy: PermissionPolicy{Mode: PolicyAllow}}
 	s.cancelling.Store(true)
 	resp, err := s.RequestPermission(context.Background(), acp.RequestPermissionRequest{
 		Options: []acp.PermissionOption{{OptionId: "ok", Kind: acp.PermissionOptionKindAllowOnce}},

@@ -31,6 +31,7 @@ func realMain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.Getenv = os.Getenv
 	if os.Getenv("DAEDALUS_DEMO_LOGS") != "" {
 		c.Logs = os.Stderr
 	}

@@ -34,23 +34,34 @@ type Config struct {
 	AgentAddr    string
 	AgentCommand string
 	// Agent is how the proxy sets the agent's session up (auth method, mode, model).
-	Agent  proxy.AgentSetup
-	Worker string
+	Agent proxy.AgentSetup
+	// AgentEnv names the variables a spawned agent gets besides the basic ones: its keys.
+	AgentEnv []string
+	Worker   string
 	// Prompts are the tasks to publish; empty means the reference agent's showcase.
 	Prompts []string
 	Timeout time.Duration
 	// Logs receives the proxy's JSON logs; nil discards them.
 	Logs io.Writer
+	// Getenv reads the environment a spawned agent (AgentCommand) may get some of; nil
+	// gives it an empty environment.
+	Getenv func(string) string
 }
 
 // showcase exercises the reference agent: a plain answer, a streamed one with a tool call,
-// a permission request, and a longer task.
+// a permission request, a longer task, and an answer larger than NATS's max payload, which
+// travels in the outputs object store.
 var showcase = []string{
 	"Summarise the repository in one line.",
 	"@tool\n@chunks 5\n@sleep 300ms\nList the open issues.",
 	"@permission\nFix the typo in README.md.",
 	"@chunks 10\n@sleep 1s\nRefactor the proxy's config parsing.",
+	"@flood 3MiB 256KiB\nDump the build log.",
 }
+
+// defaultAgentEnv are the API keys of the agents the chart has presets for: on a laptop the
+// demo hands a spawned agent the key its user has set (the proxy passes none by default).
+var defaultAgentEnv = []string{"OPENAI_API_KEY", "CODEX_API_KEY", "ANTHROPIC_API_KEY"}
 
 // ParseConfig reads the demo's flags.
 func ParseConfig(args []string, usage io.Writer) (Config, error) {
@@ -64,6 +75,7 @@ func ParseConfig(args []string, usage io.Writer) (Config, error) {
 	fs.StringVar(&c.Agent.AuthMethod, "auth-method", "", "ACP auth method to authenticate with (empty: the first env_var method whose variables are set)")
 	fs.StringVar(&c.Agent.Mode, "session-mode", "", "session mode to switch the agent to (e.g. auto for codex-acp)")
 	fs.StringVar(&c.Agent.Model, "model", "", "model to choose where the agent offers a choice")
+	agentEnv := fs.String("agent-env", strings.Join(defaultAgentEnv, ","), "variables a spawned agent (--agent-cmd) gets besides PATH, HOME and the like: its API keys")
 	fs.StringVar(&c.Worker, "worker", "copilot", "worker name")
 	fs.StringVar(&prompt, "prompt", "", "publish this one prompt instead of the showcase")
 	fs.DurationVar(&c.Timeout, "timeout", 2*time.Minute, "give up when the results have not all arrived by then")
@@ -72,6 +84,11 @@ func ParseConfig(args []string, usage io.Writer) (Config, error) {
 	}
 	if prompt != "" {
 		c.Prompts = []string{prompt}
+	}
+	for _, name := range strings.Split(*agentEnv, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			c.AgentEnv = append(c.AgentEnv, name)
+		}
 	}
 	if c.AgentAddr != "" && c.AgentCommand != "" {
 		return c, errors.New("--agent-addr and --agent-cmd: give at most one")
@@ -136,7 +153,8 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 		AgentAddr: c.AgentAddr, AgentCommand: strings.Fields(c.AgentCommand),
 		StartupTimeout: 30 * time.Second, IdleTimeout: time.Minute, TaskTimeout: c.Timeout,
 		DrainTimeout: 5 * time.Second, GracePeriod: 10 * time.Second, PermissionPolicy: proxy.PolicyAllow,
-		Workspace: workspace, StatusInterval: 100 * time.Millisecond, Agent: c.Agent,
+		Workspace: workspace, StatusInterval: 100 * time.Millisecond, SettleTimeout: time.Minute,
+		Limits: proxy.DefaultLimits(), Agent: c.Agent, AgentEnv: c.AgentEnv,
 	}
 	prompts := c.Prompts
 	switch {
@@ -165,7 +183,11 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 	if err := pc.Validate(); err != nil {
 		return err
 	}
-	dialer := proxy.NewDialer(pc, logs)
+	getenv := c.Getenv
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	dialer := proxy.NewDialer(pc, getenv, logs)
 	pctx, stopProxy := context.WithCancel(context.Background())
 	proxyDone := make(chan error, 1)
 	go func() { proxyDone <- proxy.NewRunner(pc, js, dialer, log).Run(pctx) }()
@@ -210,6 +232,7 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TASK\tSTATE\tQUEUED\tPUBLISH→PROMPT\tEXECUTION\tPUBLISH→RESULT\tANSWER")
 	failed := 0
+	var stored []string
 	for _, id := range order {
 		r := got[id]
 		if r.Status.State != proxy.StateCompleted {
@@ -219,6 +242,14 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 		if len(r.Artifacts) > 0 {
 			answer = r.Artifacts[0].Parts[0].Text
 		}
+		if o := r.Metadata.Output; o != nil && o.Object != nil {
+			line, err := readStored(ctx, js, id, *o.Object)
+			if err != nil {
+				return err
+			}
+			stored = append(stored, line)
+			answer = fmt.Sprintf("[%d bytes stored] %s", o.Object.Size, answer)
+		}
 		t := r.Metadata.Timings
 		if t == nil {
 			t = &proxy.Timings{}
@@ -227,6 +258,12 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 			t.QueuedMs, t.DispatchMs, t.ExecutionMs, t.TotalMs, truncate(firstLine(answer), 60))
 	}
 	tw.Flush()
+	if len(stored) > 0 {
+		fmt.Fprintf(out, "\nanswers too large for a NATS message, read back from object store %s:\n", proxy.OutputsBucket)
+		for _, l := range stored {
+			fmt.Fprintln(out, "  "+l)
+		}
+	}
 	if last := got[order[len(order)-1]]; last.Metadata.Agent != "" {
 		auth := last.Metadata.AuthMethod
 		if auth == "" {
@@ -239,6 +276,16 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "\nall %d tasks completed; results are on %s (subjects %s<task id>)\n", len(order), proxy.ResultsStream, proxy.ResultsPrefix)
 	return nil
+}
+
+// readStored reads a stored answer back the way a requester does (see the README's task
+// contract) and says what it found.
+func readStored(ctx context.Context, js jetstream.JetStream, id string, ref proxy.OutputRef) (string, error) {
+	data, err := proxy.ReadOutput(ctx, js, ref)
+	if err != nil {
+		return "", fmt.Errorf("task %s: %w", id, err)
+	}
+	return fmt.Sprintf("%s  %s: %d bytes, digest %s verified", id, ref.URI, len(data), ref.Digest), nil
 }
 
 // publishTask publishes a task as the seed's validation does: a JSON-RPC 2.0 message/send.

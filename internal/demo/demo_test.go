@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,8 @@ func TestDemoOnEmbeddedDefaults(t *testing.T) {
 	if n := strings.Count(report, " completed "); n != len(showcase) {
 		t.Errorf("%d completed rows, want %d:\n%s", n, len(showcase), report)
 	}
-	for _, want := range []string{"(permission: yes)", "all 4 tasks completed", "PUBLISH→PROMPT", "answered by daedalus-refagent 1 (ACP auth: none)"} {
+	for _, want := range []string{"(permission: yes)", "all 5 tasks completed", "PUBLISH→PROMPT",
+		"[3145728 bytes stored] aaaa", "nats-object://AGENT_OUTPUTS/demo-", "/attempt-1: 3145728 bytes, digest SHA-256=", "answered by daedalus-refagent 1 (ACP auth: none)"} {
 		if !strings.Contains(report, want) {
 			t.Errorf("report lacks %q:\n%s", want, report)
 		}
@@ -71,7 +73,7 @@ func TestDemoWithCodex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Timeout = time.Minute
+	c.Timeout, c.Getenv = time.Minute, os.Getenv
 	var out bytes.Buffer
 	if err := Run(t.Context(), c, &out); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())

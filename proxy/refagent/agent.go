@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	acp "github.com/coder/acp-go-sdk"
 
 	"github.com/daedalus-dev/daedalus/internal/acpconn"
+	"github.com/daedalus-dev/daedalus/internal/bytesize"
 )
 
 // Options shape every connection an agent serves.
@@ -264,6 +266,16 @@ func (a *agent) run(ctx context.Context, id acp.SessionId, sc script) (acp.Promp
 	}
 	ctx = context.WithoutCancel(ctx)
 	answer := "echo: " + sc.text
+	for i := range sc.tools {
+		tid := acp.ToolCallId(fmt.Sprintf("tool-many-%d", i+1))
+		if err := a.update(ctx, id, acp.StartToolCall(tid, fmt.Sprintf("Step %d", i+1),
+			acp.WithStartKind(acp.ToolKindOther), acp.WithStartStatus(acp.ToolCallStatusInProgress))); err != nil {
+			return acp.PromptResponse{}, err
+		}
+		if err := a.update(ctx, id, acp.UpdateToolCall(tid, acp.WithUpdateStatus(acp.ToolCallStatusCompleted))); err != nil {
+			return acp.PromptResponse{}, err
+		}
+	}
 	if sc.tool {
 		if err := a.update(ctx, id, acp.StartToolCall("tool-1", "Read the workspace",
 			acp.WithStartKind(acp.ToolKindRead), acp.WithStartStatus(acp.ToolCallStatusInProgress))); err != nil {
@@ -274,15 +286,25 @@ func (a *agent) run(ctx context.Context, id acp.SessionId, sc script) (acp.Promp
 		}
 	}
 	if sc.permission {
-		title := "Edit README.md"
+		title, kind := "Edit README.md", acp.ToolKindEdit
+		if sc.permissionTitle != "" {
+			title, kind = sc.permissionTitle, sc.permissionKind
+		}
+		opts := []acp.PermissionOption{
+			{OptionId: "yes", Name: "Allow once", Kind: acp.PermissionOptionKindAllowOnce},
+			{OptionId: "always", Name: "Always allow", Kind: acp.PermissionOptionKindAllowAlways},
+			{OptionId: "no", Name: "Reject", Kind: acp.PermissionOptionKindRejectOnce},
+		}
+		if sc.permissionKinds != nil {
+			opts = nil
+			for _, k := range sc.permissionKinds {
+				opts = append(opts, acp.PermissionOption{OptionId: acp.PermissionOptionId(k), Name: k, Kind: acp.PermissionOptionKind(k)})
+			}
+		}
 		resp, err := a.conn.RequestPermission(ctx, acp.RequestPermissionRequest{
 			SessionId: id,
-			ToolCall:  acp.ToolCallUpdate{ToolCallId: "perm-1", Title: &title},
-			Options: []acp.PermissionOption{
-				{OptionId: "yes", Name: "Allow once", Kind: acp.PermissionOptionKindAllowOnce},
-				{OptionId: "always", Name: "Always allow", Kind: acp.PermissionOptionKindAllowAlways},
-				{OptionId: "no", Name: "Reject", Kind: acp.PermissionOptionKindRejectOnce},
-			},
+			ToolCall:  acp.ToolCallUpdate{ToolCallId: "perm-1", Title: &title, Kind: &kind},
+			Options:   opts,
 		})
 		if err != nil {
 			return acp.PromptResponse{}, err
@@ -293,6 +315,12 @@ func (a *agent) run(ctx context.Context, id acp.SessionId, sc script) (acp.Promp
 		case o.Selected != nil:
 			answer += " (permission: " + string(o.Selected.OptionId) + ")"
 		}
+	}
+	if sc.env {
+		answer = environment()
+	}
+	if sc.floodTotal > 0 {
+		return a.flood(ctx, id, sc, cancelled)
 	}
 	chunks := splitChunks(answer, sc.chunks)
 	if sc.crash {
@@ -327,23 +355,78 @@ func (a *agent) run(ctx context.Context, id acp.SessionId, sc script) (acp.Promp
 	return acp.PromptResponse{StopReason: sc.stop}, nil
 }
 
+// flood streams the script's flood as the answer, chunk by chunk, as fast as the client reads.
+func (a *agent) flood(ctx context.Context, id acp.SessionId, sc script, cancelled <-chan struct{}) (acp.PromptResponse, error) {
+	var err error
+	Flood(sc.floodTotal, sc.floodChunk, func(c string) bool {
+		select {
+		case <-cancelled:
+			err = context.Canceled
+			return false
+		default:
+		}
+		err = a.update(ctx, id, acp.UpdateAgentMessageText(c))
+		return err == nil
+	})
+	switch {
+	case errors.Is(err, context.Canceled):
+		return acp.PromptResponse{StopReason: acp.StopReasonCancelled}, nil
+	case err != nil:
+		return acp.PromptResponse{}, err
+	}
+	return acp.PromptResponse{StopReason: sc.stop}, nil
+}
+
+// Flood yields the text of "@flood total chunk" in chunks of at most chunk bytes: chunk i
+// repeats the letter 'a'+i%26, so any stretch of it can be checked. It stops early when
+// yield returns false.
+func Flood(total, chunk int64, yield func(string) bool) {
+	chunk = max(1, chunk)
+	for i := int64(0); total > 0; i++ {
+		n := min(chunk, total)
+		if !yield(strings.Repeat(string(rune('a'+i%26)), int(n))) {
+			return
+		}
+		total -= n
+	}
+}
+
+// environment is the "@env" answer: the agent's environment, one KEY=value a line, sorted,
+// then whether the process that spawned it lets it read that process's environment.
+func environment() string {
+	env := slices.Sorted(slices.Values(os.Environ()))
+	parent := "parent-environ: unreadable"
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", os.Getppid())); err == nil {
+		parent = "parent-environ: readable\n" + strings.ReplaceAll(string(b), "\x00", "\n")
+	}
+	return strings.Join(env, "\n") + "\n" + parent
+}
+
 func (a *agent) update(ctx context.Context, id acp.SessionId, u acp.SessionUpdate) error {
 	return a.conn.SessionUpdate(ctx, acp.SessionNotification{SessionId: id, Update: u})
 }
 
 // script is a parsed prompt.
 type script struct {
-	text         string
-	chunks       int
-	sleep        time.Duration
-	tool         bool
-	permission   bool
-	setup        bool // answer with the session's mode, model and MCP servers
-	ignoreCancel bool
-	crash        bool
-	errCode      int
-	errMsg       string
-	stop         acp.StopReason
+	text       string
+	chunks     int
+	sleep      time.Duration
+	tool       bool
+	permission bool
+	// permissionKinds, when set, are the option kinds offered (each option's id is its kind).
+	permissionKinds []string
+	permissionTitle string
+	permissionKind  acp.ToolKind
+	setup           bool // answer with the session's mode, model and MCP servers
+	env             bool
+	tools           int
+	floodTotal      int64
+	floodChunk      int64
+	ignoreCancel    bool
+	crash           bool
+	errCode         int
+	errMsg          string
+	stop            acp.StopReason
 }
 
 func parseScript(prompt string) (script, error) {
@@ -381,7 +464,40 @@ func parseScript(prompt string) (script, error) {
 		case "@tool":
 			sc.tool = true
 		case "@permission":
+			// @permission [kinds [tool-kind title…]]: the option kinds offered, comma-separated,
+			// and the tool call asked about.
 			sc.permission = true
+			if len(f) > 1 {
+				sc.permissionKinds = strings.Split(f[1], ",")
+			}
+			if len(f) > 3 {
+				sc.permissionKind, sc.permissionTitle = acp.ToolKind(f[2]), strings.Join(f[3:], " ")
+			}
+		case "@env":
+			sc.env = true
+		case "@tools":
+			v, err := arg()
+			if err != nil {
+				return sc, err
+			}
+			if sc.tools, err = strconv.Atoi(v); err != nil || sc.tools < 1 {
+				return sc, fmt.Errorf("@tools %q: want a positive number", v)
+			}
+		case "@flood":
+			// @flood total [chunk]: answer with total bytes in chunks (default 1MiB).
+			v, err := arg()
+			if err != nil {
+				return sc, err
+			}
+			if sc.floodTotal, err = bytesize.Parse(v); err != nil {
+				return sc, fmt.Errorf("@flood: %w", err)
+			}
+			sc.floodChunk = 1 << 20
+			if len(f) > 2 {
+				if sc.floodChunk, err = bytesize.Parse(f[2]); err != nil || sc.floodChunk == 0 {
+					return sc, fmt.Errorf("@flood chunk %q: want a positive byte count", f[2])
+				}
+			}
 		case "@setup":
 			sc.setup = true
 		case "@ignore-cancel":

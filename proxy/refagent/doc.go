@@ -9,7 +9,15 @@
 //	@chunks N          stream the answer in N agent_message_chunk updates (default 1)
 //	@sleep D           work for duration D (e.g. 2s) before answering; session/cancel ends it
 //	@tool              report a tool call (tool_call, then tool_call_update completed)
-//	@permission        ask permission for a tool call; the chosen option kind is echoed
+//	@tools N           report N more tool calls (tool-many-1 … tool-many-N), each started and completed
+//	@permission [KINDS [TOOLKIND TITLE]]
+//	                   ask permission for a tool call (default: "Edit README.md", kind edit,
+//	                   options yes/always/no); KINDS, comma-separated, replaces the options with
+//	                   one per kind whose id is the kind; the chosen option id is echoed, and a
+//	                   cancelled outcome ends the turn with stop reason cancelled
+//	@flood TOTAL [CHUNK] answer with TOTAL bytes (e.g. 1GiB) in chunks of CHUNK (default 1MiB);
+//	                   chunk i repeats the letter 'a'+i%26 (see Flood)
+//	@env               answer with the agent's environment and whether it can read its parent's
 //	@setup             add the session's mode, model and MCP servers to the answer
 //	@ignore-cancel     keep working after session/cancel and finish the turn normally
 //	@error CODE MSG    answer session/prompt with JSON-RPC error CODE and message MSG
