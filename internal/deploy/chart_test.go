@@ -267,3 +267,27 @@ func TestExternalNATSMonitoring(t *testing.T) {
 		t.Errorf("a URL as the monitoring endpoint: err = %v, want it refused naming externalMonitoringEndpoint", err)
 	}
 }
+
+// The allowlist policy reaches the proxy with its list; the proxy refuses what it does not name.
+func TestPermissionAllowlistRender(t *testing.T) {
+	t.Parallel()
+	ch, err := LoadChart(chartDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := Values(chartDir(t), nil, []string{"proxy.permissionPolicy=allowlist", "proxy.permissionAllowlist={read,edit,title:Run go test*}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := Render(ch, vals, "daedalus", "daedalus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := strings.Join(strings.Fields(Manifests(rel)), " ")
+	for _, want := range []string{`name: DAEDALUS_PERMISSION_POLICY value: "allowlist"`,
+		`name: DAEDALUS_PERMISSION_ALLOWLIST value: "read,edit,title:Run go test*"`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("render lacks %q", want)
+		}
+	}
+}

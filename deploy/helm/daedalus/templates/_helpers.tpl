@@ -331,6 +331,10 @@ spec:
           value: {{ printf "%ds" (sub $grace 5) | quote }}
         - name: DAEDALUS_PERMISSION_POLICY
           value: {{ $root.Values.proxy.permissionPolicy | quote }}
+        {{- with $root.Values.proxy.permissionAllowlist }}
+        - name: DAEDALUS_PERMISSION_ALLOWLIST
+          value: {{ join "," . | quote }}
+        {{- end }}
         {{- with $w.authMethod }}
         - name: DAEDALUS_AUTH_METHOD
           value: {{ . | quote }}
