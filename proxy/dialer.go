@@ -46,10 +46,12 @@ type TCPDialer struct {
 
 func (d TCPDialer) String() string { return "tcp://" + d.Addr }
 
-// Dial connects with exponential backoff (25 ms doubling to 1 s) until ctx ends.
+// Dial connects with exponential backoff until ctx ends: from 10 ms doubling to
+// dialBackoffCap, so a prompt goes out soon after the agent starts listening.
 func (d TCPDialer) Dial(ctx context.Context) (AgentConn, error) {
 	var nd net.Dialer
-	wait := 25 * time.Millisecond
+	limit := dialBackoffCap(d.Addr)
+	wait := min(10*time.Millisecond, limit)
 	for {
 		c, err := nd.DialContext(ctx, "tcp", d.Addr)
 		if err == nil {
@@ -65,8 +67,21 @@ func (d TCPDialer) Dial(ctx context.Context) (AgentConn, error) {
 			return nil, fmt.Errorf("agent at %s did not come up: %w (last error: %v)", d.Addr, context.Cause(ctx), err)
 		case <-t.C:
 		}
-		wait = min(wait*2, time.Second)
+		wait = min(wait*2, limit)
 	}
+}
+
+// dialBackoffCap is the longest wait between two dials of addr: 50 ms on loopback (the agent
+// container beside the proxy), where a refused dial costs nothing, and 1 s elsewhere.
+func dialBackoffCap(addr string) time.Duration {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return time.Second
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return 50 * time.Millisecond
+	}
+	return time.Second
 }
 
 // CommandDialer spawns the agent as a child process per connection and speaks ACP over its

@@ -37,7 +37,8 @@ func NewRunner(cfg Config, js jetstream.JetStream, d Dialer, log *slog.Logger) *
 // Metrics returns the runner's metrics.
 func (r *Runner) Metrics() *Metrics { return r.metrics }
 
-// fetchWait bounds one pull request, so that shutdown and the idle timeout are noticed promptly.
+// fetchWait bounds one pull request, so that the idle timeout and the warm session's health
+// are looked at regularly; shutdown ends a pull at once.
 const fetchWait = 5 * time.Second
 
 // Run takes tasks until ctx ends (shutdown: SIGTERM) or, in job mode, until one task has been
@@ -80,8 +81,12 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 			wait = min(wait, left)
 		}
-		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(wait))
+		// The pull ends with the wait or at once on shutdown: an idle proxy exits on SIGTERM
+		// without sitting out its open pull request.
+		fctx, endFetch := context.WithTimeout(ctx, wait)
+		batch, err := cons.Fetch(1, jetstream.FetchContext(fctx))
 		if err != nil {
+			endFetch()
 			r.log.Warn("fetching a task", "err", err)
 			sleep(ctx, time.Second)
 			continue
@@ -97,7 +102,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.handle(ctx, msg, warm)
 			warm = nil
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+		endFetch()
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) &&
+			!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 			r.log.Warn("fetching a task", "err", err)
 		}
 		if got {

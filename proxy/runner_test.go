@@ -369,3 +369,30 @@ func TestHeartbeatsKeepALongTask(t *testing.T) {
 		t.Errorf("agent prompted %d times, want 1", n)
 	}
 }
+
+// An idle proxy's open pull ends on SIGTERM: Run returns long before the pull's own wait
+// (fetchWait, 5 s) would have run out. Scale-down and back-to-zero wait on this.
+func TestIdleProxyStopsAtOnceOnShutdown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cfg := e.config(startAgent(t, refagent.Options{}))
+	cfg.Mode = ModeService
+	p := e.runProxy(cfg)
+	time.Sleep(500 * time.Millisecond) // the pull is open
+	p.cancel()
+	if err := p.wait(t, fetchWait/2); err != nil {
+		t.Fatalf("Run returned %v after shutdown, want nil", err)
+	}
+}
+
+func TestDialBackoffCap(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]time.Duration{
+		"127.0.0.1:3000": 50 * time.Millisecond, "[::1]:3000": 50 * time.Millisecond, "localhost:3000": 50 * time.Millisecond,
+		"agent.example:3000": time.Second, "10.0.0.7:3000": time.Second, "no-port": time.Second,
+	} {
+		if got := dialBackoffCap(addr); got != want {
+			t.Errorf("dialBackoffCap(%q) = %s, want %s", addr, got, want)
+		}
+	}
+}

@@ -530,15 +530,16 @@ func checkWorkerPod(t *testing.T, spec corev1.PodSpec, mode, tag string, overlay
 		return c.Resources.Requests.Cpu().String() + "/" + c.Resources.Requests.Memory().String() + " " +
 			c.Resources.Limits.Cpu().String() + "/" + c.Resources.Limits.Memory().String()
 	}
-	wantProxy, wantAgent, wantPull := "50m/64Mi 200m/128Mi", "100m/128Mi 500m/512Mi", corev1.PullIfNotPresent
+	wantProxy, wantAgent, wantPull, wantAgentPull := "50m/64Mi 200m/128Mi", "100m/128Mi 500m/512Mi", corev1.PullIfNotPresent, corev1.PullIfNotPresent
 	if overlay {
-		wantProxy, wantAgent, wantPull = "100m/128Mi 200m/256Mi", "200m/256Mi 1/1Gi", corev1.PullAlways
+		// The overlay's proxy is pinned by digest (IfNotPresent); its agent image may be a tag.
+		wantProxy, wantAgent, wantAgentPull = "100m/128Mi 200m/256Mi", "200m/256Mi 1/1Gi", corev1.PullAlways
 	}
 	if res(proxy) != wantProxy || res(agent) != wantAgent {
 		t.Errorf("resources: proxy %s (want %s), agent %s (want %s)", res(proxy), wantProxy, res(agent), wantAgent)
 	}
-	if proxy.ImagePullPolicy != wantPull || agent.ImagePullPolicy != wantPull {
-		t.Errorf("pull policies %s, %s; want %s", proxy.ImagePullPolicy, agent.ImagePullPolicy, wantPull)
+	if proxy.ImagePullPolicy != wantPull || agent.ImagePullPolicy != wantAgentPull {
+		t.Errorf("pull policies %s, %s; want %s, %s", proxy.ImagePullPolicy, agent.ImagePullPolicy, wantPull, wantAgentPull)
 	}
 	penv, aenv := envOf(proxy), envOf(agent)
 	for k, v := range map[string]string{
