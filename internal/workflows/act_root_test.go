@@ -56,22 +56,9 @@ func TestActRootAction(t *testing.T) {
 	terraform := engine.Path(t, "DAEDALUS_TERRAFORM", "terraform", "terraform")
 	root := repoRoot(t)
 
-	gh := azuretest.NewGitHub(t, azuretest.GitHubOptions{Subject: "repo:daedalus-dev/daedalus:ref:refs/heads/main"})
-	entra := azuretest.NewEntra(t, azuretest.EntraOptions{})
+	az := newAzureStandIns(t, map[string]http.Handler{"gcr.io": baseRegistry(t, "distroless/static-debian12:nonroot")})
+	gh, entra, egr := az.gh, az.entra, az.egr
 	acr := azuretest.NewACR(t, entra)
-	egr := newEgress(t, map[string]http.Handler{
-		"login.microsoftonline.com": reverseTo(entra.URL, entra.Client()),
-		"gcr.io":                    baseRegistry(t, "distroless/static-debian12:nonroot"),
-		"management.azure.com":      armPreflight(),
-	})
-	certs := filepath.Join(t.TempDir(), "ca.pem")
-	entraPEM, err := os.ReadFile(entra.CertFile(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certs, append(entraPEM, egr.CertPEM...), 0o644); err != nil {
-		t.Fatal(err)
-	}
 
 	ns, err := embednats.Start(embednats.Options{StoreDir: t.TempDir()})
 	if err != nil {
@@ -93,14 +80,12 @@ func TestActRootAction(t *testing.T) {
 		"KUBECONFIG_FILE": cl.Kubeconfig,
 		"NATS_URL":        ns.ClientURL(),
 		"WORKER_IMAGE":    workerImage,
-		"HTTPS_PROXY":     egr.URL,
-		"SSL_CERT_FILE":   certs,
 		// The ACR stand-in listens on loopback: the publish binary admits it only when told.
 		"DAEDALUS_TEST_LOOPBACK_REGISTRY": "1",
 	} {
 		env[k] = v
 	}
-	for k, v := range gh.Env() {
+	for k, v := range az.env {
 		env[k] = v
 	}
 	before := time.Now().UTC()
@@ -239,6 +224,46 @@ func TestActRootAction(t *testing.T) {
 			}
 		}
 	}
+}
+
+// azureStandIns are the Azure sign-in an act run of the root action reaches: GitHub's OIDC
+// token endpoint, Entra at login.microsoftonline.com and ARM at management.azure.com (the
+// preflight's reads) behind an egress proxy, which also serves the extra hosts given and
+// refuses any other.
+type azureStandIns struct {
+	gh    *azuretest.GitHub
+	entra *azuretest.Entra
+	egr   *egress
+	env   map[string]string // the OIDC variables, HTTPS_PROXY and SSL_CERT_FILE for the job
+}
+
+func newAzureStandIns(t *testing.T, hosts map[string]http.Handler) azureStandIns {
+	t.Helper()
+	az := azureStandIns{
+		gh:    azuretest.NewGitHub(t, azuretest.GitHubOptions{Subject: "repo:daedalus-dev/daedalus:ref:refs/heads/main"}),
+		entra: azuretest.NewEntra(t, azuretest.EntraOptions{}),
+	}
+	all := map[string]http.Handler{
+		"login.microsoftonline.com": reverseTo(az.entra.URL, az.entra.Client()),
+		"management.azure.com":      armPreflight(),
+	}
+	for host, h := range hosts {
+		all[host] = h
+	}
+	az.egr = newEgress(t, all)
+	certs := filepath.Join(t.TempDir(), "ca.pem")
+	entraPEM, err := os.ReadFile(az.entra.CertFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certs, append(entraPEM, az.egr.CertPEM...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	az.env = map[string]string{"HTTPS_PROXY": az.egr.URL, "SSL_CERT_FILE": certs}
+	for k, v := range az.gh.Env() {
+		az.env[k] = v
+	}
+	return az
 }
 
 // armPreflight stands in for the two ARM reads of the preflight, as documented: the

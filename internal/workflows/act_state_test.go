@@ -1,16 +1,13 @@
 package workflows
 
 import (
-	"net/http"
+	"github.com/daedalus-dev/daedalus/internal/engine"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/daedalus-dev/daedalus/internal/azure/azuretest"
-	"github.com/daedalus-dev/daedalus/internal/engine"
 )
 
 // TestActRootActionStatePerEnvironment runs the root action under act for test, production
@@ -27,21 +24,7 @@ func TestActRootActionStatePerEnvironment(t *testing.T) {
 	terraform := engine.Path(t, "DAEDALUS_TERRAFORM", "terraform", "terraform")
 	root := repoRoot(t)
 
-	gh := azuretest.NewGitHub(t, azuretest.GitHubOptions{Subject: "repo:daedalus-dev/daedalus:ref:refs/heads/main"})
-	entra := azuretest.NewEntra(t, azuretest.EntraOptions{})
-	egr := newEgress(t, map[string]http.Handler{
-		"login.microsoftonline.com": reverseTo(entra.URL, entra.Client()),
-		"management.azure.com":      armPreflight(),
-	})
-	certs := filepath.Join(t.TempDir(), "ca.pem")
-	entraPEM, err := os.ReadFile(entra.CertFile(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certs, append(entraPEM, egr.CertPEM...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-
+	az := newAzureStandIns(t, nil)
 	env := actStack(t, terraform, filepath.Join(root, "internal", "workflows", "testdata", "act", "stack", "main.tf"), "")
 	dir := t.TempDir()
 	record, recorder := filepath.Join(dir, "init.log"), filepath.Join(dir, "terraform")
@@ -50,14 +33,12 @@ func TestActRootActionStatePerEnvironment(t *testing.T) {
 		"if [ \"$1\" = init ]; then echo \"$*\" >>" + record + "; echo 'recorded: no Azure storage here' >&2; exit 1; fi\n" +
 		"exec " + terraform + " \"$@\"\n"})
 	for k, v := range map[string]string{
-		"RECORDER":      recorder,
-		"BACKEND":       "resource_group_name=rg-daedalus-shared\nstorage_account_name=stdaedalusstate\ncontainer_name=tfstate",
-		"HTTPS_PROXY":   egr.URL,
-		"SSL_CERT_FILE": certs,
+		"RECORDER": recorder,
+		"BACKEND":  "resource_group_name=rg-daedalus-shared\nstorage_account_name=stdaedalusstate\ncontainer_name=tfstate",
 	} {
 		env[k] = v
 	}
-	for k, v := range gh.Env() {
+	for k, v := range az.env {
 		env[k] = v
 	}
 	log := runAct(t, actRun{Workflow: "internal/workflows/testdata/act/states.yml", Event: "push", Env: env, Timeout: 8 * time.Minute})
