@@ -36,6 +36,9 @@ type releaseServer struct {
 	tags     map[string]string            // tag → commit SHA
 	requests []string
 	auth     []string
+	// noDownloads, when set, fails that test on any request for a release asset (and
+	// answers 403): a run that must not use release assets at all.
+	noDownloads *testing.T
 }
 
 func newReleaseServer(t *testing.T, repo string) *releaseServer {
@@ -57,6 +60,11 @@ func (s *releaseServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/"+s.repo+"/releases/download/")
+	if ok && s.noDownloads != nil {
+		s.noDownloads.Errorf("release asset requested: %s", r.URL.Path)
+		http.Error(w, "no release downloads in this test", http.StatusForbidden)
+		return
+	}
 	tag, asset, _ := strings.Cut(rest, "/")
 	body, found := s.assets[tag][asset]
 	if !ok || !found {
@@ -74,6 +82,12 @@ func (s *releaseServer) publish(t *testing.T, tag, sha string, names ...string) 
 	for _, n := range names {
 		scripts[n] = fmt.Sprintf("#!/bin/sh\necho \"%s ran with: $*\"\n", n)
 	}
+	s.publishScripts(t, tag, sha, scripts)
+}
+
+// publishScripts adds a release whose binaries are the given scripts (name → script).
+func (s *releaseServer) publishScripts(t *testing.T, tag, sha string, scripts map[string]string) {
+	t.Helper()
 	files := releaseAssets(t, scripts)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -251,20 +265,31 @@ func TestFetcherReleaseAsset(t *testing.T) {
 	if !strings.Contains(first.stderr, "release v1.2.3, downloaded daedalus-hello_"+runtime.GOOS+"_"+runtime.GOARCH+".tar.gz, sha256 verified") {
 		t.Errorf("stderr does not say where the binary came from:\n%s", first.stderr)
 	}
-	cached := filepath.Join(cache, tag, runtime.GOOS+"_"+runtime.GOARCH, "daedalus-hello")
+	cached := filepath.Join(cache, repo, tag, runtime.GOOS+"_"+runtime.GOARCH, "daedalus-hello")
 	if fi, err := os.Stat(cached); err != nil || fi.Mode()&0o111 == 0 {
 		t.Fatalf("no executable in the cache at %s: %v", cached, err)
+	}
+	body, err := os.ReadFile(cached)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	if record, _ := os.ReadFile(cached + ".sha256"); !strings.HasPrefix(string(record), hex.EncodeToString(sum[:])+"  daedalus-hello\n") {
+		t.Errorf("%s.sha256 is %q: want the binary's sha256 first", cached, record)
 	}
 	downloads := len(srv.seen())
 
 	second := fetch(t, root, env, "hello")
-	if second.err != nil || !strings.Contains(second.stderr, "cached") {
+	if second.err != nil || !strings.Contains(second.stderr, "release v1.2.3, cached, sha256 re-checked") {
 		t.Fatalf("second run: %v\n%s", second.err, second.stderr)
+	}
+	if second.stdout != "daedalus-hello ran with: \n" {
+		t.Errorf("cached run stdout %q", second.stdout)
 	}
 	if n := len(srv.seen()); n != downloads {
 		t.Errorf("the cached run made %d requests: %v", n-downloads, srv.seen()[downloads:])
 	}
-	t.Logf("start-up: %d ms with a download (loopback), %d ms from the cache", first.readyMS, second.readyMS)
+	t.Logf("start-up: %d ms with a download (loopback); cached binary start %d ms", first.readyMS, second.readyMS)
 }
 
 func TestFetcherRefusesBadRelease(t *testing.T) {
@@ -313,7 +338,7 @@ func TestFetcherRefusesBadRelease(t *testing.T) {
 			if strings.Contains(r.stdout+r.stderr, "ran with") || strings.Contains(r.stdout+r.stderr, "evil") {
 				t.Errorf("the binary ran:\n%s%s", r.stdout, r.stderr)
 			}
-			if entries, _ := filepath.Glob(filepath.Join(cache, "*", "*", "*")); len(entries) != 0 {
+			if entries, _ := os.ReadDir(cache); len(entries) != 0 {
 				t.Errorf("a bad release left %v in the cache", entries)
 			}
 		})
@@ -332,9 +357,9 @@ func TestFetcherResolvesRefs(t *testing.T) {
 		want   string // in stdout
 		how    string // in stderr
 	}{
-		{"commit SHA of a release tag, through the tags API", nil,
-			map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": sha, "DAEDALUS_GITHUB_TOKEN": "ghs_test"},
-			"daedalus-hello ran with:", "release v2.0.0, downloaded"},
+		{"commit SHA of a release tag builds from source", nil,
+			map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": sha},
+			"hello from source with: [x]", "built from source"},
 		{"repository and ref from the downloaded action's path", func(t *testing.T) string {
 			return actionRepo(t, filepath.Join(t.TempDir(), "_work", "_actions", "daedalus-dev", "daedalus", "v2.0.0"))
 		}, map[string]string{}, "daedalus-hello ran with:", "release v2.0.0, downloaded"},
@@ -345,7 +370,7 @@ func TestFetcherResolvesRefs(t *testing.T) {
 			map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": strings.Repeat("f", 40)},
 			"hello from source with: [x]", "built from source"},
 		{"floating major tag, through the tags API, to the release of its commit", nil,
-			map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": "v2"},
+			map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": "v2", "DAEDALUS_GITHUB_TOKEN": "ghs_test"},
 			"daedalus-hello ran with:", "release v2.0.0, downloaded"},
 		{"floating minor tag", nil,
 			map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": "v2.0"},
@@ -468,5 +493,199 @@ func TestFetcherPrebuiltDir(t *testing.T) {
 	r := fetch(t, actionRepo(t, t.TempDir()), map[string]string{"DAEDALUS_BIN_DIR": dir, "DAEDALUS_BIN_SOURCE": "release"}, "hello", "y")
 	if r.err != nil || r.stdout != "prebuilt y\n" {
 		t.Fatalf("%v: %q %q", r.err, r.stdout, r.stderr)
+	}
+}
+
+// TestFetcherSHARefBuildsFromSource: a ref pinned by commit SHA runs what that commit's
+// source builds, never a release asset, even when a release tag points at the commit:
+// the assets of a release can be replaced by anyone who can edit it, the checked-out
+// action is the commit itself. The stand-in fails the test on any asset request.
+func TestFetcherSHARefBuildsFromSource(t *testing.T) {
+	t.Parallel()
+	const repo = "daedalus-dev/daedalus"
+	const sha = "0123456789abcdef0123456789abcdef01234567"
+	for _, tc := range []struct {
+		name   string
+		layout func(t *testing.T) string
+		env    map[string]string
+		want   string // in stdout (success) or in the ::error:: (failure)
+		fails  bool
+	}{
+		{"SHA from the action's inputs", nil,
+			map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": sha}, "hello from source with: [x]", false},
+		{"SHA from the downloaded action's path", func(t *testing.T) string {
+			return actionRepo(t, filepath.Join(t.TempDir(), "_work", "_actions", "daedalus-dev", "daedalus", sha))
+		}, map[string]string{}, "hello from source with: [x]", false},
+		{"SHA with release binaries required", nil,
+			map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": sha, "DAEDALUS_BIN_SOURCE": "release"},
+			"no release of daedalus-dev/daedalus for ref " + sha + " (a commit SHA never uses release assets", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newReleaseServer(t, repo)
+			srv.publish(t, "v2.0.0", sha, "daedalus-hello")
+			srv.mu.Lock()
+			srv.tags["v2"] = sha
+			srv.noDownloads = t
+			srv.mu.Unlock()
+			root := actionRepo(t, t.TempDir())
+			if tc.layout != nil {
+				root = tc.layout(t)
+			}
+			env := map[string]string{
+				"DAEDALUS_BIN_CACHE": t.TempDir(), "GITHUB_SERVER_URL": srv.URL, "GITHUB_API_URL": srv.URL + "/api",
+				"DAEDALUS_GITHUB_TOKEN": "ghs_test", "RUNNER_TEMP": t.TempDir(),
+			}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			r := fetch(t, root, env, "hello", "x")
+			switch {
+			case tc.fails && (r.err == nil || !strings.HasPrefix(r.stdout, "::error title=Daedalus binary::") || !strings.Contains(r.stdout, tc.want)):
+				t.Errorf("err %v, stdout %q: want a failure and an ::error:: saying %q", r.err, r.stdout, tc.want)
+			case !tc.fails && (r.err != nil || r.stdout != tc.want+"\n" || !strings.Contains(r.stderr, "built from source")):
+				t.Errorf("err %v, stdout %q, stderr %q: want %q, built from source", r.err, r.stdout, r.stderr, tc.want)
+			}
+			if seen := srv.seen(); len(seen) != 0 {
+				t.Errorf("a SHA ref made requests %v: it needs none", seen)
+			}
+		})
+	}
+}
+
+// TestFetcherRefusesAlteredCache: a cached release binary is re-hashed on every use and
+// refused, never run, when it (or the sha256 recorded beside it at download) changed on
+// disk since it was verified: here a planted script that would leave a marker file.
+func TestFetcherRefusesAlteredCache(t *testing.T) {
+	t.Parallel()
+	const repo, tag = "daedalus-dev/daedalus", "v1.2.3"
+	for _, tc := range []struct {
+		name  string
+		alter func(t *testing.T, bin, planted string)
+	}{
+		{"binary replaced", func(t *testing.T, bin, planted string) {
+			writeExecutable(t, bin, planted)
+		}},
+		{"binary replaced and its record rewritten for another binary", func(t *testing.T, bin, planted string) {
+			writeExecutable(t, bin, planted)
+			if err := os.WriteFile(bin+".sha256", []byte(strings.Repeat("ab", 32)+"  daedalus-hello\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"binary replaced and its record removed", func(t *testing.T, bin, planted string) {
+			writeExecutable(t, bin, planted)
+			if err := os.Remove(bin + ".sha256"); err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+		}},
+		{"binary replaced by a symlink to another program", func(t *testing.T, bin, planted string) {
+			other := filepath.Join(t.TempDir(), "other")
+			writeExecutable(t, other, planted)
+			if err := os.Remove(bin); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(other, bin); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newReleaseServer(t, repo)
+			srv.publish(t, tag, "", "daedalus-hello")
+			cache := t.TempDir()
+			env := map[string]string{
+				"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": tag,
+				"DAEDALUS_BIN_CACHE": cache, "GITHUB_SERVER_URL": srv.URL,
+			}
+			if r := fetch(t, actionRepo(t, t.TempDir()), env, "hello"); r.err != nil {
+				t.Fatalf("first run: %v\n%s%s", r.err, r.stdout, r.stderr)
+			}
+			bin := cachedFile(t, cache, "daedalus-hello")
+			marker := filepath.Join(t.TempDir(), "planted-ran")
+			planted := "#!/bin/sh\necho planted\ntouch " + marker + "\n"
+			tc.alter(t, bin, planted)
+			sum := sha256.Sum256([]byte(planted))
+			requests := len(srv.seen())
+
+			r := fetch(t, actionRepo(t, t.TempDir()), env, "hello")
+			if r.err == nil {
+				t.Errorf("the altered cache entry ran: stdout %q stderr %q", r.stdout, r.stderr)
+			}
+			if _, err := os.Stat(marker); err == nil || strings.Contains(r.stdout+r.stderr, "planted") {
+				t.Errorf("the planted binary ran: stdout %q stderr %q", r.stdout, r.stderr)
+			}
+			for _, want := range []string{"::error title=Daedalus binary::cached binary " + bin, "sha256 " + hex.EncodeToString(sum[:]), "refusing to run it"} {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("stdout %q lacks %q", r.stdout, want)
+				}
+			}
+			if record, err := os.ReadFile(bin + ".sha256"); err == nil && !strings.Contains(r.stdout, string(record[:64])+" was recorded") {
+				t.Errorf("stdout %q does not name the recorded sha256 %s", r.stdout, record[:64])
+			}
+			if n := len(srv.seen()); n != requests {
+				t.Errorf("the refused run made requests %v: an altered entry is refused, not replaced", srv.seen()[requests:])
+			}
+		})
+	}
+}
+
+// TestFetcherCachePerRepository: on a shared tool cache (a self-hosted runner) another
+// repository's release of the same tag does not serve this repository's steps.
+func TestFetcherCachePerRepository(t *testing.T) {
+	t.Parallel()
+	const repo, fork, tag = "daedalus-dev/daedalus", "someone/daedalus", "v1.2.3"
+	ours := newReleaseServer(t, repo)
+	ours.publish(t, tag, "", "daedalus-hello")
+	theirs := newReleaseServer(t, fork)
+	theirs.publishScripts(t, tag, "", map[string]string{"daedalus-hello": "#!/bin/sh\necho the fork binary\n"})
+	cache := t.TempDir()
+	run := func(repo string, srv *releaseServer) fetchRun {
+		t.Helper()
+		r := fetch(t, actionRepo(t, t.TempDir()), map[string]string{
+			"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": tag,
+			"DAEDALUS_BIN_CACHE": cache, "GITHUB_SERVER_URL": srv.URL,
+		}, "hello")
+		if r.err != nil {
+			t.Fatalf("%s@%s: %v\n%s%s", repo, tag, r.err, r.stdout, r.stderr)
+		}
+		return r
+	}
+	if r := run(fork, theirs); r.stdout != "the fork binary\n" {
+		t.Fatalf("%s@%s ran %q", fork, tag, r.stdout)
+	}
+	for i, how := range []string{"downloaded", "cached"} {
+		r := run(repo, ours)
+		if r.stdout != "daedalus-hello ran with: \n" || !strings.Contains(r.stderr, how) {
+			t.Errorf("run %d of %s@%s after %s@%s: stdout %q stderr %q, want its own release's binary, %s",
+				i, repo, tag, fork, tag, r.stdout, r.stderr, how)
+		}
+	}
+	if r := run(fork, theirs); r.stdout != "the fork binary\n" || !strings.Contains(r.stderr, "cached") {
+		t.Errorf("%s@%s from the cache: stdout %q stderr %q", fork, tag, r.stdout, r.stderr)
+	}
+}
+
+// cachedFile is the one file called name under the cache root, wherever the cache's
+// layout puts it.
+func cachedFile(t *testing.T, cache, name string) string {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(cache, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.Name() == name && !d.IsDir() {
+			found = append(found, path)
+		}
+		return err
+	})
+	if err != nil || len(found) != 1 {
+		t.Fatalf("want one %s in the cache %s, found %v (%v)", name, cache, found, err)
+	}
+	return found[0]
+}
+
+func writeExecutable(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o755); err != nil {
+		t.Fatal(err)
 	}
 }
