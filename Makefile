@@ -41,7 +41,7 @@ test-short: ## Unit tests only (heavy engine tests skip).
 	$(GO) test -short ./...
 
 .PHONY: bench
-bench: ## Proxy benchmarks: dispatch overhead vs raw NATS, peak RSS across one task and under a 1 GiB flood.
+bench: ## Proxy benchmarks: dispatch overhead vs raw NATS, job-mode start to prompt, peak RSS across one task and under a 1 GiB flood.
 	$(GO) test $(BENCH_FLAGS) -bench . ./proxy/...
 
 .PHONY: fuzz

@@ -74,6 +74,49 @@ func BenchmarkDispatchOverhead(b *testing.B) {
 	b.ReportMetric(float64(pd)/float64(pr), "dispatch/raw")
 }
 
+// BenchmarkJobModeStartToPrompt measures the path production runs once per task: KEDA's
+// Job starts the proxy binary in job mode with the task already waiting on its consumer;
+// timed from the process start to the reference agent's session/prompt (process start,
+// config, NATS connect, JetStream fetch, ACP dial, initialize, session/new, prompt). Each
+// round waits for the process to exit and the task's result. Target: p50 near the ~10 ms
+// process start → waiting for a task, plus the warm dispatch of BenchmarkDispatchOverhead.
+func BenchmarkJobModeStartToPrompt(b *testing.B) {
+	proxyBin, _ := binaries(b)
+	e := newEnv(b)
+	prompted := make(chan time.Time, 1)
+	addr := startAgent(b, refagent.Options{OnPrompt: func(_ string, at time.Time) { prompted <- at }})
+	env := append(slices.Clip(os.Environ()), "NATS_URL="+e.srv.ClientURL(), "DAEDALUS_WORKER="+testWorker,
+		"DAEDALUS_MODE=job", "DAEDALUS_AGENT_ADDR="+addr, "DAEDALUS_WORKSPACE="+b.TempDir(), "DAEDALUS_LOG_LEVEL=warn")
+	var startToPrompt []time.Duration
+	for b.Loop() {
+		id := e.publish("job-mode start")
+		cmd := exec.Command(proxyBin)
+		cmd.Env = env
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		t0 := time.Now()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case at := <-prompted:
+			startToPrompt = append(startToPrompt, at.Sub(t0))
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			b.Fatalf("the agent was never prompted\n%s", out.Bytes())
+		}
+		if err := cmd.Wait(); err != nil {
+			b.Fatalf("proxy: %v\n%s", err, out.Bytes())
+		}
+		if res, _ := e.result(id, 5*time.Second); res.Status.State != StateCompleted {
+			b.Fatalf("result = %+v", res)
+		}
+	}
+	b.ReportMetric(ms(p50(startToPrompt)), "start-to-prompt-p50-ms")
+	b.ReportMetric(ms(slices.Max(startToPrompt)), "start-to-prompt-max-ms")
+}
+
 // BenchmarkProxyPeakRSS runs the proxy binary in job mode through one task (TCP agent) and
 // reports its peak resident set, which the proxy reads from /proc/self/status (VmHWM) as it
 // exits and logs. (The rusage of a child forked from this large test process would count the

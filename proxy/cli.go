@@ -17,11 +17,13 @@ var ErrUsage = errors.New("usage")
 
 // Main is the proxy command: `proxy [run] [flags]` runs the proxy, `proxy bootstrap [flags]`
 // creates the streams and consumers, `proxy bridge [flags] -- agent…` serves a stdio agent on
-// TCP (see Bridge) and `proxy install DIR` copies the binary for it. It reads the environment only through getenv. ctx ending
+// TCP (see Bridge) and `proxy install DIR` copies the binary for it. `proxy noop` exits 0 at once
+// and `proxy pause` waits for SIGTERM: the chart's pre-pull DaemonSet runs them in images that
+// hold nothing else it could run. It reads the environment only through getenv. ctx ending
 // (SIGTERM) starts the graceful shutdown; Main returns once the in-flight task is settled.
 func Main(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	cmd := "run"
-	if len(args) > 0 && (args[0] == "run" || args[0] == "bootstrap" || args[0] == "bridge" || args[0] == "install") {
+	if len(args) > 0 && (args[0] == "run" || args[0] == "bootstrap" || args[0] == "bridge" || args[0] == "install" || args[0] == "noop" || args[0] == "pause") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
@@ -29,6 +31,14 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stderr
 		return mainBridge(ctx, args, getenv, stderr)
 	case "install":
 		return mainInstall(args)
+	case "noop", "pause":
+		if len(args) > 0 {
+			return usageErr(fmt.Errorf("%s takes no arguments, got %q", cmd, args))
+		}
+		if cmd == "pause" {
+			<-ctx.Done()
+		}
+		return nil
 	case "bootstrap":
 		return mainBootstrap(ctx, args, getenv, stderr)
 	default:

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -146,5 +147,32 @@ func TestStdioAgentCommand(t *testing.T) {
 	}
 	if n := e.count(ResultsStream, ResultSubject(id)); n != 0 {
 		t.Errorf("a crash on attempt 1-2 stored %d results, want 0 (retry)", n)
+	}
+}
+
+// The pre-pull DaemonSet's commands: noop exits at once, pause waits for SIGTERM, and
+// neither reads the environment or connects anywhere.
+func TestMainNoopAndPause(t *testing.T) {
+	t.Parallel()
+	none := func(k string) string { t.Errorf("read %s from the environment", k); return "" }
+	if err := Main(context.Background(), []string{"noop"}, none, io.Discard); err != nil {
+		t.Fatalf("noop = %v, want nil", err)
+	}
+	for _, cmd := range []string{"noop", "pause"} {
+		if err := Main(context.Background(), []string{cmd, "x"}, none, io.Discard); !errors.Is(err, ErrUsage) {
+			t.Errorf("%s x = %v, want a usage error", cmd, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Main(ctx, []string{"pause"}, none, io.Discard) }()
+	select {
+	case err := <-done:
+		t.Fatalf("pause returned %v before SIGTERM", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("pause = %v after SIGTERM, want nil", err)
 	}
 }

@@ -50,6 +50,7 @@ func TestGoldenRenders(t *testing.T) {
 		{name: "job mode (AKS overlay)", files: []string{"values-aks-test.yaml"}, sets: append(overlaySets[:len(overlaySets):len(overlaySets)], "workloadIdentity.clientId=11111111-2222-3333-4444-555555555555"), golden: "render-job.yaml"},
 		{name: "3-node cluster (production example)", files: []string{"values-production.yaml"}, golden: "render-cluster.yaml"},
 		{name: "agent presets (example)", files: []string{"values-agents.yaml"}, golden: "render-agents.yaml"},
+		{name: "agent presets with pre-pull", files: []string{"values-agents.yaml"}, sets: []string{"prepull.enabled=true", "prepull.tolerations[0].key=sku", "prepull.tolerations[0].operator=Exists"}, golden: "render-prepull.yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -174,6 +175,9 @@ func TestValuesRejected(t *testing.T) {
 		{name: "API key secret without its key", sets: worker0("workers[0].apiKeyEnv=K", "workers[0].apiKeySecret.name=s"), want: "apiKeySecret"},
 		{name: "metadata service in the allow-list", sets: []string{"workerNetworkPolicy.egress[0].cidr=169.254.169.254/32"}, want: "instance metadata service"},
 		{name: "allow-list entry without a CIDR", sets: []string{"workerNetworkPolicy.egress[0].cidr=example.com"}, want: "cidr"},
+		{name: "misspelt pre-pull key", sets: []string{"prepull.enable=true"}, want: "enable"},
+		{name: "bad pre-pull quantity", sets: []string{"prepull.enabled=true", "prepull.resources.limits.memory=lots"}, want: "memory"},
+		{name: "pre-pull of a placeholder image", files: []string{"values-aks-test.yaml"}, sets: []string{"prepull.enabled=true"}, want: "image.repository is the placeholder"},
 		{name: "route TLS without its Secret", files: []string{"values-production.yaml"}, sets: []string{"nats.cluster.tls.enabled=true"}, want: "nats.cluster.tls.secretName is required"},
 	}
 	for _, tt := range tests {
