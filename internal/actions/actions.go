@@ -151,7 +151,7 @@ func (a *Action) Fail(err error) {
 		return
 	}
 	var rest []error
-	for _, e := range flatten(err) {
+	for _, e := range Leaves(err) {
 		var ie *InputError
 		if errors.As(e, &ie) {
 			title := "Input " + ie.Input
@@ -167,12 +167,12 @@ func (a *Action) Fail(err error) {
 	}
 }
 
-// flatten unwraps errors.Join trees into their leaves.
-func flatten(err error) []error {
+// Leaves unwraps an errors.Join tree into its leaves: each problem a step reports, in order.
+func Leaves(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error
 		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
+			out = append(out, Leaves(e)...)
 		}
 		return out
 	}

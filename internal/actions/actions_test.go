@@ -61,7 +61,7 @@ func TestInputs(t *testing.T) {
 	}
 
 	var names []string
-	for _, e := range flatten(in.Err()) {
+	for _, e := range Leaves(in.Err()) {
 		var ie *InputError
 		if !errors.As(e, &ie) {
 			t.Fatalf("error %v is not an *InputError", e)

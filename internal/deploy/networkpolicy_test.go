@@ -48,21 +48,11 @@ func podLabels(t *testing.T, files []string, kind string) labels.Set {
 	if len(docs) == 0 {
 		t.Fatalf("no %s in the render", kind)
 	}
-	var obj struct {
-		Spec struct {
-			Template     corev1.PodTemplateSpec `json:"template"`
-			JobTargetRef struct {
-				Template corev1.PodTemplateSpec `json:"template"`
-			} `json:"jobTargetRef"`
-		} `json:"spec"`
-	}
+	var obj workload
 	if err := yaml.Unmarshal([]byte(docs[0]), &obj); err != nil {
 		t.Fatal(err)
 	}
-	if l := obj.Spec.JobTargetRef.Template.Labels; l != nil {
-		return l
-	}
-	return obj.Spec.Template.Labels
+	return obj.pod().Labels
 }
 
 func selects(t *testing.T, sel *metav1.LabelSelector, set labels.Set) bool {

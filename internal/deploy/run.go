@@ -233,33 +233,38 @@ func inputErrorFor(err error) error {
 	return actions.Invalid(InputValues, msg, "fix the values files or set lines")
 }
 
+// workload is a rendered object that runs pods: a ScaledJob holds its pod template in
+// jobTargetRef, a Deployment, StatefulSet or DaemonSet in template.
+type workload struct {
+	Kind     string `json:"kind"`
+	Metadata struct {
+		Labels map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Spec struct {
+		Template     corev1.PodTemplateSpec `json:"template"`
+		JobTargetRef struct {
+			Template corev1.PodTemplateSpec `json:"template"`
+		} `json:"jobTargetRef"`
+	} `json:"spec"`
+}
+
+// pod is the workload's pod template.
+func (w workload) pod() corev1.PodTemplateSpec {
+	if w.Kind == "ScaledJob" {
+		return w.Spec.JobTargetRef.Template
+	}
+	return w.Spec.Template
+}
+
 // imagesOf reads the rendered proxy image and each worker's agent image from the
 // release's ScaledJobs or Deployments.
 func imagesOf(rel *release.Release) (proxy string, workers []WorkerImage) {
 	for _, doc := range strings.Split(rel.Manifest, "\n---") {
-		var obj struct {
-			Kind     string `json:"kind"`
-			Metadata struct {
-				Labels map[string]string `json:"labels"`
-			} `json:"metadata"`
-			Spec struct {
-				Template     corev1.PodTemplateSpec `json:"template"`
-				JobTargetRef struct {
-					Template corev1.PodTemplateSpec `json:"template"`
-				} `json:"jobTargetRef"`
-			} `json:"spec"`
-		}
-		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+		var obj workload
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil || (obj.Kind != "ScaledJob" && obj.Kind != "Deployment") {
 			continue
 		}
-		pod := obj.Spec.Template.Spec
-		switch obj.Kind {
-		case "ScaledJob":
-			pod = obj.Spec.JobTargetRef.Template.Spec
-		case "Deployment":
-		default:
-			continue
-		}
+		pod := obj.pod().Spec
 		name := obj.Metadata.Labels["daedalus.dev/worker"]
 		if name == "" {
 			continue

@@ -276,7 +276,7 @@ func TestBadInput(t *testing.T) {
 			r := run(t, a, tt.inputs)
 			var ie *actions.InputError
 			found := false
-			for _, e := range flatten(r.err) {
+			for _, e := range actions.Leaves(r.err) {
 				found = found || errors.As(e, &ie) && ie.Input == tt.input && strings.Contains(ie.Problem, tt.problem)
 			}
 			if !found {
@@ -287,17 +287,6 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-}
-
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }
 
 // BenchmarkTimeToFirstError measures a failing preflight end to end (inputs, chart
