@@ -6,6 +6,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -148,6 +152,87 @@ func TestStdioAgentCommand(t *testing.T) {
 	if n := e.count(ResultsStream, ResultSubject(id)); n != 0 {
 		t.Errorf("a crash on attempt 1-2 stored %d results, want 0 (retry)", n)
 	}
+}
+
+// Every agent the proxy spawns has exited when Run returns: in service mode the session kept
+// warm for the next task is closed and waited for on shutdown, not left to finish behind the
+// returning proxy.
+func TestServiceModeWaitsForItsWarmAgent(t *testing.T) {
+	t.Parallel()
+	_, agentBin := binaries(t)
+	e := newEnv(t)
+	marks := t.TempDir()
+	cfg := e.config("")
+	cfg.Mode = ModeService
+	// Each agent notes its start, and its exit after a pause once its stdin has closed.
+	cfg.AgentCommand = []string{"/bin/sh", "-c", `echo $$ >>"$0/started"; "$1" --stdio; sleep 0.3; echo $$ >>"$0/exited"`, marks, agentBin}
+	p := e.runProxy(cfg)
+	id := e.publish("hello")
+	if res, _ := e.result(id, 20*time.Second); res.Status.State != StateCompleted {
+		t.Fatalf("result = %+v", res)
+	}
+	lines := func(name string) []string {
+		b, _ := os.ReadFile(filepath.Join(marks, name))
+		return strings.Fields(string(b))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(lines("started")) < 2 { // the task's agent and the next task's warm one
+		if time.Now().After(deadline) {
+			t.Fatalf("started agents %q, want the task's and a warm one", lines("started"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.cancel()
+	if err := p.wait(t, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	started, exited := lines("started"), lines("exited")
+	slices.Sort(started)
+	slices.Sort(exited)
+	if !slices.Equal(started, exited) {
+		t.Errorf("when Run returned, agents %q had started and only %q had exited", started, exited)
+	}
+}
+
+// What an agent leaves running in its process group dies with it: a launcher's child or a
+// tool's background job does not go on writing once the task is settled.
+func TestAgentProcessGroupEndsWithTheAgent(t *testing.T) {
+	t.Parallel()
+	_, agentBin := binaries(t)
+	e := newEnv(t)
+	marks := t.TempDir()
+	cfg := e.config("")
+	cfg.AgentCommand = []string{"/bin/sh", "-c", `sleep 60 >/dev/null 2>&1 & echo $! >"$0/straggler"; exec "$1" --stdio`, marks, agentBin}
+	id := e.publish("hello")
+	if err := e.runProxy(cfg).wait(t, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := e.result(id, time.Second); res.Status.State != StateCompleted {
+		t.Fatalf("result = %+v", res)
+	}
+	b, err := os.ReadFile(filepath.Join(marks, "straggler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := strings.TrimSpace(string(b))
+	deadline := time.Now().Add(5 * time.Second)
+	for running(pid) {
+		if time.Now().After(deadline) {
+			_ = exec.Command("kill", "-9", pid).Run()
+			t.Fatalf("the agent's background process %s still runs after the agent exited", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// running reports whether pid is a live process (a zombie waiting to be reaped is not).
+func running(pid string) bool {
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	return !strings.HasPrefix(rest, "Z") && !strings.HasPrefix(rest, "X")
 }
 
 // The pre-pull DaemonSet's commands: noop exits at once, pause waits for SIGTERM, and

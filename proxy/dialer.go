@@ -134,15 +134,19 @@ func (p *processConn) Write(b []byte) (int, error) { return p.stdin.Write(b) }
 const processExitWait = 2 * time.Second
 
 // Close closes the agent's stdin, which tells an ACP agent to exit, then waits for it; an agent
-// still running after processExitWait gets SIGTERM, and SIGKILL after as long again.
+// still running after processExitWait gets SIGTERM, and SIGKILL after as long again. Whatever
+// the agent left running in its process group (an npm launcher's native binary, a tool's
+// background job) is killed once the agent has exited: nothing it started outlives it or
+// writes into the workspace after the task is settled.
 func (p *processConn) Close() error {
 	p.once.Do(func() {
 		_ = p.stdin.Close()
+		group := -p.cmd.Process.Pid
 		done := make(chan error, 1)
 		go func() { done <- p.cmd.Wait() }()
 		for _, sig := range []syscall.Signal{0, syscall.SIGTERM, syscall.SIGKILL} {
 			if sig != 0 {
-				_ = syscall.Kill(-p.cmd.Process.Pid, sig)
+				_ = syscall.Kill(group, sig)
 			}
 			select {
 			case err := <-done:
@@ -150,6 +154,7 @@ func (p *processConn) Close() error {
 				if err != nil && !errors.As(err, &ee) {
 					p.err = err
 				}
+				_ = syscall.Kill(group, syscall.SIGKILL) // ESRCH when the group is already empty
 				return
 			case <-time.After(processExitWait):
 			}

@@ -25,6 +25,8 @@ type Runner struct {
 	attempts  int
 	heartbeat time.Duration
 	results   jetstream.Stream
+
+	agents sync.WaitGroup // warm sessions being discarded; Run waits for them
 }
 
 // NewRunner returns a Runner for a validated Config.
@@ -63,9 +65,10 @@ func (r *Runner) Run(ctx context.Context) error {
 
 	idleSince := time.Now()
 	var warm *warmSession
+	defer r.agents.Wait() // after the discard below: no agent outlives Run
 	defer func() {
 		if warm != nil {
-			warm.discard()
+			warm.discard(&r.agents)
 		}
 	}()
 	for ctx.Err() == nil {
@@ -161,7 +164,7 @@ func (r *Runner) handle(ctx context.Context, msg jetstream.Msg, warm *warmSessio
 	used := false
 	defer func() {
 		if warm != nil && !used {
-			warm.discard()
+			warm.discard(&r.agents)
 		}
 	}()
 	d.published = d.received

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -37,14 +38,15 @@ func (w *warmSession) failed() bool {
 	}
 }
 
-// discard closes the session once it is ready, without waiting for it.
-func (w *warmSession) discard() {
-	go func() {
+// discard closes the session once it is ready, without waiting for it; agents is done when
+// it is closed, so that Run returns only after every agent it started has exited.
+func (w *warmSession) discard(agents *sync.WaitGroup) {
+	agents.Go(func() {
 		<-w.ready
 		if w.sess != nil {
 			w.sess.close()
 		}
-	}()
+	})
 }
 
 // session returns a live session for a task received at received: the warm one when it is
@@ -76,7 +78,7 @@ func (r *Runner) session(ctx context.Context, w *warmSession, received time.Time
 				}
 			}
 		default:
-			w.discard()
+			w.discard(&r.agents)
 		}
 	}
 	sctx, cancel := context.WithDeadline(ctx, deadline)
