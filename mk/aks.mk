@@ -1,4 +1,4 @@
-# The deployment guide's laptop targets, run with the developer's Azure login (az login)
+# Laptop targets for a real AKS cluster, run with the developer's Azure login (az login)
 # through the same step binaries the workflows use (scripts/aks-test; actions/_bin/run
 # builds them from this checkout). Environment: AKS_ENV (default test), TTL_HOURS,
 # IMAGE_TAG, TFVARS, TF_BACKEND_CONFIG, GITHUB_TOKEN, WORKER_IMAGES, TERRAFORM; see the

@@ -1,4 +1,4 @@
-# The smoke step: the deployment guide's ten validation checks against a deployed
+# The smoke step: ten end-to-end checks against a deployed
 # release, with stage timings and diagnoses. Its tests run on the control plane of
 # mk/deploy.mk and an embedded NATS; the whole pipeline with KEDA is `make e2e`.
 

@@ -85,7 +85,7 @@ func TestMainServiceMode(t *testing.T) {
 func TestMainBootstrapIsIdempotentAndFixesHandMadeConsumer(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	// A consumer made by hand as in the seed's troubleshooting guide (max-deliver 3, default ack wait).
+	// A consumer made by hand with `nats consumer add` (max-deliver 3, default ack wait).
 	cc := ConsumerConfig("claude", 30*time.Second, 3)
 	cc.MaxDeliver, cc.Metadata = 3, nil
 	if _, err := e.js.CreateOrUpdateConsumer(t.Context(), TasksStream, cc); err != nil {

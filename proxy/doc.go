@@ -2,7 +2,7 @@
 // ACP (Agent Client Protocol) agent through each one, and publishes progress and exactly one
 // final result back to JetStream.
 //
-// The task path (see DESIGN.md §1–3):
+// The task path:
 //
 //   - Tasks are A2A message/send requests on AGENT_TASKS, subject agent.tasks.<worker>, read from
 //     the worker's durable pull consumer (named after the worker; the same consumer KEDA watches).

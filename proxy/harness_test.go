@@ -162,7 +162,7 @@ func (p *proxyRun) wait(t *testing.T, limit time.Duration) error {
 
 var taskSeq atomic.Int64
 
-// publish publishes a task the way the seed's validation does: a JSON-RPC 2.0 message/send
+// publish publishes a task the way smoke and demo do: a JSON-RPC 2.0 message/send
 // envelope on agent.tasks.<worker>. It returns the task id.
 func (e *env) publish(prompt string) string {
 	e.t.Helper()

@@ -15,7 +15,7 @@ func TestDecodeTask(t *testing.T) {
 		reject              string // substring of the reason; "" = accepted
 		rejectID            string
 	}{
-		{name: "json-rpc envelope (the seed's validation)", in: `{"jsonrpc":"2.0","id":"1","method":"message/send","params":{"message":{"role":"user","messageId":"m1","parts":[{"kind":"text","text":"hi"}]}}}`, id: "m1", prompt: "hi"},
+		{name: "json-rpc envelope (as smoke and demo publish it)", in: `{"jsonrpc":"2.0","id":"1","method":"message/send","params":{"message":{"role":"user","messageId":"m1","parts":[{"kind":"text","text":"hi"}]}}}`, id: "m1", prompt: "hi"},
 		{name: "bare params", in: `{"message":{"role":"user","messageId":"m2","contextId":"c","parts":[{"kind":"text","text":"a"},{"kind":"text","text":"b"}]}}`, id: "m2", prompt: "a\nb", context: "c"},
 		{name: "taskId wins over messageId", in: `{"message":{"taskId":"t","messageId":"m","parts":[{"kind":"text","text":"x"}]}}`, id: "t", prompt: "x"},
 		{name: "parts without kind (A2A v1)", in: `{"message":{"messageId":"m","parts":[{"text":"x"}]}}`, id: "m", prompt: "x"},

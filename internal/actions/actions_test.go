@@ -30,6 +30,8 @@ func TestInputs(t *testing.T) {
 		"INPUT_SECONDS":         "45",
 		"INPUT_BAD-DURATION":    "soon",
 		"INPUT_NEGATIVE":        "-5s",
+		"INPUT_COUNT":           "12",
+		"INPUT_BAD-COUNT":       "3.5",
 		"INPUT_TAGS":            "a, b\n\n c ,,\nd",
 		"INPUT_NAME_WITH_SPACE": "spaced",
 	})), WithWriter(&bytes.Buffer{}))
@@ -51,6 +53,9 @@ func TestInputs(t *testing.T) {
 		{"duration default", in.Duration("absent", time.Minute), time.Minute},
 		{"duration bad", in.Duration("bad-duration", time.Second), time.Second},
 		{"duration negative", in.Duration("negative", time.Second), time.Second},
+		{"int", in.Int("count", 1, "set it"), 12},
+		{"int default", in.Int("absent", 7, "set it"), 7},
+		{"int bad keeps default", in.Int("bad-count", 7, "set it"), 7},
 		{"list", in.List("tags"), []string{"a", "b", "c", "d"}},
 		{"list empty", in.List("absent"), []string(nil)},
 	}
@@ -68,7 +73,7 @@ func TestInputs(t *testing.T) {
 		}
 		names = append(names, ie.Input)
 	}
-	want := []string{"tenant-id", "bad-bool", "bad-duration", "negative"}
+	want := []string{"tenant-id", "bad-bool", "bad-duration", "negative", "bad-count"}
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("errors name inputs %v, want %v", names, want)
 	}

@@ -86,6 +86,21 @@ func (in *Inputs) Bool(name string, def bool) bool {
 	return def
 }
 
+// Int returns the input name as a whole number, or def when it is empty; anything else is
+// an error naming fix (which should give the allowed range). Range checks are Validate's.
+func (in *Inputs) Int(name string, def int, fix string) int {
+	v := in.a.gha.GetInput(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		in.fail(name, fmt.Sprintf("%q is not a whole number", v), fix)
+		return def
+	}
+	return n
+}
+
 // Duration returns the input name as a duration ("90s", "15m", "1h30m"; a bare number is
 // seconds), or def when it is empty. Negative durations are errors.
 func (in *Inputs) Duration(name string, def time.Duration) time.Duration {

@@ -161,8 +161,8 @@ func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // KubeletHasAcrPull reports whether the cluster's kubelet identity holds AcrPull on the
-// registry acrName (looked up in the cluster's resource group). It answers what the
-// seed's sanity check asks; callers only warn.
+// registry acrName (looked up in the cluster's resource group): without it every pod of
+// the release fails in ImagePullBackOff. Callers only warn.
 func (c *Cluster) KubeletHasAcrPull(ctx context.Context, acrName string) (bool, error) {
 	var mc struct {
 		Properties struct {

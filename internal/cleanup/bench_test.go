@@ -41,7 +41,7 @@ func reapExpired(b *testing.B, groups, concurrency int, latency time.Duration) (
 	return elapsed, s.Calls()
 }
 
-// BenchmarkReap1000 is the issue's benchmark: 1,000 expired groups with 200 ms added to
+// BenchmarkReap1000 reaps 1,000 expired groups with 200 ms added to
 // every ARM call, deleted at the default concurrency and then one group at a time. Run it
 // with `make bench-cleanup` (-benchtime 1x: the one-at-a-time run alone takes minutes).
 func BenchmarkReap1000(b *testing.B) {

@@ -69,26 +69,17 @@ func Main(ctx context.Context, a *actions.Action, env Env) (*Report, error) {
 		SubscriptionID: az.SubscriptionID,
 		DryRun:         in.Bool(InputDryRun, true),
 		Prefix:         in.String(InputPrefix, DefaultPrefix),
-		Concurrency:    DefaultConcurrency,
+		Concurrency: in.Int(InputConcurrency, DefaultConcurrency,
+			fmt.Sprintf("set it between 1 and %d (default %d)", MaxConcurrency, DefaultConcurrency)),
 		PurgeKeyVaults: in.Bool(InputPurgeKeyVaults, false),
 		PollInterval:   in.Duration(InputPollInterval, DefaultPollInterval),
 		Now:            env.Now().UTC(),
-	}
-	var errs []error
-	if v := in.String(InputConcurrency, ""); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, actions.Invalid(InputConcurrency, fmt.Sprintf("%q is not a whole number", v),
-				fmt.Sprintf("set it between 1 and %d (default %d)", MaxConcurrency, DefaultConcurrency)))
-		} else {
-			cfg.Concurrency = n
-		}
 	}
 	reportFile := in.String(InputReportFile, "cleanup-report.json")
 	if ws := a.Getenv("GITHUB_WORKSPACE"); ws != "" && !filepath.IsAbs(reportFile) {
 		reportFile = filepath.Join(ws, reportFile)
 	}
-	if err := onePerInput(append(errs, in.Err(), az.Validate(a.InActions()), cfg.Validate())...); err != nil {
+	if err := onePerInput(append([]error{in.Err()}, az.Validate(a.InActions()), cfg.Validate())...); err != nil {
 		return nil, err
 	}
 	a.Infof("cleanup: %s", cfg.LogValue())

@@ -1,7 +1,7 @@
 // Package demo is `make demo`: the Daedalus task path end to end on one machine. It starts an
 // embedded NATS JetStream (or uses a real one), bootstraps the streams and the worker's
 // consumer, starts the reference ACP agent (or points at a real agent), runs the proxy, and
-// publishes tasks the way the seed's validation does, printing each result with its timings.
+// publishes tasks as JSON-RPC 2.0 message/send requests, printing each result with its timings.
 package demo
 
 import (
@@ -288,7 +288,7 @@ func readStored(ctx context.Context, js jetstream.JetStream, id string, ref prox
 	return fmt.Sprintf("%s  %s: %d bytes, digest %s verified", id, ref.URI, len(data), ref.Digest), nil
 }
 
-// publishTask publishes a task as the seed's validation does: a JSON-RPC 2.0 message/send.
+// publishTask publishes a task as a JSON-RPC 2.0 message/send request.
 func publishTask(ctx context.Context, js jetstream.JetStream, worker, id, prompt string) error {
 	data, err := json.Marshal(map[string]any{
 		"jsonrpc": "2.0", "id": id, "method": "message/send",

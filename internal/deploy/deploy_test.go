@@ -502,7 +502,7 @@ func envOf(c corev1.Container) map[string]string {
 	return m
 }
 
-// checkWorkerPod checks a worker pod against the seed's configuration table (the AKS
+// checkWorkerPod checks a worker pod's containers, resources and security settings (the AKS
 // overlay's values when overlay is set, the chart defaults otherwise).
 func checkWorkerPod(t *testing.T, spec corev1.PodSpec, mode, tag string, overlay bool) {
 	t.Helper()
@@ -575,7 +575,7 @@ func checkWorkerPod(t *testing.T, spec corev1.PodSpec, mode, tag string, overlay
 }
 
 // checkScaledJob checks the ScaledJob of worker copilot: the trigger on the worker's own
-// consumer, the polling and strategy of the seed, and the Job's pod.
+// consumer, a 15 s polling interval with the default scaling strategy, and the Job's pod.
 func checkScaledJob(ctx context.Context, t *testing.T, c *Cluster, ns, tag string) {
 	t.Helper()
 	u, err := c.Dynamic.Resource(ScaledJobGVR).Namespace(ns).Get(ctx, "daedalus-copilot", metav1.GetOptions{})

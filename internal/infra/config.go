@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -94,9 +93,6 @@ type Config struct {
 
 	// varFilesInput are the var-files lines as given.
 	varFilesInput []string
-	// parseErrs are inputs NewConfig could not parse; Validate reports them.
-	parseErrs   []error
-	ttlUnparsed bool
 }
 
 // NewConfig builds the Config from the step's inputs, the environment (a's getenv) and
@@ -124,7 +120,7 @@ func NewConfig(a *actions.Action, in *actions.Inputs, dir string) *Config {
 		InActions:            getenv("GITHUB_ACTIONS") == "true",
 	}
 	c.Azure = azure.ReadConfig(a, in)
-	c.TTL, c.ttlUnparsed = c.hours(in.String("ttl-hours", "24"), "ttl-hours")
+	c.TTL = time.Duration(in.Int("ttl-hours", 24, "set it to a number of hours from 1 to 168, e.g. 24")) * time.Hour
 	// A file listed twice (e.g. by the caller and by the root action) is passed once.
 	for _, f := range varFileLines(in.String("var-files", "")) {
 		if p := filepath.Clean(abs(dir, f)); !slices.Contains(c.VarFiles, p) {
@@ -166,16 +162,6 @@ func abs(dir, p string) string {
 	return filepath.Join(dir, p)
 }
 
-// hours parses a whole number of hours; range checks are Validate's.
-func (c *Config) hours(v, input string) (d time.Duration, unparsed bool) {
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		c.parseErrs = append(c.parseErrs, actions.Invalid(input, fmt.Sprintf("%q is not a whole number of hours", v), "set it to a number of hours from 1 to 168, e.g. 24"))
-		return 0, true
-	}
-	return time.Duration(n) * time.Hour, false
-}
-
 // backendSecrets are backend settings that carry a secret. The step signs in with OIDC,
 // so none of them belongs in backend-config (where it would reach logs and plan files).
 var backendSecrets = []string{"access_key", "sas_token", "client_secret", "client_certificate_password", "client_certificate_path"}
@@ -190,7 +176,7 @@ var armEnvironments = map[string]string{
 // Validate checks the Config before anything runs. Every problem is an
 // *actions.InputError naming the input and the fix; it changes nothing on disk.
 func (c *Config) Validate() error {
-	errs := append([]error(nil), c.parseErrs...)
+	var errs []error
 	bad := func(input, problem, fix string) { errs = append(errs, actions.Invalid(input, problem, fix)) }
 
 	switch c.Command {
@@ -228,7 +214,7 @@ func (c *Config) Validate() error {
 			"use AzurePublic, AzureChina or AzureGovernment"))
 	}
 	if c.Command != Output {
-		if !c.ttlUnparsed && (c.TTL < MinTTL || c.TTL > MaxTTL) {
+		if c.TTL < MinTTL || c.TTL > MaxTTL {
 			bad("ttl-hours", "must be a whole number of hours from 1 to 168",
 				"set it to how long the environment may live before the nightly cleanup deletes it, e.g. 24")
 		}

@@ -147,7 +147,7 @@ func TestStackVariables(t *testing.T) {
 // (`make validate-azurerm` validates both stacks against the real provider's schema).
 // What it does not: that resource arguments match the azurerm schema (`terraform
 // validate` needs the real provider) — TestStackStructure checks the wiring between the
-// root and its modules and the settings the seed requires, statically.
+// root and its modules and the settings the stack must provision, statically.
 func TestStackInit(t *testing.T) {
 	t.Parallel()
 	bin := terraformBin(t)

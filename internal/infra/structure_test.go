@@ -98,9 +98,9 @@ func nested(b *hclsyntax.Block, typ string) *hclsyntax.Block {
 
 // TestStackStructure reads the stack as HCL and checks what `terraform validate` would
 // catch between our own modules (every argument of a module call is a variable of the
-// module, every required variable is passed) and the settings the seed's "What the
-// Terraform stack provisions" requires. The azurerm argument names themselves are only
-// checked by a real `terraform validate` with the real provider.
+// module, every required variable is passed) and the settings the stack must provision.
+// The azurerm argument names themselves are only checked by a real `terraform validate`
+// with the real provider.
 func TestStackStructure(t *testing.T) {
 	t.Parallel()
 	root := parseModule(t, stackDir)
@@ -135,7 +135,7 @@ func TestStackStructure(t *testing.T) {
 		return
 	}
 
-	t.Run("seed settings", func(t *testing.T) {
+	t.Run("required settings", func(t *testing.T) {
 		aks := modules["aks"].one(t, "resource", "azurerm_kubernetes_cluster")
 		for _, a := range []string{"oidc_issuer_enabled", "workload_identity_enabled"} {
 			if !literal(t, aks, a).True() {

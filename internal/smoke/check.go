@@ -44,7 +44,7 @@ type CheckOutcome struct {
 	Detail string
 }
 
-// Diagnosis names a known failure from the deployment guide's troubleshooting, with
+// Diagnosis names a known failure (docs/runbook.md, Troubleshooting), with
 // what the cluster shows that points to it and the fix.
 type Diagnosis struct {
 	// Title is the troubleshooting entry, e.g. "AcrPull missing".

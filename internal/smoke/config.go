@@ -39,7 +39,7 @@ const (
 	InputOperatorLogLines = "operator-log-lines"
 )
 
-// Defaults of the inputs (the deployment guide's figures).
+// Defaults of the inputs.
 const (
 	DefaultNamespace        = "daedalus"
 	DefaultRelease          = "daedalus"
@@ -110,21 +110,12 @@ func ReadConfig(a *actions.Action) (Config, error) {
 		TasksStream:      in.String(InputTasksStream, DefaultTasksStream),
 		ResultsStream:    in.String(InputResultsStream, DefaultResultsStream),
 	}
-	var errs []error
-	c.Tasks, errs = intInput(in.String(InputTasks, "1"), InputTasks, "set it to a whole number of tasks from 1 to 50, e.g. 5", errs)
-	c.OperatorLogLines, errs = intInput(in.String(InputOperatorLogLines, "20"), InputOperatorLogLines, "set it to a whole number of lines, e.g. 20", errs)
+	c.Tasks = in.Int(InputTasks, 1, "set it to a whole number of tasks from 1 to 50, e.g. 5")
+	c.OperatorLogLines = in.Int(InputOperatorLogLines, 20, "set it to a whole number of lines, e.g. 20")
 	if c.TokenSecret == "none" {
 		c.TokenSecret = ""
 	}
-	return c, errors.Join(append([]error{in.Err()}, errs...)...)
-}
-
-func intInput(s, name, fix string, errs []error) (int, []error) {
-	var n int
-	if _, err := fmt.Sscan(s, &n); err != nil || fmt.Sprint(n) != s {
-		return 0, append(errs, actions.Invalid(name, fmt.Sprintf("%q is not a whole number", s), fix))
-	}
-	return n, errs
+	return c, in.Err()
 }
 
 // Validate checks the configuration without touching anything; inActions requires the

@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 )
 
-// Titles of the diagnoses: the deployment guide's troubleshooting entries.
+// Titles of the diagnoses: the entries of docs/runbook.md's Troubleshooting.
 const (
 	DiagImagePull     = "AcrPull missing (image pull failures)"
 	DiagCrashLoop     = "Pod crash loops (missing GITHUB_TOKEN or wrong secret key)"

@@ -1,7 +1,7 @@
 // Package smoke is the `smoke` step: it proves a deployed Daedalus release works end to
 // end and, when it does not, says which known failure it is and how to fix it.
 //
-// Run performs the ten checks of the deployment guide's validation, in order:
+// Run performs ten checks, in order:
 // prerequisites (cluster reachable, release namespace, token secret), the KEDA
 // scaledjobs.keda.sh CRD established, the Helm release deployed, a scale-to-zero
 // baseline, publishing a task (the stream and the worker's consumer must already
@@ -18,7 +18,7 @@
 // When a check fails, Diagnose reads what the cluster shows (pods waiting in
 // ImagePullBackOff or CreateContainerConfigError, crash loops, the ScaledJob's
 // conditions and KEDA's events and log lines, the JetStream stream and consumer) and
-// names the deployment guide's troubleshooting entry and its fix.
+// names the known failure and its fix (docs/runbook.md, Troubleshooting, lists them).
 //
 // The entry point of cmd/smoke is Main.
 package smoke
