@@ -46,7 +46,7 @@ bench: ## Proxy benchmarks: dispatch overhead vs raw NATS, job-mode start to pro
 
 .PHONY: fuzz
 fuzz: ## Fuzz the task decoder for a minute.
-	$(GO) test -run '^$$' -fuzz FuzzDecodeTask -fuzztime 60s ./proxy/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeTask -fuzztime 60s ./proxy/contract/
 
 .PHONY: lint
 lint: ## gofmt, go vet, go mod tidy check.

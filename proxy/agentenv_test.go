@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 )
 
 // The attack: an agent spawned with --agent-cmd inherited the proxy's environment, NATS_TOKEN
@@ -54,7 +56,7 @@ func TestSpawnedAgentGetsAScrubbedEnvironment(t *testing.T) {
 		}
 	})
 	res, _ := e.result(id, 5*time.Second)
-	if res.Status.State != StateCompleted {
+	if res.Status.State != contract.StateCompleted {
 		t.Fatalf("result = %+v", res)
 	}
 	lines := strings.Split(res.Artifacts[0].Parts[0].Text, "\n")

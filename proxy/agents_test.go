@@ -15,6 +15,7 @@ import (
 
 	"github.com/daedalus-dev/daedalus/internal/agenttest"
 	"github.com/daedalus-dev/daedalus/internal/engine"
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 )
 
 // Real ACP agents installed from npm (`make codex-acp`, `make claude-code-acp`), spawned by
@@ -102,9 +103,9 @@ func (e *env) firstUpdate(id string) func() time.Time {
 	e.t.Helper()
 	var mu sync.Mutex
 	var at time.Time
-	sub, err := e.nc.Subscribe(StatusSubject(id), func(m *nats.Msg) {
-		var ev StatusEvent
-		if json.Unmarshal(m.Data, &ev) != nil || ev.Status.State != StateWorking {
+	sub, err := e.nc.Subscribe(contract.StatusSubject(id), func(m *nats.Msg) {
+		var ev contract.StatusEvent
+		if json.Unmarshal(m.Data, &ev) != nil || ev.Status.State != contract.StateWorking {
 			return
 		}
 		_, tools := ev.Metadata["toolCalls"]
@@ -146,7 +147,7 @@ func (e *env) runScripted(id string, cfg Config, d Dialer, want agentRun) {
 	published := time.Now()
 	e.publishRaw(envelope(id, "Create hello.txt saying hello, then append a line."), nil)
 	res, _ := e.result(id, 90*time.Second)
-	if res.Status.State != StateCompleted || res.Metadata.Attempt != 1 {
+	if res.Status.State != contract.StateCompleted || res.Metadata.Attempt != 1 {
 		e.t.Fatalf("result = %s on attempt %d (%s), want completed on attempt 1", res.Status.State, res.Metadata.Attempt, res.Metadata.Error)
 	}
 	if res.Metadata.Agent != want.agent || res.Metadata.AuthMethod != want.authMethod {
@@ -173,7 +174,7 @@ func (e *env) runScripted(id string, cfg Config, d Dialer, want agentRun) {
 		e.t.Errorf("status tool calls of kinds %v, want the edit and the command", kinds)
 	}
 	e.settled(5 * time.Second)
-	if n := e.count(ResultsStream, ResultSubject(id)); n != 1 {
+	if n := e.count(contract.ResultsStream, contract.ResultSubject(id)); n != 1 {
 		e.t.Errorf("%d results, want exactly 1", n)
 	}
 	at := first()
@@ -196,7 +197,7 @@ func TestCodexWithoutAKeyFailsOnce(t *testing.T) {
 	e.runWith(cfg, d)
 	id := e.publish("hello")
 	res, _ := e.result(id, 60*time.Second)
-	if res.Status.State != StateFailed || res.Metadata.Attempt != 1 {
+	if res.Status.State != contract.StateFailed || res.Metadata.Attempt != 1 {
 		t.Fatalf("result = %s on attempt %d (%s), want failed on attempt 1", res.Status.State, res.Metadata.Attempt, res.Metadata.Error)
 	}
 	for _, want := range []string{"requires authentication", "OPENAI_API_KEY", "CODEX_API_KEY", "DAEDALUS_AUTH_METHOD"} {
@@ -209,7 +210,7 @@ func TestCodexWithoutAKeyFailsOnce(t *testing.T) {
 	}
 }
 
-func textOf(m *Message) string {
+func textOf(m *contract.Message) string {
 	var parts []string
 	for _, p := range m.Parts {
 		parts = append(parts, p.Text)
@@ -228,7 +229,7 @@ func TestCodexUnknownModeFailsOnce(t *testing.T) {
 	e.runWith(cfg, d)
 	id := e.publish("hello")
 	res, _ := e.result(id, 60*time.Second)
-	if res.Status.State != StateFailed || res.Metadata.Attempt != 1 ||
+	if res.Status.State != contract.StateFailed || res.Metadata.Attempt != 1 ||
 		!strings.Contains(res.Metadata.Error, `mode "yolo"`) || !strings.Contains(res.Metadata.Error, "read-only, auto, full-access") {
 		t.Fatalf("result = %s on attempt %d (%s), want failed on attempt 1 naming codex's modes", res.Status.State, res.Metadata.Attempt, res.Metadata.Error)
 	}

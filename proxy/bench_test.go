@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 	"github.com/daedalus-dev/daedalus/proxy/refagent"
 )
 
@@ -33,7 +34,7 @@ func BenchmarkDispatchOverhead(b *testing.B) {
 	}
 	defer echo.Unsubscribe()
 	settled := make(chan *nats.Msg, 16)
-	resSub, err := e.nc.ChanSubscribe(ResultsPrefix+">", settled)
+	resSub, err := e.nc.ChanSubscribe(contract.ResultsPrefix+">", settled)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func BenchmarkJobModeStartToPrompt(b *testing.B) {
 		if err := cmd.Wait(); err != nil {
 			b.Fatalf("proxy: %v\n%s", err, out.Bytes())
 		}
-		if res, _ := e.result(id, 5*time.Second); res.Status.State != StateCompleted {
+		if res, _ := e.result(id, 5*time.Second); res.Status.State != contract.StateCompleted {
 			b.Fatalf("result = %+v", res)
 		}
 	}
@@ -137,7 +138,7 @@ func BenchmarkProxyPeakRSS(b *testing.B) {
 		if err != nil {
 			b.Fatalf("proxy: %v\n%s", err, out)
 		}
-		if res, _ := e.result(id, 5*time.Second); res.Status.State != StateCompleted {
+		if res, _ := e.result(id, 5*time.Second); res.Status.State != contract.StateCompleted {
 			b.Fatalf("result = %+v", res)
 		}
 		rss := exitRSS(b, out)
@@ -170,7 +171,7 @@ func BenchmarkProxyPeakRSSUnderFlood(b *testing.B) {
 			b.Fatalf("proxy: %v\n%s", err, out)
 		}
 		res, _ := e.result(id, 5*time.Second)
-		if o := res.Metadata.Output; res.Status.State != StateCompleted || o == nil || o.Bytes+o.DroppedBytes != 1<<30 {
+		if o := res.Metadata.Output; res.Status.State != contract.StateCompleted || o == nil || o.Bytes+o.DroppedBytes != 1<<30 {
 			b.Fatalf("result = %+v", res.Metadata)
 		}
 		peak = max(peak, exitRSS(b, out))

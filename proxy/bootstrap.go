@@ -10,28 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Stream names and subject prefixes of the task path.
-const (
-	TasksStream    = "AGENT_TASKS"
-	ResultsStream  = "AGENT_RESULTS"
-	StatusStream   = "AGENT_STATUS"
-	TasksPrefix    = "agent.tasks."
-	ResultsPrefix  = "agent.results."
-	StatusPrefix   = "agent.status."
-	attemptsMetaKy = "daedalus.max_attempts"
-)
-
-// TaskSubject is the subject a worker's tasks are published on.
-func TaskSubject(worker string) string { return TasksPrefix + worker }
-
-// ResultSubject is the subject of a task's final result.
-func ResultSubject(taskID string) string { return ResultsPrefix + taskID }
-
-// StatusSubject is the subject of a task's status events.
-func StatusSubject(taskID string) string { return StatusPrefix + taskID }
+// attemptsMetaKey is the consumer metadata key that holds a worker's attempt budget.
+const attemptsMetaKey = "daedalus.max_attempts"
 
 // BootstrapConfig says which streams and consumers Bootstrap creates.
 type BootstrapConfig struct {
@@ -120,19 +104,19 @@ func ParseBootstrapConfig(args []string, getenv func(string) string, usage io.Wr
 func Bootstrap(ctx context.Context, js jetstream.JetStream, c BootstrapConfig, log *slog.Logger) error {
 	streams := []jetstream.StreamConfig{
 		{
-			Name: TasksStream, Subjects: []string{TasksPrefix + ">"}, Storage: jetstream.FileStorage,
+			Name: contract.TasksStream, Subjects: []string{contract.TasksPrefix + ">"}, Storage: jetstream.FileStorage,
 			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld, MaxAge: c.TaskMaxAge,
 			MaxMsgs: -1, MaxBytes: -1, Replicas: c.Replicas,
 			Description: "Daedalus agent tasks (A2A message/send), one subject per worker",
 		},
 		{
-			Name: ResultsStream, Subjects: []string{ResultsPrefix + ">"}, Storage: jetstream.FileStorage,
+			Name: contract.ResultsStream, Subjects: []string{contract.ResultsPrefix + ">"}, Storage: jetstream.FileStorage,
 			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld, MaxAge: c.ResultMaxAge,
 			MaxMsgs: -1, MaxBytes: -1, Replicas: c.Replicas, Duplicates: c.DuplicateWindow,
 			Description: "Daedalus final results (A2A Task), one per task id",
 		},
 		{
-			Name: StatusStream, Subjects: []string{StatusPrefix + ">"}, Storage: jetstream.FileStorage,
+			Name: contract.StatusStream, Subjects: []string{contract.StatusPrefix + ">"}, Storage: jetstream.FileStorage,
 			Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld, MaxAge: c.StatusMaxAge,
 			MaxMsgs: -1, MaxBytes: -1, Replicas: c.Replicas,
 			Description: "Daedalus task progress (A2A status-update events)",
@@ -145,18 +129,18 @@ func Bootstrap(ctx context.Context, js jetstream.JetStream, c BootstrapConfig, l
 		log.Info("stream ready", "stream", s.Name, "subjects", s.Subjects)
 	}
 	if _, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket: OutputsBucket, Description: "Daedalus answers too large for their result message",
+		Bucket: contract.OutputsBucket, Description: "Daedalus answers too large for their result message",
 		TTL: c.ResultMaxAge, Storage: jetstream.FileStorage, Replicas: c.Replicas,
 	}); err != nil {
-		return fmt.Errorf("creating or updating object store %s: %w", OutputsBucket, err)
+		return fmt.Errorf("creating or updating object store %s: %w", contract.OutputsBucket, err)
 	}
-	log.Info("object store ready", "bucket", OutputsBucket, "ttl", c.ResultMaxAge)
+	log.Info("object store ready", "bucket", contract.OutputsBucket, "ttl", c.ResultMaxAge)
 	for _, w := range c.Workers {
 		cc := ConsumerConfig(w, c.AckWait, c.MaxAttempts)
-		if _, err := js.CreateOrUpdateConsumer(ctx, TasksStream, cc); err != nil {
-			return fmt.Errorf("creating or updating consumer %s on %s: %w", w, TasksStream, err)
+		if _, err := js.CreateOrUpdateConsumer(ctx, contract.TasksStream, cc); err != nil {
+			return fmt.Errorf("creating or updating consumer %s on %s: %w", w, contract.TasksStream, err)
 		}
-		log.Info("consumer ready", "stream", TasksStream, "consumer", w, "filter", cc.FilterSubject,
+		log.Info("consumer ready", "stream", contract.TasksStream, "consumer", w, "filter", cc.FilterSubject,
 			"ack_wait", c.AckWait, "max_attempts", c.MaxAttempts, "max_deliver", cc.MaxDeliver)
 	}
 	return nil
@@ -167,20 +151,20 @@ func ConsumerConfig(worker string, ackWait time.Duration, maxAttempts int) jetst
 	return jetstream.ConsumerConfig{
 		Durable:       worker,
 		Description:   "Daedalus tasks for worker " + worker + " (watched by KEDA, acked by the proxy)",
-		FilterSubject: TaskSubject(worker),
+		FilterSubject: contract.TaskSubject(worker),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckWait:       ackWait,
 		MaxDeliver:    maxAttempts + 2,
 		MaxAckPending: -1,
-		Metadata:      map[string]string{attemptsMetaKy: strconv.Itoa(maxAttempts)},
+		Metadata:      map[string]string{attemptsMetaKey: strconv.Itoa(maxAttempts)},
 	}
 }
 
 // maxAttempts reads a consumer's attempt limit: the value Bootstrap stored, else (for a
 // consumer made by hand, e.g. with --max-deliver=3) its MaxDeliver, else 3.
 func maxAttempts(ci *jetstream.ConsumerInfo) int {
-	if n, err := strconv.Atoi(ci.Config.Metadata[attemptsMetaKy]); err == nil && n > 0 {
+	if n, err := strconv.Atoi(ci.Config.Metadata[attemptsMetaKey]); err == nil && n > 0 {
 		return n
 	}
 	if ci.Config.MaxDeliver > 0 {

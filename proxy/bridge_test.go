@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 )
 
 // A stdio agent (the refagent binary with --stdio) served on TCP by the bridge, driven by a
@@ -37,7 +39,7 @@ func TestBridgeServesAStdioAgent(t *testing.T) {
 	e.runProxy(cfg)
 	for i, want := range []string{"echo: first", "echo: second"} {
 		res, _ := e.result(ids[i], 20*time.Second)
-		if res.Status.State != StateCompleted || res.Artifacts[0].Parts[0].Text != want {
+		if res.Status.State != contract.StateCompleted || res.Artifacts[0].Parts[0].Text != want {
 			t.Fatalf("task %d: %s %+v (%s), want completed with %q", i, res.Status.State, res.Artifacts, res.Metadata.Error, want)
 		}
 	}

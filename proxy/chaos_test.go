@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/daedalus-dev/daedalus/internal/engine"
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 )
 
 // TestChaos runs the real proxy binary as many processes against one JetStream, the way KEDA
@@ -140,14 +141,14 @@ func TestChaos(t *testing.T) {
 		}
 	}()
 
-	results, err := e.js.Stream(t.Context(), ResultsStream)
+	results, err := e.js.Stream(t.Context(), contract.ResultsStream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var counts map[string]uint64
 	restarted := false
 	for {
-		info, err := results.Info(t.Context(), jetstream.WithSubjectFilter(ResultsPrefix+">"))
+		info, err := results.Info(t.Context(), jetstream.WithSubjectFilter(contract.ResultsPrefix+">"))
 		if err == nil && len(info.State.Subjects) >= tasks {
 			counts = info.State.Subjects
 			break
@@ -180,7 +181,7 @@ func TestChaos(t *testing.T) {
 
 	lost, dup := 0, 0
 	for _, id := range ids {
-		switch n := counts[ResultSubject(id)]; {
+		switch n := counts[contract.ResultSubject(id)]; {
 		case n == 0:
 			lost++
 		case n > 1:
@@ -189,9 +190,9 @@ func TestChaos(t *testing.T) {
 	}
 	states := map[string]int{}
 	attempts := map[int]int{}
-	var stored []OutputRef
+	var stored []contract.OutputRef
 	cut := 0
-	oc, err := e.js.OrderedConsumer(t.Context(), ResultsStream, jetstream.OrderedConsumerConfig{})
+	oc, err := e.js.OrderedConsumer(t.Context(), contract.ResultsStream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +204,7 @@ func TestChaos(t *testing.T) {
 		n := 0
 		for m := range b.Messages() {
 			n++
-			var r Result
+			var r contract.Result
 			if err := json.Unmarshal(m.Data(), &r); err != nil {
 				t.Fatal(err)
 			}
@@ -220,7 +221,7 @@ func TestChaos(t *testing.T) {
 					}
 				}
 			}
-			if kinds[r.ID] != "plain" && r.Status.State == StateCompleted && (r.Metadata.Output == nil || r.Metadata.Output.Object == nil) {
+			if kinds[r.ID] != "plain" && r.Status.State == contract.StateCompleted && (r.Metadata.Output == nil || r.Metadata.Output.Object == nil) {
 				t.Errorf("%s task %s completed without its answer in the object store", kinds[r.ID], r.ID)
 			}
 		}
@@ -234,7 +235,7 @@ func TestChaos(t *testing.T) {
 		byState = append(byState, fmt.Sprintf("%s=%d", s, n))
 	}
 	for _, ref := range stored {
-		if _, err := ReadOutput(t.Context(), e.js, ref); err != nil {
+		if _, err := contract.ReadOutput(t.Context(), e.js, ref); err != nil {
 			t.Errorf("stored answer: %v", err)
 		}
 	}
@@ -251,7 +252,7 @@ func TestChaos(t *testing.T) {
 	if sigkills.Load() == 0 || sigterms.Load() == 0 {
 		t.Errorf("chaos did not happen: %d SIGKILLs, %d SIGTERMs", sigkills.Load(), sigterms.Load())
 	}
-	if states[StateCompleted] == 0 {
+	if states[contract.StateCompleted] == 0 {
 		t.Error("no task completed")
 	}
 	if !restarted || len(stored) == 0 || cut == 0 {

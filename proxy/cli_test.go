@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 	"github.com/daedalus-dev/daedalus/proxy/refagent"
 )
 
@@ -56,7 +57,7 @@ func TestMainServiceMode(t *testing.T) {
 	}
 	ids := []string{e.publish("one"), e.publish("two")}
 	for _, id := range ids {
-		if res, _ := e.result(id, 10*time.Second); res.Status.State != StateCompleted {
+		if res, _ := e.result(id, 10*time.Second); res.Status.State != contract.StateCompleted {
 			t.Fatalf("%s: %+v", id, res)
 		}
 	}
@@ -88,7 +89,7 @@ func TestMainBootstrapIsIdempotentAndFixesHandMadeConsumer(t *testing.T) {
 	// A consumer made by hand with `nats consumer add` (max-deliver 3, default ack wait).
 	cc := ConsumerConfig("claude", 30*time.Second, 3)
 	cc.MaxDeliver, cc.Metadata = 3, nil
-	if _, err := e.js.CreateOrUpdateConsumer(t.Context(), TasksStream, cc); err != nil {
+	if _, err := e.js.CreateOrUpdateConsumer(t.Context(), contract.TasksStream, cc); err != nil {
 		t.Fatal(err)
 	}
 	env := envOf(map[string]string{"NATS_URL": e.srv.ClientURL(), "DAEDALUS_WORKERS": "copilot, claude", "DAEDALUS_ACK_WAIT": "45s"})
@@ -98,7 +99,7 @@ func TestMainBootstrapIsIdempotentAndFixesHandMadeConsumer(t *testing.T) {
 		}
 	}
 	for _, w := range []string{"copilot", "claude"} {
-		c, err := e.js.Consumer(t.Context(), TasksStream, w)
+		c, err := e.js.Consumer(t.Context(), contract.TasksStream, w)
 		if err != nil {
 			t.Fatalf("consumer %s: %v", w, err)
 		}
@@ -135,7 +136,7 @@ func TestStdioAgentCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, _ := e.result(id, time.Second)
-	if res.Status.State != StateCompleted || res.Artifacts[0].Parts[0].Text != "echo: over stdio (permission: yes)" {
+	if res.Status.State != contract.StateCompleted || res.Artifacts[0].Parts[0].Text != "echo: over stdio (permission: yes)" {
 		t.Fatalf("result = %+v", res)
 	}
 	// A spawned agent that dies mid-prompt is an infrastructure failure: redelivered.
@@ -149,7 +150,7 @@ func TestStdioAgentCommand(t *testing.T) {
 	if ci.NumRedelivered == 0 && ci.Delivered.Consumer < 3 {
 		t.Errorf("crashed stdio agent: task not redelivered (%+v)", ci)
 	}
-	if n := e.count(ResultsStream, ResultSubject(id)); n != 0 {
+	if n := e.count(contract.ResultsStream, contract.ResultSubject(id)); n != 0 {
 		t.Errorf("a crash on attempt 1-2 stored %d results, want 0 (retry)", n)
 	}
 }
@@ -168,7 +169,7 @@ func TestServiceModeWaitsForItsWarmAgent(t *testing.T) {
 	cfg.AgentCommand = []string{"/bin/sh", "-c", `echo $$ >>"$0/started"; "$1" --stdio; sleep 0.3; echo $$ >>"$0/exited"`, marks, agentBin}
 	p := e.runProxy(cfg)
 	id := e.publish("hello")
-	if res, _ := e.result(id, 20*time.Second); res.Status.State != StateCompleted {
+	if res, _ := e.result(id, 20*time.Second); res.Status.State != contract.StateCompleted {
 		t.Fatalf("result = %+v", res)
 	}
 	lines := func(name string) []string {
@@ -207,7 +208,7 @@ func TestAgentProcessGroupEndsWithTheAgent(t *testing.T) {
 	if err := e.runProxy(cfg).wait(t, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if res, _ := e.result(id, time.Second); res.Status.State != StateCompleted {
+	if res, _ := e.result(id, time.Second); res.Status.State != contract.StateCompleted {
 		t.Fatalf("result = %+v", res)
 	}
 	b, err := os.ReadFile(filepath.Join(marks, "straggler"))

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/daedalus-dev/daedalus/internal/embednats"
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 	"github.com/daedalus-dev/daedalus/proxy/refagent"
 )
 
@@ -171,36 +172,27 @@ func (e *env) publish(prompt string) string {
 	return id
 }
 
-func envelope(id, prompt string) []byte {
-	b, _ := json.Marshal(map[string]any{
-		"jsonrpc": "2.0", "id": id, "method": "message/send",
-		"params": map[string]any{"message": map[string]any{
-			"kind": "message", "role": "user", "messageId": id, "contextId": "ctx-" + id,
-			"parts": []map[string]any{{"kind": "text", "text": prompt}},
-		}},
-	})
-	return b
-}
+func envelope(id, prompt string) []byte { return contract.NewRequest(id, "ctx-"+id, prompt) }
 
 func (e *env) publishRaw(data []byte, h nats.Header) {
 	e.t.Helper()
-	if _, err := e.js.PublishMsg(e.t.Context(), &nats.Msg{Subject: TaskSubject(testWorker), Data: data, Header: h}); err != nil {
+	if _, err := e.js.PublishMsg(e.t.Context(), &nats.Msg{Subject: contract.TaskSubject(testWorker), Data: data, Header: h}); err != nil {
 		e.t.Fatalf("publishing task: %v", err)
 	}
 }
 
 // result waits for the task's final result and returns it with its raw message.
-func (e *env) result(id string, limit time.Duration) (Result, *jetstream.RawStreamMsg) {
+func (e *env) result(id string, limit time.Duration) (contract.Result, *jetstream.RawStreamMsg) {
 	e.t.Helper()
-	s, err := e.js.Stream(e.t.Context(), ResultsStream)
+	s, err := e.js.Stream(e.t.Context(), contract.ResultsStream)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	deadline := time.Now().Add(limit)
 	for {
-		m, err := s.GetLastMsgForSubject(e.t.Context(), ResultSubject(id))
+		m, err := s.GetLastMsgForSubject(e.t.Context(), contract.ResultSubject(id))
 		if err == nil {
-			var r Result
+			var r contract.Result
 			if err := json.Unmarshal(m.Data, &r); err != nil {
 				e.t.Fatalf("result is not an A2A Task: %v\n%s", err, m.Data)
 			}
@@ -228,13 +220,13 @@ func (e *env) count(stream, subject string) uint64 {
 }
 
 // statuses returns the task's status events in order.
-func (e *env) statuses(id string) []StatusEvent {
+func (e *env) statuses(id string) []contract.StatusEvent {
 	e.t.Helper()
-	c, err := e.js.OrderedConsumer(e.t.Context(), StatusStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{StatusSubject(id)}})
+	c, err := e.js.OrderedConsumer(e.t.Context(), contract.StatusStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{contract.StatusSubject(id)}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var out []StatusEvent
+	var out []contract.StatusEvent
 	for {
 		b, err := c.Fetch(100, jetstream.FetchMaxWait(300*time.Millisecond))
 		if err != nil {
@@ -243,7 +235,7 @@ func (e *env) statuses(id string) []StatusEvent {
 		n := 0
 		for m := range b.Messages() {
 			n++
-			var ev StatusEvent
+			var ev contract.StatusEvent
 			if err := json.Unmarshal(m.Data(), &ev); err != nil {
 				e.t.Fatalf("status event: %v", err)
 			}
@@ -277,7 +269,7 @@ func (e *env) settled(limit time.Duration) *jetstream.ConsumerInfo {
 }
 
 func (e *env) consumerInfo() (*jetstream.ConsumerInfo, error) {
-	c, err := e.js.Consumer(e.t.Context(), TasksStream, testWorker)
+	c, err := e.js.Consumer(e.t.Context(), contract.TasksStream, testWorker)
 	if err != nil {
 		return nil, err
 	}

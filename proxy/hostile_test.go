@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 	"github.com/daedalus-dev/daedalus/proxy/refagent"
 )
 
@@ -56,7 +57,7 @@ func TestLargeAnswerSettles(t *testing.T) {
 				t.Errorf("result is %d bytes, over the max payload %d", len(raw.Data), max)
 			}
 			want := floodText(tc.total, tc.chunk)
-			if res.Status.State != StateCompleted || len(res.Artifacts) != 1 {
+			if res.Status.State != contract.StateCompleted || len(res.Artifacts) != 1 {
 				t.Fatalf("result = %+v", res.Metadata)
 			}
 			parts := res.Artifacts[0].Parts
@@ -78,12 +79,12 @@ func TestLargeAnswerSettles(t *testing.T) {
 			}
 			ref := *o.Object
 			sum := sha256.Sum256([]byte(want))
-			if ref.Bucket != OutputsBucket || ref.Name != id+"/attempt-1" || ref.Size != tc.total ||
+			if ref.Bucket != contract.OutputsBucket || ref.Name != id+"/attempt-1" || ref.Size != tc.total ||
 				ref.Digest != "SHA-256="+base64.URLEncoding.EncodeToString(sum[:]) || parts[1].File.URI != ref.URI ||
 				ref.URI != "nats-object://AGENT_OUTPUTS/"+ref.Name {
 				t.Errorf("reference = %+v", ref)
 			}
-			got, err := ReadOutput(t.Context(), e.js, ref)
+			got, err := contract.ReadOutput(t.Context(), e.js, ref)
 			if err != nil || string(got) != want {
 				t.Fatalf("ReadOutput: %d bytes, %v; want the whole answer", len(got), err)
 			}
@@ -99,7 +100,7 @@ func TestHugeTaskIsLeftOutOfTheResult(t *testing.T) {
 	id := e.publish("@flood 10\n" + strings.Repeat("x", 1_047_900)) // the task message just fits the 1 MiB max payload
 	e.runProxy(e.config(startAgent(t, refagent.Options{})))
 	res, raw := e.result(id, 20*time.Second)
-	if res.Status.State != StateCompleted || !res.Metadata.HistoryOmitted || res.History != nil ||
+	if res.Status.State != contract.StateCompleted || !res.Metadata.HistoryOmitted || res.History != nil ||
 		res.Metadata.Output != nil || res.Artifacts[0].Parts[0].Text != "aaaaaaaaaa" {
 		t.Fatalf("result (%d bytes) = %+v, history %d bytes", len(raw.Data), res.Metadata, len(res.History))
 	}
@@ -111,7 +112,7 @@ func TestHugeTaskIsLeftOutOfTheResult(t *testing.T) {
 func TestBootstrapCreatesTheOutputsBucket(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	obs, err := e.js.ObjectStore(t.Context(), OutputsBucket)
+	obs, err := e.js.ObjectStore(t.Context(), contract.OutputsBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,14 +136,14 @@ func TestUnstorableResultIsNakdAtTheSettleDeadline(t *testing.T) {
 	cfg.SettleTimeout = time.Second
 	p := e.runProxy(cfg)
 	e.waitDelivered(1)
-	if err := e.js.DeleteStream(t.Context(), ResultsStream); err != nil {
+	if err := e.js.DeleteStream(t.Context(), contract.ResultsStream); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.wait(t, 15*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	// Handed back: the next fetch gets the task again, as its second delivery.
-	cons, err := e.js.Consumer(t.Context(), TasksStream, testWorker)
+	cons, err := e.js.Consumer(t.Context(), contract.TasksStream, testWorker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func TestUnstorableResultIsNakdAtTheSettleDeadline(t *testing.T) {
 	for m := range b.Messages() {
 		n++
 		md, _ := m.Metadata()
-		if task, _ := DecodeTask(m.Data()); task.ID != id || md.NumDelivered != 2 {
+		if task, _ := contract.DecodeTask(m.Data()); task.ID != id || md.NumDelivered != 2 {
 			t.Errorf("redelivered %q as delivery %d, want %q as delivery 2", task.ID, md.NumDelivered, id)
 		}
 	}
@@ -170,17 +171,17 @@ func TestPublishRetryingStopsOnPermanentErrors(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	big := &nats.Msg{Subject: ResultSubject("too-big"), Data: make([]byte, e.nc.MaxPayload()+1)}
+	big := &nats.Msg{Subject: contract.ResultSubject("too-big"), Data: make([]byte, e.nc.MaxPayload()+1)}
 	err := publishRetrying(ctx, e.js, big, "too-big")
 	if !isPermanent(err) || !errors.Is(err, nats.ErrMaxPayload) || ctx.Err() != nil {
 		t.Fatalf("err = %v (ctx %v), want the max payload error at once", err, ctx.Err())
 	}
-	if err := e.js.DeleteStream(t.Context(), ResultsStream); err != nil {
+	if err := e.js.DeleteStream(t.Context(), contract.ResultsStream); err != nil {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
-	err = publishRetrying(short, e.js, &nats.Msg{Subject: ResultSubject("nowhere"), Data: []byte("{}")}, "nowhere")
+	err = publishRetrying(short, e.js, &nats.Msg{Subject: contract.ResultSubject("nowhere"), Data: []byte("{}")}, "nowhere")
 	if err == nil || short.Err() == nil {
 		t.Fatalf("err = %v, want a failure at the deadline", err)
 	}
@@ -199,7 +200,7 @@ func TestFloodIsHeldWithinTheLimits(t *testing.T) {
 	cfg.StatusInterval = 200 * time.Millisecond
 	e.runProxy(cfg)
 	res, _ := e.result(id, 60*time.Second)
-	if res.Status.State != StateCompleted {
+	if res.Status.State != contract.StateCompleted {
 		t.Fatalf("state %q: %s", res.Status.State, res.Metadata.Error)
 	}
 	o := res.Metadata.Output
@@ -257,11 +258,11 @@ func TestPermissionPolicyEndToEnd(t *testing.T) {
 		prompt       string
 		state, want  string
 	}{
-		{"reject, only allow_always", PolicyReject, nil, "@permission allow_always\nx", StateCanceled, ""},
-		{"reject, unknown kind", PolicyReject, nil, "@permission custom,allow_once\nx", StateCanceled, ""},
-		{"allowlist, listed title", PolicyAllowlist, []string{"title:Edit *.md"}, "@permission\nx", StateCompleted, "echo: x (permission: yes)"},
-		{"allowlist, unlisted kind", PolicyAllowlist, []string{"read"}, "@permission\nx", StateCompleted, "echo: x (permission: no)"},
-		{"allowlist, listed kind", PolicyAllowlist, []string{"execute"}, "@permission allow_once,reject_once execute Run make test\nx", StateCompleted, "echo: x (permission: allow_once)"},
+		{"reject, only allow_always", PolicyReject, nil, "@permission allow_always\nx", contract.StateCanceled, ""},
+		{"reject, unknown kind", PolicyReject, nil, "@permission custom,allow_once\nx", contract.StateCanceled, ""},
+		{"allowlist, listed title", PolicyAllowlist, []string{"title:Edit *.md"}, "@permission\nx", contract.StateCompleted, "echo: x (permission: yes)"},
+		{"allowlist, unlisted kind", PolicyAllowlist, []string{"read"}, "@permission\nx", contract.StateCompleted, "echo: x (permission: no)"},
+		{"allowlist, listed kind", PolicyAllowlist, []string{"execute"}, "@permission allow_once,reject_once execute Run make test\nx", contract.StateCompleted, "echo: x (permission: allow_once)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

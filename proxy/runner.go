@@ -9,6 +9,7 @@ import (
 	"time"
 
 	acp "github.com/coder/acp-go-sdk"
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -48,16 +49,16 @@ const fetchWait = 5 * time.Second
 // (see execute) and settled before Run returns, inside the grace period. Run returns an error
 // only when it cannot start: the consumer is missing or NATS is unreachable.
 func (r *Runner) Run(ctx context.Context) error {
-	cons, err := r.js.Consumer(ctx, TasksStream, r.cfg.Worker)
+	cons, err := r.js.Consumer(ctx, contract.TasksStream, r.cfg.Worker)
 	if err != nil {
 		return fmt.Errorf("consumer %q on stream %s: %w (create it with `proxy bootstrap --workers %s`)",
-			r.cfg.Worker, TasksStream, err, r.cfg.Worker)
+			r.cfg.Worker, contract.TasksStream, err, r.cfg.Worker)
 	}
 	ci := cons.CachedInfo()
 	r.attempts = maxAttempts(ci)
 	r.heartbeat = max(ci.Config.AckWait/3, 100*time.Millisecond)
-	if r.results, err = r.js.Stream(ctx, ResultsStream); err != nil {
-		return fmt.Errorf("stream %s: %w (create it with `proxy bootstrap`)", ResultsStream, err)
+	if r.results, err = r.js.Stream(ctx, contract.ResultsStream); err != nil {
+		return fmt.Errorf("stream %s: %w (create it with `proxy bootstrap`)", contract.ResultsStream, err)
 	}
 	r.log.Info("taking tasks", "consumer", r.cfg.Worker, "subject", ci.Config.FilterSubject,
 		"mode", r.cfg.Mode, "agent", r.dialer.String(), "ack_wait", ci.Config.AckWait,
@@ -181,21 +182,21 @@ func (r *Runner) handle(ctx context.Context, msg jetstream.Msg, warm *warmSessio
 	sctx, cancel := r.settleContext(ctx)
 	defer cancel()
 
-	task, err := DecodeTask(msg.Data())
+	task, err := contract.DecodeTask(msg.Data())
 	if err != nil {
-		var rej *RejectError
+		var rej *contract.RejectError
 		errors.As(err, &rej)
-		task = Task{ID: rej.TaskID}
+		task = contract.Task{ID: rej.TaskID}
 		if task.ID == "" {
 			task.ID = fmt.Sprintf("seq-%d", d.seq)
 		}
 		log.Warn("task rejected", "task_id", task.ID, "reason", rej.Reason)
-		r.settle(sctx, d, task, outcome{state: StateRejected, reason: rej.Reason}, log)
+		r.settle(sctx, d, task, outcome{state: contract.StateRejected, reason: rej.Reason}, log)
 		return
 	}
 	log = log.With("task_id", task.ID)
 	if d.attempt > r.attempts {
-		r.settle(sctx, d, task, outcome{state: StateFailed, reason: fmt.Sprintf(
+		r.settle(sctx, d, task, outcome{state: contract.StateFailed, reason: fmt.Sprintf(
 			"no answer after %d attempts: the last attempt ended without settling the task (its proxy was killed or lost NATS)",
 			r.attempts)}, log)
 		return
@@ -215,7 +216,7 @@ func (r *Runner) handle(ctx context.Context, msg jetstream.Msg, warm *warmSessio
 		r.nak(msg, retryDelay(d.attempt), out.reason, log)
 	default:
 		if out.retry {
-			out.state = StateFailed
+			out.state = contract.StateFailed
 			out.reason = fmt.Sprintf("attempt %d of %d failed: %s", d.attempt, r.attempts, out.reason)
 		}
 		r.settle(sctx, d, task, out, log)
@@ -263,14 +264,14 @@ func (r *Runner) startHeartbeat(msg jetstream.Msg, log *slog.Logger) func() {
 // resultStored reports whether AGENT_RESULTS already holds this task's result, so a task
 // redelivered after its result was stored (and its ack lost) is acked, not run again.
 func (r *Runner) resultStored(ctx context.Context, taskID string) bool {
-	_, err := r.results.GetLastMsgForSubject(ctx, ResultSubject(taskID))
+	_, err := r.results.GetLastMsgForSubject(ctx, contract.ResultSubject(taskID))
 	return err == nil
 }
 
 // execute runs the task on the agent. ctx ending means shutdown: the turn is cancelled with
 // session/cancel and given the drain timeout to end; a turn that completes in that time is
 // published, any other is requeued.
-func (r *Runner) execute(ctx, sctx context.Context, task Task, d delivery, warm *warmSession, log *slog.Logger) outcome {
+func (r *Runner) execute(ctx, sctx context.Context, task contract.Task, d delivery, warm *warmSession, log *slog.Logger) outcome {
 	meta := map[string]any{"worker": r.cfg.Worker, "attempt": d.attempt}
 	status := newStatusPublisher(r.js, task, d.trace, r.cfg.StatusInterval, r.cfg.Limits, meta, log)
 	// The answer and the tool calls are kept up to their limits: a flood costs the proxy no
@@ -333,7 +334,7 @@ func (r *Runner) execute(ctx, sctx context.Context, task Task, d delivery, warm 
 		switch {
 		case errors.As(err, &se):
 			log.Warn("the agent refused the session set-up", "err", err)
-			return outcome{state: StateFailed, reason: "setting up the agent session: " + err.Error()}
+			return outcome{state: contract.StateFailed, reason: "setting up the agent session: " + err.Error()}
 		case ctx.Err() != nil:
 			return outcome{requeue: true, reason: "proxy shut down while the agent was starting"}
 		}
@@ -380,7 +381,7 @@ func (r *Runner) execute(ctx, sctx context.Context, task Task, d delivery, warm 
 			return collect(outcome{requeue: true, reason: "proxy shut down and the agent did not finish within the drain timeout"})
 		}
 		out := classify(a.stop, a.err)
-		if out.state != StateCompleted {
+		if out.state != contract.StateCompleted {
 			return collect(outcome{requeue: true, reason: "proxy shut down; the agent stopped with " + describe(a.stop, a.err)})
 		}
 		log.Info("the agent finished inside the drain")
@@ -390,7 +391,7 @@ func (r *Runner) execute(ctx, sctx context.Context, task Task, d delivery, warm 
 		log.Warn("task timeout: cancelling the turn", "task_timeout", r.cfg.TaskTimeout)
 		sess.cancel()
 		await(min(r.cfg.DrainTimeout, 10*time.Second))
-		return collect(outcome{state: StateFailed, reason: fmt.Sprintf("the agent did not finish within the task timeout (%s)", r.cfg.TaskTimeout),
+		return collect(outcome{state: contract.StateFailed, reason: fmt.Sprintf("the agent did not finish within the task timeout (%s)", r.cfg.TaskTimeout),
 			promptAt: promptAt, answeredAt: time.Now()})
 	}
 	out := classify(a.stop, a.err)
@@ -407,22 +408,22 @@ func classify(stop acp.StopReason, err error) outcome {
 		}
 		var re *acp.RequestError
 		if errors.As(err, &re) {
-			return outcome{state: StateFailed, reason: fmt.Sprintf("the agent answered session/prompt with JSON-RPC error %d: %s", re.Code, re.Message)}
+			return outcome{state: contract.StateFailed, reason: fmt.Sprintf("the agent answered session/prompt with JSON-RPC error %d: %s", re.Code, re.Message)}
 		}
 		return outcome{retry: true, reason: "session/prompt: " + err.Error()}
 	}
 	o := outcome{stopReason: stop}
 	switch stop {
 	case acp.StopReasonEndTurn:
-		o.state = StateCompleted
+		o.state = contract.StateCompleted
 	case acp.StopReasonRefusal:
-		o.state, o.reason = StateRejected, "the agent refused the task"
+		o.state, o.reason = contract.StateRejected, "the agent refused the task"
 	case acp.StopReasonCancelled:
-		o.state, o.reason = StateCanceled, "the agent cancelled the turn"
+		o.state, o.reason = contract.StateCanceled, "the agent cancelled the turn"
 	case acp.StopReasonMaxTokens, acp.StopReasonMaxTurnRequests:
-		o.state, o.reason = StateFailed, "the agent stopped early: "+string(stop)
+		o.state, o.reason = contract.StateFailed, "the agent stopped early: "+string(stop)
 	default:
-		o.state, o.reason = StateFailed, fmt.Sprintf("the agent ended the turn with unknown stop reason %q", stop)
+		o.state, o.reason = contract.StateFailed, fmt.Sprintf("the agent ended the turn with unknown stop reason %q", stop)
 	}
 	return o
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 	"github.com/daedalus-dev/daedalus/proxy/refagent"
 )
 
@@ -28,7 +29,7 @@ func TestHappyPathJobMode(t *testing.T) {
 		t.Fatalf("job-mode proxy returned %v, want nil after its one task", err)
 	}
 	res, raw := e.result(id, time.Second)
-	if res.Status.State != StateCompleted {
+	if res.Status.State != contract.StateCompleted {
 		t.Fatalf("state = %q (%s), want completed", res.Status.State, res.Metadata.Error)
 	}
 	if len(res.Artifacts) != 1 || res.Artifacts[0].Parts[0].Text != "echo: hello world" {
@@ -48,7 +49,7 @@ func TestHappyPathJobMode(t *testing.T) {
 		t.Errorf("timings = %+v", tm)
 	}
 	e.settled(2 * time.Second)
-	if n := e.count(ResultsStream, ResultSubject(id)); n != 1 {
+	if n := e.count(contract.ResultsStream, contract.ResultSubject(id)); n != 1 {
 		t.Errorf("%d results stored, want 1", n)
 	}
 }
@@ -86,7 +87,7 @@ func TestStreamedStatus(t *testing.T) {
 	cfg.StatusInterval = 200 * time.Millisecond
 	e.runProxy(cfg)
 	res, _ := e.result(id, 10*time.Second)
-	if res.Status.State != StateCompleted || res.Metadata.ToolCalls != 1 {
+	if res.Status.State != contract.StateCompleted || res.Metadata.ToolCalls != 1 {
 		t.Fatalf("result = %+v", res)
 	}
 	evs := e.statuses(id)
@@ -104,12 +105,12 @@ func TestStreamedStatus(t *testing.T) {
 			t.Errorf("event %d final = %v, want only the last final", i, ev.Final)
 		}
 		if last {
-			if ev.Status.State != StateCompleted {
+			if ev.Status.State != contract.StateCompleted {
 				t.Errorf("final event state = %q", ev.Status.State)
 			}
 			continue
 		}
-		if ev.Status.State != StateWorking {
+		if ev.Status.State != contract.StateWorking {
 			t.Errorf("event %d state = %q, want working", i, ev.Status.State)
 		}
 		if i > 0 && ev.Status.Message != nil {
@@ -150,7 +151,7 @@ func TestPermissionPolicy(t *testing.T) {
 			id := e.publish("@permission\nedit it")
 			e.runProxy(cfg)
 			res, _ := e.result(id, 10*time.Second)
-			if res.Status.State != StateCompleted || res.Artifacts[0].Parts[0].Text != tc.want {
+			if res.Status.State != contract.StateCompleted || res.Artifacts[0].Parts[0].Text != tc.want {
 				t.Fatalf("result = %+v, want completed with %q", res, tc.want)
 			}
 		})
@@ -163,7 +164,7 @@ func TestAgentErrorIsFailedNotCompleted(t *testing.T) {
 	id := e.publish("@error -32000 model overloaded\nwork")
 	e.runProxy(e.config(startAgent(t, refagent.Options{})))
 	res, _ := e.result(id, 10*time.Second)
-	if res.Status.State != StateFailed {
+	if res.Status.State != contract.StateFailed {
 		t.Fatalf("state = %q, want failed", res.Status.State)
 	}
 	if !strings.Contains(res.Metadata.Error, "-32000") || !strings.Contains(res.Metadata.Error, "model overloaded") {
@@ -178,7 +179,7 @@ func TestAgentErrorIsFailedNotCompleted(t *testing.T) {
 func TestStopReasons(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ stop, state string }{
-		{"refusal", StateRejected}, {"max_tokens", StateFailed}, {"max_turn_requests", StateFailed}, {"cancelled", StateCanceled},
+		{"refusal", contract.StateRejected}, {"max_tokens", contract.StateFailed}, {"max_turn_requests", contract.StateFailed}, {"cancelled", contract.StateCanceled},
 	} {
 		t.Run(tc.stop, func(t *testing.T) {
 			t.Parallel()
@@ -215,7 +216,7 @@ func TestMalformedTaskIsRejectedAndTerminated(t *testing.T) {
 			}
 			e.runProxy(e.config("127.0.0.1:1")) // the agent is never needed
 			res, _ := e.result(id, 10*time.Second)
-			if res.Status.State != StateRejected || !strings.Contains(res.Metadata.Error, tc.reason) {
+			if res.Status.State != contract.StateRejected || !strings.Contains(res.Metadata.Error, tc.reason) {
 				t.Fatalf("result = %+v, want rejected mentioning %q", res, tc.reason)
 			}
 			if ci := e.settled(3 * time.Second); ci.Delivered.Consumer != 1 {
@@ -235,14 +236,14 @@ func TestCrashingAgentRetriedThenOneFailedResult(t *testing.T) {
 	id := e.publish("@crash\nnever finishes")
 	e.runProxy(cfg)
 	res, _ := e.result(id, 20*time.Second)
-	if res.Status.State != StateFailed || res.Metadata.Attempt != 3 || !strings.Contains(res.Metadata.Error, "crashed") {
+	if res.Status.State != contract.StateFailed || res.Metadata.Attempt != 3 || !strings.Contains(res.Metadata.Error, "crashed") {
 		t.Fatalf("result = %+v, want failed on attempt 3 saying the agent crashed", res)
 	}
 	e.settled(5 * time.Second)
 	if prompts != 3 {
 		t.Errorf("agent prompted %d times, want 3 (max attempts)", prompts)
 	}
-	if n := e.count(ResultsStream, ResultSubject(id)); n != 1 {
+	if n := e.count(contract.ResultsStream, contract.ResultSubject(id)); n != 1 {
 		t.Errorf("%d results, want exactly 1", n)
 	}
 }
@@ -257,7 +258,7 @@ func TestAgentNeverComesUpRedeliveredThenFailed(t *testing.T) {
 	id := e.publish("hello")
 	e.runProxy(cfg)
 	res, _ := e.result(id, 20*time.Second)
-	if res.Status.State != StateFailed || res.Metadata.Attempt != 3 || !strings.Contains(res.Metadata.Error, "did not come up") {
+	if res.Status.State != contract.StateFailed || res.Metadata.Attempt != 3 || !strings.Contains(res.Metadata.Error, "did not come up") {
 		t.Fatalf("result = %+v, want failed on attempt 3 saying the agent did not come up", res)
 	}
 	e.settled(5 * time.Second)
@@ -269,7 +270,7 @@ func TestDeliveryPastMaxAttemptsAnswersWithoutRunning(t *testing.T) {
 	// A proxy killed on its last attempt leaves the task unsettled; the next delivery (4th)
 	// must answer it, not run it again. Simulate three lost attempts by fetching without acking.
 	id := e.publish("hello")
-	cons, err := e.js.Consumer(t.Context(), TasksStream, testWorker)
+	cons, err := e.js.Consumer(t.Context(), contract.TasksStream, testWorker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +288,7 @@ func TestDeliveryPastMaxAttemptsAnswersWithoutRunning(t *testing.T) {
 	var prompts int
 	e.runProxy(e.config(startAgent(t, refagent.Options{OnPrompt: func(string, time.Time) { prompts++ }})))
 	res, _ := e.result(id, 10*time.Second)
-	if res.Status.State != StateFailed || res.Metadata.Attempt != 4 || !strings.Contains(res.Metadata.Error, "no answer after 3 attempts") {
+	if res.Status.State != contract.StateFailed || res.Metadata.Attempt != 4 || !strings.Contains(res.Metadata.Error, "no answer after 3 attempts") {
 		t.Fatalf("result = %+v", res)
 	}
 	if prompts != 0 {
@@ -304,7 +305,7 @@ func TestRedeliveryOfAnsweredTaskIsAckedNotRerun(t *testing.T) {
 	id := e.publish("once only")
 	// An earlier delivery stored the result, then its ack was lost (the proxy died): take the
 	// delivery, store a result for it, and hand it back unacked.
-	cons, err := e.js.Consumer(t.Context(), TasksStream, testWorker)
+	cons, err := e.js.Consumer(t.Context(), contract.TasksStream, testWorker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +314,7 @@ func TestRedeliveryOfAnsweredTaskIsAckedNotRerun(t *testing.T) {
 		t.Fatal(err)
 	}
 	for m := range b.Messages() {
-		stored := &nats.Msg{Subject: ResultSubject(id), Data: []byte(`{"kind":"task","id":"` + id + `","status":{"state":"completed"}}`)}
+		stored := &nats.Msg{Subject: contract.ResultSubject(id), Data: []byte(`{"kind":"task","id":"` + id + `","status":{"state":"completed"}}`)}
 		if err := publishRetrying(t.Context(), e.js, stored, id); err != nil {
 			t.Fatal(err)
 		}
@@ -328,7 +329,7 @@ func TestRedeliveryOfAnsweredTaskIsAckedNotRerun(t *testing.T) {
 	if n := prompts.Load(); n != 0 {
 		t.Errorf("agent prompted %d times for a task already answered", n)
 	}
-	if n := e.count(ResultsStream, ResultSubject(id)); n != 1 {
+	if n := e.count(contract.ResultsStream, contract.ResultSubject(id)); n != 1 {
 		t.Errorf("%d results, want 1", n)
 	}
 }
@@ -359,7 +360,7 @@ func TestHeartbeatsKeepALongTask(t *testing.T) {
 	second.Mode = ModeService
 	e.runProxy(second)
 	res, _ := e.result(id, 15*time.Second)
-	if res.Status.State != StateCompleted || res.Metadata.Attempt != 1 {
+	if res.Status.State != contract.StateCompleted || res.Metadata.Attempt != 1 {
 		t.Fatalf("result = %+v, want completed on attempt 1", res)
 	}
 	if ci := e.settled(3 * time.Second); ci.Delivered.Consumer != 1 {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -17,7 +18,7 @@ import (
 // ends inside the grace period on shutdown): a result that cannot be stored by then, or that
 // fails for a reason retrying cannot mend, is never acked; the delivery is nak'd, with the
 // reason logged, and a later one answers.
-func (r *Runner) settle(ctx context.Context, d delivery, task Task, out outcome, log *slog.Logger) {
+func (r *Runner) settle(ctx context.Context, d delivery, task contract.Task, out outcome, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.SettleTimeout)
 	defer cancel()
 	msg, err := r.resultMsg(ctx, d, task, out, log)
@@ -36,7 +37,7 @@ func (r *Runner) settle(ctx context.Context, d delivery, task Task, out outcome,
 	r.metrics.outcomes.WithLabelValues(out.state).Inc()
 	log.Info("result stored", "state", out.state, "reason", clip(out.reason, 512), "stop_reason", out.stopReason,
 		"bytes", len(msg.Data), "total", time.Since(d.published))
-	if out.state == StateCompleted {
+	if out.state == contract.StateCompleted {
 		r.ack(ctx, d, "completed", log)
 	} else {
 		if err := d.msg.TermWithReason(clip(out.state+": "+out.reason, 512)); err != nil {
@@ -58,8 +59,8 @@ const maxExcerpt = 16 << 10
 // travels whole when it fits; otherwise it is stored in the outputs object store and the
 // result carries an excerpt and a reference. The task's message (the result's history) is
 // left out when even then the result would not fit.
-func (r *Runner) resultMsg(ctx context.Context, d delivery, task Task, out outcome, log *slog.Logger) (*nats.Msg, error) {
-	msg := &nats.Msg{Subject: ResultSubject(task.ID), Header: d.trace.header()}
+func (r *Runner) resultMsg(ctx context.Context, d delivery, task contract.Task, out outcome, log *slog.Logger) (*nats.Msg, error) {
+	msg := &nats.Msg{Subject: contract.ResultSubject(task.ID), Header: d.trace.header()}
 	budget := int(r.js.Conn().MaxPayload()) - headerBytes(msg.Header) - resultHeaderReserve
 	excerpt := max(min(maxExcerpt, budget/32), 0)
 	res := r.buildResult(d, task, out, excerpt)
@@ -72,7 +73,7 @@ func (r *Runner) resultMsg(ctx context.Context, d delivery, task Task, out outco
 	var err error
 	if len(out.answer) <= budget { // a longer answer cannot fit: no need to copy or encode it
 		if len(out.answer) > 0 {
-			res.Artifacts = []Artifact{{ArtifactID: task.ID + "-answer", Name: "answer", Parts: []Part{{Kind: "text", Text: string(out.answer)}}}}
+			res.Artifacts = []contract.Artifact{{ArtifactID: task.ID + "-answer", Name: "answer", Parts: []contract.Part{{Kind: "text", Text: string(out.answer)}}}}
 		}
 		if fits, err = encode(); err != nil {
 			return nil, err
@@ -85,11 +86,11 @@ func (r *Runner) resultMsg(ctx context.Context, d delivery, task Task, out outco
 		}
 		log.Info("answer stored in the object store", "object", ref.URI, "bytes", ref.Size, "digest", ref.Digest)
 		head := clip(string(out.answer[:min(len(out.answer), excerpt+1)]), excerpt)
-		res.Artifacts = []Artifact{{ArtifactID: task.ID + "-answer", Name: "answer", Parts: []Part{
+		res.Artifacts = []contract.Artifact{{ArtifactID: task.ID + "-answer", Name: "answer", Parts: []contract.Part{
 			{Kind: "text", Text: head},
-			{Kind: "file", File: &FileContent{Name: "answer.txt", MimeType: "text/plain; charset=utf-8", URI: ref.URI}},
+			{Kind: "file", File: &contract.FileContent{Name: "answer.txt", MimeType: "text/plain; charset=utf-8", URI: ref.URI}},
 		}}}
-		res.Metadata.Output = &OutputInfo{Bytes: int64(len(out.answer)), DroppedBytes: out.dropped, ExcerptBytes: len(head), Object: ref}
+		res.Metadata.Output = &contract.OutputInfo{Bytes: int64(len(out.answer)), DroppedBytes: out.dropped, ExcerptBytes: len(head), Object: ref}
 		if fits, err = encode(); err != nil {
 			return nil, err
 		}
@@ -109,7 +110,7 @@ func (r *Runner) resultMsg(ctx context.Context, d delivery, task Task, out outco
 
 // resultHeaderReserve is room for the headers a publish adds (Nats-Msg-Id holds the task id,
 // at most maxTaskIDLen bytes, and Nats-Expected-Stream).
-const resultHeaderReserve = maxTaskIDLen + 256
+const resultHeaderReserve = contract.MaxTaskIDLen + 256
 
 // headerBytes is the size of h on the wire.
 func headerBytes(h nats.Header) int {
@@ -123,7 +124,7 @@ func headerBytes(h nats.Header) int {
 }
 
 // encodeResult encodes a result as JSON, leaving <, > and & as they are.
-func encodeResult(res Result) ([]byte, error) {
+func encodeResult(res contract.Result) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -177,7 +178,7 @@ func publishRetrying(ctx context.Context, js jetstream.JetStream, msg *nats.Msg,
 	wait := 100 * time.Millisecond
 	for {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := js.PublishMsg(pctx, msg, jetstream.WithMsgID(taskID), jetstream.WithExpectStream(ResultsStream))
+		_, err := js.PublishMsg(pctx, msg, jetstream.WithMsgID(taskID), jetstream.WithExpectStream(contract.ResultsStream))
 		cancel()
 		if err == nil {
 			return nil
@@ -192,27 +193,27 @@ func publishRetrying(ctx context.Context, js jetstream.JetStream, msg *nats.Msg,
 
 // buildResult is the final A2A Task but for the answer artifact, which resultMsg adds. The
 // status message and the error hold at most excerpt bytes.
-func (r *Runner) buildResult(d delivery, task Task, out outcome, excerpt int) Result {
+func (r *Runner) buildResult(d delivery, task contract.Task, out outcome, excerpt int) contract.Result {
 	now := time.Now()
-	res := Result{
+	res := contract.Result{
 		Kind: "task", ID: task.ID, ContextID: task.ContextID,
-		Status: TaskStatus{State: out.state, Timestamp: now.UTC()},
-		Metadata: ResultMetadata{
+		Status: contract.TaskStatus{State: out.state, Timestamp: now.UTC()},
+		Metadata: contract.ResultMetadata{
 			Worker: r.cfg.Worker, Attempt: d.attempt, StopReason: string(out.stopReason),
 			ToolCalls: out.toolCalls, Agent: out.agent, AuthMethod: out.authMethod,
 		},
 	}
-	if out.state != StateCompleted {
+	if out.state != contract.StateCompleted {
 		res.Metadata.Error = clipNote(out.reason, excerpt)
 	}
 	if out.dropped > 0 {
-		res.Metadata.Output = &OutputInfo{Bytes: int64(len(out.answer)), DroppedBytes: out.dropped}
+		res.Metadata.Output = &contract.OutputInfo{Bytes: int64(len(out.answer)), DroppedBytes: out.dropped}
 	}
 	if task.Message != nil {
 		res.History = json.RawMessage("[" + string(task.Message) + "]")
 	}
 	note := clipNote(out.reason, excerpt)
-	if out.state == StateCompleted {
+	if out.state == contract.StateCompleted {
 		note = clipBytesNote(out.answer, excerpt)
 	}
 	if note != "" {
@@ -220,7 +221,7 @@ func (r *Runner) buildResult(d delivery, task Task, out outcome, excerpt int) Re
 	}
 	if !out.promptAt.IsZero() {
 		ms := func(a, b time.Time) float64 { return float64(b.Sub(a).Microseconds()) / 1000 }
-		res.Metadata.Timings = &Timings{
+		res.Metadata.Timings = &contract.Timings{
 			QueuedMs:    ms(d.published, d.received),
 			DispatchMs:  ms(d.published, out.promptAt),
 			ExecutionMs: ms(out.promptAt, out.answeredAt),

@@ -8,6 +8,7 @@ import (
 
 	acp "github.com/coder/acp-go-sdk"
 
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 	"github.com/daedalus-dev/daedalus/proxy/refagent"
 )
 
@@ -39,7 +40,7 @@ func TestAuthRequiredFailsOnFirstAttempt(t *testing.T) {
 	id := e.publish("hello")
 	e.runProxy(cfg)
 	res, _ := e.result(id, 10*time.Second)
-	if res.Status.State != StateFailed || res.Metadata.Attempt != 1 {
+	if res.Status.State != contract.StateFailed || res.Metadata.Attempt != 1 {
 		t.Fatalf("result = %s on attempt %d (%s), want failed on attempt 1", res.Status.State, res.Metadata.Attempt, res.Metadata.Error)
 	}
 	for _, want := range []string{"requires authentication", "-32000", "DAEDALUS_AUTH_METHOD",
@@ -62,7 +63,7 @@ func TestAuthenticatesWithConfiguredMethod(t *testing.T) {
 	id := e.publish("hello")
 	e.runProxy(cfg)
 	res, _ := e.result(id, 10*time.Second)
-	if res.Status.State != StateCompleted {
+	if res.Status.State != contract.StateCompleted {
 		t.Fatalf("state = %q (%s), want completed", res.Status.State, res.Metadata.Error)
 	}
 	if res.Metadata.AuthMethod != "openai-api-key" || res.Metadata.Agent != "daedalus-refagent 1" {
@@ -91,7 +92,7 @@ func TestSetupRefusalsFailOnFirstAttempt(t *testing.T) {
 			id := e.publish("hello")
 			e.runProxy(cfg)
 			res, _ := e.result(id, 10*time.Second)
-			if res.Status.State != StateFailed || res.Metadata.Attempt != 1 {
+			if res.Status.State != contract.StateFailed || res.Metadata.Attempt != 1 {
 				t.Fatalf("result = %s on attempt %d (%s), want failed on attempt 1", res.Status.State, res.Metadata.Attempt, res.Metadata.Error)
 			}
 			for _, want := range tc.want {
@@ -118,7 +119,7 @@ func TestSessionModeModelAndMCPServers(t *testing.T) {
 	e.runProxy(cfg)
 	res, _ := e.result(id, 10*time.Second)
 	const want = "echo: work (mode: auto, model: m-small, mcp: fs)"
-	if res.Status.State != StateCompleted || res.Artifacts[0].Parts[0].Text != want {
+	if res.Status.State != contract.StateCompleted || res.Artifacts[0].Parts[0].Text != want {
 		t.Fatalf("result = %s %+v (%s), want completed with %q", res.Status.State, res.Artifacts, res.Metadata.Error, want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 	"github.com/daedalus-dev/daedalus/proxy/refagent"
 )
 
@@ -29,7 +30,7 @@ func TestShutdownAgentFinishesInsideDrain(t *testing.T) {
 		t.Errorf("shutdown took %s, more than the drain timeout", d)
 	}
 	res, _ := e.result(id, time.Second)
-	if res.Status.State != StateCompleted || res.Metadata.Attempt != 1 {
+	if res.Status.State != contract.StateCompleted || res.Metadata.Attempt != 1 {
 		t.Fatalf("result = %+v, want completed on attempt 1", res)
 	}
 	e.settled(2 * time.Second) // acked
@@ -66,13 +67,13 @@ func TestShutdownCancelledTurnIsRequeuedAndCompletedLater(t *testing.T) {
 			if d := time.Since(sigterm); d > cfg.GracePeriod {
 				t.Errorf("shutdown took %s, beyond the %s grace", d, cfg.GracePeriod)
 			}
-			if n := e.count(ResultsStream, ResultSubject(id)); n != 0 {
+			if n := e.count(contract.ResultsStream, contract.ResultSubject(id)); n != 0 {
 				t.Fatalf("%d results after an interrupted turn, want none (requeued)", n)
 			}
 			// The nak makes the task available at once; a new Job completes it.
 			e.runProxy(e.config(addr))
 			res, _ := e.result(id, 15*time.Second)
-			if res.Status.State != StateCompleted || res.Metadata.Attempt != 2 {
+			if res.Status.State != contract.StateCompleted || res.Metadata.Attempt != 2 {
 				t.Fatalf("result = %+v, want completed on attempt 2", res)
 			}
 			e.settled(3 * time.Second)
@@ -97,11 +98,11 @@ func TestNATSRestartMidTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, _ := e.result(id, 5*time.Second)
-	if res.Status.State != StateCompleted || res.Metadata.Attempt != 1 {
+	if res.Status.State != contract.StateCompleted || res.Metadata.Attempt != 1 {
 		t.Fatalf("result = %+v, want completed on the first attempt", res)
 	}
 	e.settled(5 * time.Second)
-	if n := e.count(ResultsStream, ResultSubject(id)); n != 1 {
+	if n := e.count(contract.ResultsStream, contract.ResultSubject(id)); n != 1 {
 		t.Errorf("%d results, want 1", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -21,7 +22,7 @@ import (
 // an event that cannot be published is logged and dropped, never retried at the task's cost.
 type statusPublisher struct {
 	js       jetstream.JetStream
-	task     Task
+	task     contract.Task
 	header   nats.Header
 	interval time.Duration
 	log      *slog.Logger
@@ -40,7 +41,7 @@ type statusPublisher struct {
 	done    chan struct{}
 }
 
-func newStatusPublisher(js jetstream.JetStream, task Task, tc traceContext, interval time.Duration,
+func newStatusPublisher(js jetstream.JetStream, task contract.Task, tc traceContext, interval time.Duration,
 	lim Limits, meta map[string]any, log *slog.Logger) *statusPublisher {
 	return &statusPublisher{
 		js: js, task: task, header: tc.header(), interval: interval, log: log, meta: meta,
@@ -55,7 +56,7 @@ func (p *statusPublisher) start(ctx context.Context, note string) {
 	p.started.Store(true)
 	go func() {
 		defer close(p.done)
-		p.publish(ctx, StateWorking, note, nil, false)
+		p.publish(ctx, contract.StateWorking, note, nil, false)
 		t := time.NewTicker(p.interval)
 		defer t.Stop()
 		for {
@@ -134,7 +135,7 @@ func (p *statusPublisher) flush(ctx context.Context) {
 	}
 	p.dirty = false
 	p.mu.Unlock()
-	p.publish(ctx, StateWorking, text, extra, false)
+	p.publish(ctx, contract.StateWorking, text, extra, false)
 }
 
 // close stops the flusher, if it started, and publishes what is left.
@@ -153,9 +154,9 @@ func (p *statusPublisher) final(ctx context.Context, state, note string) {
 }
 
 func (p *statusPublisher) publish(ctx context.Context, state, text string, extra map[string]any, final bool) {
-	ev := StatusEvent{
+	ev := contract.StatusEvent{
 		Kind: "status-update", TaskID: p.task.ID, ContextID: p.task.ContextID, Final: final,
-		Status: TaskStatus{State: state, Timestamp: time.Now().UTC()},
+		Status: contract.TaskStatus{State: state, Timestamp: time.Now().UTC()},
 	}
 	if text != "" {
 		ev.Status.Message = textMessage(p.task.ID, p.task.ContextID, text)
@@ -176,8 +177,16 @@ func (p *statusPublisher) publish(ctx context.Context, state, text string, extra
 	}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	msg := &nats.Msg{Subject: StatusSubject(p.task.ID), Data: data, Header: maps.Clone(p.header)}
-	if _, err := p.js.PublishMsg(pctx, msg, jetstream.WithExpectStream(StatusStream)); err != nil {
+	msg := &nats.Msg{Subject: contract.StatusSubject(p.task.ID), Data: data, Header: maps.Clone(p.header)}
+	if _, err := p.js.PublishMsg(pctx, msg, jetstream.WithExpectStream(contract.StatusStream)); err != nil {
 		p.log.Warn("status event dropped", "state", state, "err", err)
+	}
+}
+
+// textMessage builds an agent message holding one text part.
+func textMessage(taskID, contextID, text string) *contract.Message {
+	return &contract.Message{
+		Kind: "message", Role: "agent", MessageID: taskID + "-status",
+		TaskID: taskID, ContextID: contextID, Parts: []contract.Part{{Kind: "text", Text: text}},
 	}
 }

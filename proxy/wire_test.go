@@ -11,6 +11,7 @@ import (
 
 	acp "github.com/coder/acp-go-sdk"
 
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 	"github.com/daedalus-dev/daedalus/proxy/refagent"
 )
 
@@ -146,7 +147,7 @@ func TestTaskTimeoutFails(t *testing.T) {
 	id := e.publish("@chunks 3\n@sleep 5s\nslow")
 	e.runProxy(cfg)
 	res, _ := e.result(id, 10*time.Second)
-	if res.Status.State != StateFailed || !strings.Contains(res.Metadata.Error, "task timeout") {
+	if res.Status.State != contract.StateFailed || !strings.Contains(res.Metadata.Error, "task timeout") {
 		t.Fatalf("result = %+v", res)
 	}
 	e.settled(3 * time.Second)

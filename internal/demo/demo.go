@@ -23,6 +23,7 @@ import (
 
 	"github.com/daedalus-dev/daedalus/internal/embednats"
 	"github.com/daedalus-dev/daedalus/proxy"
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 	"github.com/daedalus-dev/daedalus/proxy/refagent"
 )
 
@@ -141,7 +142,7 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "Bootstrap        streams %s, %s, %s; consumer %q on %s\n",
-		proxy.TasksStream, proxy.ResultsStream, proxy.StatusStream, c.Worker, proxy.TaskSubject(c.Worker))
+		contract.TasksStream, contract.ResultsStream, contract.StatusStream, c.Worker, contract.TaskSubject(c.Worker))
 
 	workspace, err := os.MkdirTemp("", "daedalus-workspace-")
 	if err != nil {
@@ -195,7 +196,7 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 	fmt.Fprintf(out, "Proxy            worker %q, service mode, workspace %s\n\n", c.Worker, workspace)
 
 	results := make(chan *nats.Msg, len(prompts))
-	sub, err := nc.ChanSubscribe(proxy.ResultsPrefix+">", results)
+	sub, err := nc.ChanSubscribe(contract.ResultsPrefix+">", results)
 	if err != nil {
 		return err
 	}
@@ -205,8 +206,8 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 	var order []string
 	for i, p := range prompts {
 		id := fmt.Sprintf("demo-%d-%d", run, i+1)
-		if err := publishTask(ctx, js, c.Worker, id, p); err != nil {
-			return err
+		if _, err := contract.PublishTask(ctx, js, c.Worker, id, p); err != nil {
+			return fmt.Errorf("publishing task %s: %w", id, err)
 		}
 		published[id] = time.Now()
 		order = append(order, id)
@@ -214,11 +215,11 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 	}
 	fmt.Fprintln(out)
 
-	got := map[string]proxy.Result{}
+	got := map[string]contract.Result{}
 	for len(got) < len(order) {
 		select {
 		case m := <-results:
-			var r proxy.Result
+			var r contract.Result
 			if err := json.Unmarshal(m.Data, &r); err != nil {
 				return fmt.Errorf("result on %s is not an A2A Task: %w", m.Subject, err)
 			}
@@ -235,7 +236,7 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 	var stored []string
 	for _, id := range order {
 		r := got[id]
-		if r.Status.State != proxy.StateCompleted {
+		if r.Status.State != contract.StateCompleted {
 			failed++
 		}
 		answer := r.Metadata.Error
@@ -252,14 +253,14 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 		}
 		t := r.Metadata.Timings
 		if t == nil {
-			t = &proxy.Timings{}
+			t = &contract.Timings{}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%.1f ms\t%.1f ms\t%.1f ms\t%.1f ms\t%s\n", id, r.Status.State,
 			t.QueuedMs, t.DispatchMs, t.ExecutionMs, t.TotalMs, truncate(firstLine(answer), 60))
 	}
 	tw.Flush()
 	if len(stored) > 0 {
-		fmt.Fprintf(out, "\nanswers too large for a NATS message, read back from object store %s:\n", proxy.OutputsBucket)
+		fmt.Fprintf(out, "\nanswers too large for a NATS message, read back from object store %s:\n", contract.OutputsBucket)
 		for _, l := range stored {
 			fmt.Fprintln(out, "  "+l)
 		}
@@ -274,35 +275,18 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 	if failed > 0 {
 		return fmt.Errorf("%d of %d tasks did not complete", failed, len(order))
 	}
-	fmt.Fprintf(out, "\nall %d tasks completed; results are on %s (subjects %s<task id>)\n", len(order), proxy.ResultsStream, proxy.ResultsPrefix)
+	fmt.Fprintf(out, "\nall %d tasks completed; results are on %s (subjects %s<task id>)\n", len(order), contract.ResultsStream, contract.ResultsPrefix)
 	return nil
 }
 
 // readStored reads a stored answer back the way a requester does (see the README's task
 // contract) and says what it found.
-func readStored(ctx context.Context, js jetstream.JetStream, id string, ref proxy.OutputRef) (string, error) {
-	data, err := proxy.ReadOutput(ctx, js, ref)
+func readStored(ctx context.Context, js jetstream.JetStream, id string, ref contract.OutputRef) (string, error) {
+	data, err := contract.ReadOutput(ctx, js, ref)
 	if err != nil {
 		return "", fmt.Errorf("task %s: %w", id, err)
 	}
 	return fmt.Sprintf("%s  %s: %d bytes, digest %s verified", id, ref.URI, len(data), ref.Digest), nil
-}
-
-// publishTask publishes a task as a JSON-RPC 2.0 message/send request.
-func publishTask(ctx context.Context, js jetstream.JetStream, worker, id, prompt string) error {
-	data, err := json.Marshal(map[string]any{
-		"jsonrpc": "2.0", "id": id, "method": "message/send",
-		"params": map[string]any{"message": proxy.Message{
-			Kind: "message", Role: "user", MessageID: id, Parts: []proxy.Part{{Kind: "text", Text: prompt}},
-		}},
-	})
-	if err != nil {
-		return err
-	}
-	if _, err := js.Publish(ctx, proxy.TaskSubject(worker), data, jetstream.WithMsgID(id)); err != nil {
-		return fmt.Errorf("publishing task %s: %w", id, err)
-	}
-	return nil
 }
 
 func firstLine(s string) string {

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/daedalus-dev/daedalus/internal/smoke"
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 )
 
 // TestPipeline is `make e2e`: publish → deploy (KEDA mode) → smoke with five tasks,
@@ -132,7 +133,7 @@ func TestPipeline(t *testing.T) {
 			name: "missing consumer",
 			s:    scenario{ns: "broken-consumer", release: "broken-consumer", worker: "noconsumer"},
 			breakIt: func(t *testing.T, s scenario) {
-				if err := w.js.DeleteConsumer(ctx, "AGENT_TASKS", s.worker); err != nil {
+				if err := w.js.DeleteConsumer(ctx, contract.TasksStream, s.worker); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -221,10 +222,7 @@ func waitNoActiveJobs(ctx context.Context, t *testing.T, w *world, ns string) {
 
 func publishTask(ctx context.Context, t *testing.T, w *world, worker, id, prompt string) {
 	t.Helper()
-	env, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": "message/send",
-		"params": map[string]any{"message": map[string]any{"kind": "message", "role": "user", "messageId": id,
-			"parts": []map[string]any{{"kind": "text", "text": prompt}}}}})
-	if _, err := w.js.Publish(ctx, "agent.tasks."+worker, env); err != nil {
+	if _, err := contract.PublishTask(ctx, w.js, worker, id, prompt); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -250,18 +248,9 @@ func waitJobPod(ctx context.Context, t *testing.T, w *world, ns, _ string, ok fu
 	return nil
 }
 
-type taskResult struct {
-	Status struct {
-		State string `json:"state"`
-	} `json:"status"`
-	Metadata struct {
-		Attempt int `json:"attempt"`
-	} `json:"metadata"`
-}
-
-func waitResult(ctx context.Context, t *testing.T, w *world, id string, timeout time.Duration) taskResult {
+func waitResult(ctx context.Context, t *testing.T, w *world, id string, timeout time.Duration) contract.Result {
 	t.Helper()
-	c, err := w.js.OrderedConsumer(ctx, "AGENT_RESULTS", jetstream.OrderedConsumerConfig{FilterSubjects: []string{"agent.results." + id}})
+	c, err := w.js.OrderedConsumer(ctx, contract.ResultsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{contract.ResultSubject(id)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +258,7 @@ func waitResult(ctx context.Context, t *testing.T, w *world, id string, timeout 
 	if err != nil {
 		t.Fatalf("no result for %s within %s: %v", id, timeout, err)
 	}
-	var r taskResult
+	var r contract.Result
 	if err := json.Unmarshal(m.Data(), &r); err != nil {
 		t.Fatal(err)
 	}
@@ -278,11 +267,11 @@ func waitResult(ctx context.Context, t *testing.T, w *world, id string, timeout 
 
 func resultCount(ctx context.Context, t *testing.T, w *world, id string) uint64 {
 	t.Helper()
-	s, err := w.js.Stream(ctx, "AGENT_RESULTS")
+	s, err := w.js.Stream(ctx, contract.ResultsStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	subj := "agent.results." + id
+	subj := contract.ResultSubject(id)
 	info, err := s.Info(ctx, jetstream.WithSubjectFilter(subj))
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -13,6 +12,7 @@ import (
 	"github.com/daedalus-dev/daedalus/internal/actions"
 	"github.com/daedalus-dev/daedalus/internal/aks"
 	"github.com/daedalus-dev/daedalus/internal/redact"
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 )
 
 // Input names of actions/smoke/action.yml.
@@ -51,8 +51,8 @@ const (
 	DefaultJobTimeout       = 120 * time.Second
 	DefaultRestoreTimeout   = 60 * time.Second
 	DefaultKEDANamespace    = "keda"
-	DefaultTasksStream      = "AGENT_TASKS"
-	DefaultResultsStream    = "AGENT_RESULTS"
+	DefaultTasksStream      = contract.TasksStream
+	DefaultResultsStream    = contract.ResultsStream
 	MaxTasks                = 50
 )
 
@@ -189,23 +189,4 @@ func (c Config) LogValue() slog.Value {
 }
 
 // subject is where tasks for the worker are published.
-func (c Config) subject() string { return "agent.tasks." + c.Worker }
-
-// natsAuthSecret is the Secret the chart generates for NATS credentials.
-func (c Config) natsAuthSecret() string { return c.fullname() + "-nats-auth" }
-
-// fullname is the chart's daedalus.fullname.
-func (c Config) fullname() string {
-	const chart = "daedalus"
-	name := c.Release
-	if !strings.Contains(c.Release, chart) {
-		name = c.Release + "-" + chart
-	}
-	if len(name) > 50 {
-		name = name[:50]
-	}
-	for len(name) > 0 && name[len(name)-1] == '-' {
-		name = name[:len(name)-1]
-	}
-	return name
-}
+func (c Config) subject() string { return contract.TaskSubject(c.Worker) }

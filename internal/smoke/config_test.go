@@ -115,15 +115,6 @@ func TestLogValueRedacts(t *testing.T) {
 	}
 }
 
-func TestFullname(t *testing.T) {
-	t.Parallel()
-	for release, want := range map[string]string{"daedalus": "daedalus", "prod": "prod-daedalus", "my-daedalus-x": "my-daedalus-x"} {
-		if got := (Config{Release: release}).fullname(); got != want {
-			t.Errorf("fullname(%q) = %q, want %q (the chart's daedalus.fullname)", release, got, want)
-		}
-	}
-}
-
 // TestDebugLogRedactsNATSURL reproduces a leak: the step's debug log printed the
 // nats-url input with the password in it. The step runs until it needs the cluster (the
 // kubeconfig does not exist); its log must name the server but not the credentials, in

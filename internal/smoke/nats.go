@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/transport/spdy"
 
 	"github.com/daedalus-dev/daedalus/internal/redact"
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 )
 
 // NATSConnector returns Deps.NATS for cfg: cfg.NATSURL when set, else a port-forward
@@ -27,12 +28,12 @@ func NATSConnector(cfg Config, rc *rest.Config, kube kubernetes.Interface, mask 
 	return func(ctx context.Context) (*nats.Conn, func(), error) {
 		user, pass := cfg.NATSUser, cfg.NATSPassword
 		if user == "" {
-			s, err := kube.CoreV1().Secrets(cfg.Namespace).Get(ctx, cfg.natsAuthSecret(), metav1.GetOptions{})
+			s, err := kube.CoreV1().Secrets(cfg.Namespace).Get(ctx, contract.NATSAuthSecret(cfg.Release), metav1.GetOptions{})
 			switch {
 			case err == nil:
 				user, pass = string(s.Data["user"]), string(s.Data["password"])
 			case !isNotFound(err):
-				return nil, nil, fmt.Errorf("reading the NATS credentials from Secret %s: %w", cfg.natsAuthSecret(), err)
+				return nil, nil, fmt.Errorf("reading the NATS credentials from Secret %s: %w", contract.NATSAuthSecret(cfg.Release), err)
 			}
 		}
 		if pass != "" {
@@ -61,7 +62,7 @@ func NATSConnector(cfg Config, rc *rest.Config, kube kubernetes.Interface, mask 
 
 // forwardNATS port-forwards a local port to 4222 of a running NATS pod of the release.
 func forwardNATS(ctx context.Context, cfg Config, rc *rest.Config, kube kubernetes.Interface) (uint16, func(), error) {
-	svcName := cfg.fullname() + "-nats"
+	svcName := contract.NATSService(cfg.Release)
 	svc, err := kube.CoreV1().Services(cfg.Namespace).Get(ctx, svcName, metav1.GetOptions{})
 	if err != nil {
 		return 0, nil, fmt.Errorf("finding the NATS service %s/%s (or set nats-url): %w", cfg.Namespace, svcName, err)

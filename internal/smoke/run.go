@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	corev1 "k8s.io/api/core/v1"
@@ -273,32 +274,14 @@ func (r *runner) streams(ctx context.Context) error {
 
 type result struct {
 	at   time.Time
-	task struct {
-		ID     string `json:"id"`
-		Status struct {
-			State   string `json:"state"`
-			Message *struct {
-				Parts []struct {
-					Text string `json:"text"`
-				} `json:"parts"`
-			} `json:"message"`
-		} `json:"status"`
-		Metadata struct {
-			Error      string `json:"error"`
-			Agent      string `json:"agent"`
-			AuthMethod string `json:"authMethod"`
-			Timings    *struct {
-				ExecutionMs float64 `json:"executionMs"`
-			} `json:"timings"`
-		} `json:"metadata"`
-	}
+	task contract.Result
 }
 
 // task runs one task from scale-to-zero: publish, wait for its Job, its result and the
 // Job's completion, then for the namespace to return to zero active Jobs.
 func (r *runner) task(ctx context.Context, i int) error {
 	id := r.deps.NewTaskID(i)
-	subject := "agent.results." + id
+	subject := contract.ResultSubject(id)
 	results := make(chan result, 4)
 	cons, err := r.js.OrderedConsumer(ctx, r.cfg.ResultsStream, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy,
@@ -321,18 +304,8 @@ func (r *runner) task(ctx context.Context, i int) error {
 	}
 	defer cc.Stop()
 
-	env, err := json.Marshal(map[string]any{
-		"jsonrpc": "2.0", "id": id, "method": "message/send",
-		"params": map[string]any{"message": map[string]any{
-			"kind": "message", "role": "user", "messageId": id,
-			"parts": []map[string]any{{"kind": "text", "text": r.cfg.Prompt}},
-		}},
-	})
-	if err != nil {
-		return fail(CheckPublish, "encoding the task: %v", err)
-	}
 	t := TaskTiming{TaskID: id, Published: r.deps.Now()}
-	if _, err := r.js.Publish(ctx, r.cfg.subject(), env); err != nil {
+	if _, err := contract.PublishTask(ctx, r.js, r.cfg.Worker, id, r.cfg.Prompt); err != nil {
 		return fail(CheckPublish, "publishing task %s to %s: %v", id, r.cfg.subject(), err)
 	}
 	r.pass(CheckPublish, "task %d/%d %s on %s", i+1, r.cfg.Tasks, id, r.cfg.subject())

@@ -1,4 +1,4 @@
-package proxy
+package contract
 
 import (
 	"bytes"
@@ -130,8 +130,8 @@ type RejectError struct {
 
 func (e *RejectError) Error() string { return "task rejected: " + e.Reason }
 
-// maxTaskIDLen bounds a task id, which becomes a NATS subject token.
-const maxTaskIDLen = 256
+// MaxTaskIDLen bounds a task id, which becomes a NATS subject token.
+const MaxTaskIDLen = 256
 
 // DecodeTask decodes a task: an A2A message/send request, either the JSON-RPC 2.0 envelope
 // ({"jsonrpc":"2.0","method":"message/send","params":{"message":…}}) or the bare params object
@@ -181,8 +181,8 @@ func DecodeTask(data []byte) (Task, error) {
 	if err := validTaskID(id); err != nil {
 		return Task{}, &RejectError{Reason: err.Error()}
 	}
-	if len(msg.ContextID) > maxTaskIDLen {
-		return Task{}, &RejectError{Reason: fmt.Sprintf("contextId is longer than %d bytes", maxTaskIDLen), TaskID: id}
+	if len(msg.ContextID) > MaxTaskIDLen {
+		return Task{}, &RejectError{Reason: fmt.Sprintf("contextId is longer than %d bytes", MaxTaskIDLen), TaskID: id}
 	}
 	var texts []string
 	for _, p := range msg.Parts {
@@ -201,8 +201,8 @@ func validTaskID(id string) error {
 	switch {
 	case id == "":
 		return errors.New("message has neither taskId nor messageId")
-	case len(id) > maxTaskIDLen:
-		return fmt.Errorf("task id is longer than %d bytes", maxTaskIDLen)
+	case len(id) > MaxTaskIDLen:
+		return fmt.Errorf("task id is longer than %d bytes", MaxTaskIDLen)
 	}
 	for _, r := range id {
 		if r <= ' ' || r == 0x7f || r == '.' || r == '*' || r == '>' {
@@ -210,12 +210,4 @@ func validTaskID(id string) error {
 		}
 	}
 	return nil
-}
-
-// textMessage builds an agent message holding one text part.
-func textMessage(taskID, contextID, text string) *Message {
-	return &Message{
-		Kind: "message", Role: "agent", MessageID: taskID + "-status",
-		TaskID: taskID, ContextID: contextID, Parts: []Part{{Kind: "text", Text: text}},
-	}
 }
