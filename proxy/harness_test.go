@@ -62,12 +62,8 @@ func newEnv(t testing.TB) *env {
 // start (re)starts the server on port (0: any) with the env's store directory, and connects.
 func (e *env) start(port int) {
 	e.t.Helper()
-	srv, err := embednats.Start(embednats.Options{StoreDir: e.dir, Port: port})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	srv := embednats.Run(e.t, embednats.Options{StoreDir: e.dir, Port: port})
 	e.srv = srv
-	e.t.Cleanup(srv.Shutdown)
 	if e.nc == nil {
 		e.nc, e.js = connect(e.t, srv.ClientURL())
 	}

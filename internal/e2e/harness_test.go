@@ -35,7 +35,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -80,20 +79,9 @@ func newWorld(t *testing.T) *world {
 	t.Logf("control plane up in %s", time.Since(start).Round(time.Millisecond))
 
 	var err error
-	w.nats, err = embednats.Start(embednats.Options{StoreDir: t.TempDir(), MonitorPort: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.nats.Shutdown)
+	w.nats = embednats.Run(t, embednats.Options{MonitorPort: -1})
 	w.natsURL = w.nats.ClientURL()
-	nc, err := nats.Connect(w.natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	if w.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
+	_, w.js = embednats.Connect(t, w.natsURL)
 	w.monitor = newMonitorProxy(t, w.nats.MonitorAddr().String())
 
 	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))

@@ -35,20 +35,8 @@ func TestChecksOnAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := embednats.Start(embednats.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := embednats.Run(t, embednats.Options{})
+	_, js := embednats.Connect(t, srv.ClientURL())
 	if err := proxy.Bootstrap(t.Context(), js, proxy.BootstrapConfig{
 		Workers: []string{"copilot", "lonely"}, AckWait: time.Minute, MaxAttempts: 3, Replicas: 1,
 		TaskMaxAge: time.Hour, ResultMaxAge: time.Hour, StatusMaxAge: time.Hour, DuplicateWindow: time.Hour,

@@ -60,11 +60,7 @@ func TestActRootAction(t *testing.T) {
 	gh, entra, egr := az.gh, az.entra, az.egr
 	acr := azuretest.NewACR(t, entra)
 
-	ns, err := embednats.Start(embednats.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
+	ns := embednats.Run(t, embednats.Options{})
 	cl := kubetest.Start(t, kubetest.Options{Controllers: kubetest.DefaultControllers})
 	kubelet := &kubetest.Kubelet{Client: cl.Client}
 	t.Cleanup(kubelet.Start())

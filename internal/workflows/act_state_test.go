@@ -1,13 +1,14 @@
 package workflows
 
 import (
-	"github.com/daedalus-dev/daedalus/internal/engine"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/daedalus-dev/daedalus/internal/engine"
 )
 
 // TestActRootActionStatePerEnvironment runs the root action under act for test, production
