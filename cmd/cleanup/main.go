@@ -26,7 +26,7 @@ func main() {
 }
 
 func realMain(ctx context.Context, a *actions.Action) error {
-	_, err := cleanup.Main(ctx, a, cleanup.Env{
+	_, err := cleanup.Main(ctx, a, cleanup.Deps{
 		Now:       time.Now,
 		WriteFile: func(name string, data []byte) error { return os.WriteFile(name, data, 0o644) },
 	})

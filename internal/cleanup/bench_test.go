@@ -25,12 +25,12 @@ func reapExpired(b *testing.B, groups, concurrency int, latency time.Duration) (
 	cfg.Concurrency = concurrency
 	cfg.PurgeKeyVaults = false
 	cfg.PollInterval = time.Second // not used: the first poll, made at once, finds the deletion done
-	a, err := cleanup.NewARM(cfg.SubscriptionID, cleanuptest.Credential(), s.ClientOptions(), cfg.PollInterval)
+	a, err := cleanup.NewARM(cfg.Azure.SubscriptionID, cleanuptest.Credential(), s.ClientOptions(), cfg.PollInterval)
 	if err != nil {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	r, err := cleanup.Run(context.Background(), cfg, a)
+	r, err := cleanup.Run(context.Background(), cfg, cleanup.Deps{ARM: a})
 	elapsed := time.Since(start)
 	if err != nil {
 		b.Fatal(err)

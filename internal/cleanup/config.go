@@ -4,11 +4,23 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"regexp"
 	"time"
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
 	"github.com/daedalus-dev/daedalus/internal/azure"
+)
+
+// The step's own inputs (tenant-id, client-id, subscription-id and cloud are azure's).
+const (
+	InputSubscriptionID = azure.InputSubscriptionID
+	InputDryRun         = "dry-run"
+	InputPrefix         = "prefix"
+	InputConcurrency    = "concurrency"
+	InputPurgeKeyVaults = "purge-key-vaults"
+	InputPollInterval   = "poll-interval"
+	InputReportFile     = "report-file"
 )
 
 // Defaults for a Config. ARM refills a subscription's delete budget at about 10 a second
@@ -23,11 +35,11 @@ const (
 	DefaultPrefix = "rg-daedalus-"
 )
 
-// Config is everything one run of the reaper needs. It is built from the step's inputs
-// (defaults are set there); Validate only checks it.
+// Config is everything one run of the reaper needs. ReadConfig builds it from the step's
+// inputs and sets the defaults; Validate only checks it.
 type Config struct {
-	// SubscriptionID is the subscription whose groups are reaped.
-	SubscriptionID string
+	// Azure is the sign-in and the subscription whose groups are reaped.
+	Azure azure.Config
 	// DryRun lists what would go and changes nothing.
 	DryRun bool
 	// Prefix keeps every group whose name does not start with it. It is required: a reaper
@@ -39,8 +51,33 @@ type Config struct {
 	PurgeKeyVaults bool
 	// PollInterval is how often a deletion is polled when ARM sends no Retry-After.
 	PollInterval time.Duration
-	// Now is the instant expires-at is compared with.
+	// Now is the instant expires-at is compared with (Main sets it from Deps.Now).
 	Now time.Time
+	// ReportFile is where the JSON report is written.
+	ReportFile string
+	// InActions is whether the step runs on GitHub Actions (sign-in needs client-id).
+	InActions bool
+}
+
+// ReadConfig reads the step's inputs and sets the defaults. It returns the inputs it could
+// not parse; Validate checks the rest.
+func ReadConfig(a *actions.Action) (Config, error) {
+	in := a.Inputs()
+	c := Config{
+		Azure:  azure.ReadConfig(a, in),
+		DryRun: in.Bool(InputDryRun, true),
+		Prefix: in.String(InputPrefix, DefaultPrefix),
+		Concurrency: in.Int(InputConcurrency, DefaultConcurrency,
+			fmt.Sprintf("set it between 1 and %d (default %d)", MaxConcurrency, DefaultConcurrency)),
+		PurgeKeyVaults: in.Bool(InputPurgeKeyVaults, false),
+		PollInterval:   in.Duration(InputPollInterval, DefaultPollInterval),
+		ReportFile:     in.String(InputReportFile, "cleanup-report.json"),
+		InActions:      a.InActions(),
+	}
+	if ws := a.Getenv("GITHUB_WORKSPACE"); ws != "" && !filepath.IsAbs(c.ReportFile) {
+		c.ReportFile = filepath.Join(ws, c.ReportFile)
+	}
+	return c, in.Err()
 }
 
 var (
@@ -51,12 +88,12 @@ var (
 // Validate checks the Config and returns every problem, each an *actions.InputError naming
 // the step input to fix.
 func (c Config) Validate() error {
-	var errs []error
+	errs := []error{c.Azure.Validate(c.InActions)}
 	switch fix := "set it to the GUID of the subscription to clean (az account show --query id)"; {
-	case c.SubscriptionID == "":
+	case c.Azure.SubscriptionID == "":
 		errs = append(errs, actions.Invalid(InputSubscriptionID, "is required", fix))
-	case !azure.IsGUID(c.SubscriptionID):
-		errs = append(errs, actions.Invalid(InputSubscriptionID, fmt.Sprintf("%q is not a subscription id", c.SubscriptionID), fix))
+	case !azure.IsGUID(c.Azure.SubscriptionID):
+		errs = append(errs, actions.Invalid(InputSubscriptionID, fmt.Sprintf("%q is not a subscription id", c.Azure.SubscriptionID), fix))
 	}
 	if c.Concurrency < 1 || c.Concurrency > MaxConcurrency {
 		errs = append(errs, actions.Invalid(InputConcurrency, fmt.Sprintf("%d is out of range", c.Concurrency),
@@ -74,7 +111,7 @@ func (c Config) Validate() error {
 	if c.Now.IsZero() {
 		errs = append(errs, errors.New("the instant to compare expires-at with is unset"))
 	}
-	return errors.Join(errs...)
+	return onePerInput(errs...)
 }
 
 // ShortSubscription is the subscription id as logs and reports show it: its first eight
@@ -91,7 +128,7 @@ func ShortSubscription(id string) string {
 // shortened all the same, as logs of a public repository are public.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("subscription", ShortSubscription(c.SubscriptionID)),
+		slog.String("subscription", ShortSubscription(c.Azure.SubscriptionID)),
 		slog.Bool("dryRun", c.DryRun),
 		slog.String("prefix", c.Prefix),
 		slog.Int("concurrency", c.Concurrency),

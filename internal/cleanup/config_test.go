@@ -8,15 +8,16 @@ import (
 	"time"
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
+	"github.com/daedalus-dev/daedalus/internal/azure"
 )
 
 func validConfig() Config {
 	return Config{
-		SubscriptionID: "00000000-0000-4000-8000-000000000001",
-		Prefix:         DefaultPrefix,
-		Concurrency:    DefaultConcurrency,
-		PollInterval:   DefaultPollInterval,
-		Now:            ruleNow,
+		Azure:        azure.Config{SubscriptionID: "00000000-0000-4000-8000-000000000001"},
+		Prefix:       DefaultPrefix,
+		Concurrency:  DefaultConcurrency,
+		PollInterval: DefaultPollInterval,
+		Now:          ruleNow,
 	}
 }
 
@@ -29,14 +30,14 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"valid", func(*Config) {}, nil},
 		{"valid with prefix", func(c *Config) { c.Prefix = "rg-daedalus-(test)." }, nil},
-		{"subscription missing", func(c *Config) { c.SubscriptionID = "" }, []string{"subscription-id"}},
-		{"subscription not a GUID", func(c *Config) { c.SubscriptionID = "my-sub" }, []string{"subscription-id"}},
+		{"subscription missing", func(c *Config) { c.Azure.SubscriptionID = "" }, []string{"subscription-id"}},
+		{"subscription not a GUID", func(c *Config) { c.Azure.SubscriptionID = "my-sub" }, []string{"subscription-id"}},
 		{"concurrency zero", func(c *Config) { c.Concurrency = 0 }, []string{"concurrency"}},
 		{"concurrency too high", func(c *Config) { c.Concurrency = MaxConcurrency + 1 }, []string{"concurrency"}},
 		{"prefix empty", func(c *Config) { c.Prefix = "" }, []string{"prefix"}},
 		{"prefix with a slash", func(c *Config) { c.Prefix = "rg/x" }, []string{"prefix"}},
 		{"prefix too long", func(c *Config) { c.Prefix = strings.Repeat("a", 91) }, []string{"prefix"}},
-		{"everything wrong at once", func(c *Config) { c.SubscriptionID, c.Concurrency, c.Prefix = "", -1, "*" }, []string{"subscription-id", "concurrency", "prefix"}},
+		{"everything wrong at once", func(c *Config) { c.Azure.SubscriptionID, c.Concurrency, c.Prefix = "", -1, "*" }, []string{"subscription-id", "concurrency", "prefix"}},
 		{"no poll interval", func(c *Config) { c.PollInterval = 0 }, []string{"poll-interval"}},
 		{"no now", func(c *Config) { c.Now = time.Time{} }, []string{"(not an input)"}},
 	} {

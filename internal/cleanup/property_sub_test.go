@@ -245,11 +245,11 @@ func TestPropertyNothingProtectedGoesEndToEnd(t *testing.T) {
 		cfg.Prefix = s.prefix
 		cfg.PurgeKeyVaults = false
 		cfg.PollInterval = time.Millisecond
-		a, err := cleanup.NewARM(cfg.SubscriptionID, cleanuptest.Credential(), f.ClientOptions(), cfg.PollInterval)
+		a, err := cleanup.NewARM(cfg.Azure.SubscriptionID, cleanuptest.Credential(), f.ClientOptions(), cfg.PollInterval)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := cleanup.Run(context.Background(), cfg, a); err != nil {
+		if _, err := cleanup.Run(context.Background(), cfg, cleanup.Deps{ARM: a}); err != nil {
 			t.Fatal(err)
 		}
 		left := map[string]bool{}

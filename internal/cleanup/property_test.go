@@ -208,11 +208,11 @@ func TestPropertyEndToEnd(t *testing.T) {
 	cfg.Concurrency = 16
 	cfg.PurgeKeyVaults = false
 	cfg.PollInterval = time.Millisecond
-	a, err := cleanup.NewARM(cfg.SubscriptionID, cleanuptest.Credential(), s.ClientOptions(), cfg.PollInterval)
+	a, err := cleanup.NewARM(cfg.Azure.SubscriptionID, cleanuptest.Credential(), s.ClientOptions(), cfg.PollInterval)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := cleanup.Run(context.Background(), cfg, a)
+	rep, err := cleanup.Run(context.Background(), cfg, cleanup.Deps{ARM: a})
 	if err != nil {
 		t.Fatal(err)
 	}

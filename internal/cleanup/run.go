@@ -35,7 +35,8 @@ const (
 // recorded and the others go on. It returns an error only when nothing could be decided
 // (the listing failed) or cfg is invalid; failed deletions are in the Report
 // (Report.Failed) for the caller to turn into an exit code.
-func Run(ctx context.Context, cfg Config, a ARM) (*Report, error) {
+func Run(ctx context.Context, cfg Config, deps Deps) (*Report, error) {
+	a := deps.ARM
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -74,7 +75,7 @@ func Run(ctx context.Context, cfg Config, a ARM) (*Report, error) {
 	}
 	run.Wait()
 	// ARM errors quote resource ids, which hold the subscription id: the report shows it short.
-	short := strings.NewReplacer(cfg.SubscriptionID, ShortSubscription(cfg.SubscriptionID))
+	short := strings.NewReplacer(cfg.Azure.SubscriptionID, ShortSubscription(cfg.Azure.SubscriptionID))
 	for i := range entries {
 		entries[i].Detail, entries[i].Error = short.Replace(entries[i].Detail), short.Replace(entries[i].Error)
 		for j := range entries[i].Vaults {
@@ -83,7 +84,7 @@ func Run(ctx context.Context, cfg Config, a ARM) (*Report, error) {
 	}
 
 	r := &Report{
-		Subscription: ShortSubscription(cfg.SubscriptionID),
+		Subscription: ShortSubscription(cfg.Azure.SubscriptionID),
 		DryRun:       cfg.DryRun,
 		Prefix:       cfg.Prefix,
 		Concurrency:  cfg.Concurrency,

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daedalus-dev/daedalus/internal/azure"
 	"github.com/daedalus-dev/daedalus/internal/cleanup"
 	"github.com/daedalus-dev/daedalus/internal/cleanup/cleanuptest"
 )
@@ -24,7 +25,7 @@ func ttl(expires string) map[string]string {
 
 func config(dryRun bool) cleanup.Config {
 	return cleanup.Config{
-		SubscriptionID: cleanuptest.SubscriptionID,
+		Azure:          azure.Config{SubscriptionID: cleanuptest.SubscriptionID},
 		DryRun:         dryRun,
 		Prefix:         "rg-",
 		Concurrency:    4,
@@ -36,13 +37,13 @@ func config(dryRun bool) cleanup.Config {
 
 func run(t *testing.T, s *cleanuptest.Subscription, cfg cleanup.Config) *cleanup.Report {
 	t.Helper()
-	a, err := cleanup.NewARM(cfg.SubscriptionID, cleanuptest.Credential(), s.ClientOptions(), cfg.PollInterval)
+	a, err := cleanup.NewARM(cfg.Azure.SubscriptionID, cleanuptest.Credential(), s.ClientOptions(), cfg.PollInterval)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r, err := cleanup.Run(ctx, cfg, a)
+	r, err := cleanup.Run(ctx, cfg, cleanup.Deps{ARM: a})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -274,13 +275,13 @@ func TestListingFailureDeletesNothing(t *testing.T) {
 	s := cleanuptest.New()
 	s.AddGroup(cleanuptest.Group{Name: "rg-a", Tags: ttl(past(time.Hour))})
 	cfg := config(false)
-	a, err := cleanup.NewARM(cfg.SubscriptionID, cleanuptest.Credential(), s.ClientOptions(), cfg.PollInterval)
+	a, err := cleanup.NewARM(cfg.Azure.SubscriptionID, cleanuptest.Credential(), s.ClientOptions(), cfg.PollInterval)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := cleanup.Run(ctx, cfg, a); err == nil {
+	if _, err := cleanup.Run(ctx, cfg, cleanup.Deps{ARM: a}); err == nil {
 		t.Fatal("Run with a cancelled context returned no error")
 	}
 	if len(s.Deleted()) != 0 {
@@ -315,13 +316,13 @@ func TestCancelMidRunReportsWhatIsUndone(t *testing.T) {
 	}
 	cfg := config(false)
 	cfg.Concurrency = 2
-	a, err := cleanup.NewARM(cfg.SubscriptionID, cleanuptest.Credential(), s.ClientOptions(), cfg.PollInterval)
+	a, err := cleanup.NewARM(cfg.Azure.SubscriptionID, cleanuptest.Credential(), s.ClientOptions(), cfg.PollInterval)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
 	defer cancel()
-	r, err := cleanup.Run(ctx, cfg, a)
+	r, err := cleanup.Run(ctx, cfg, cleanup.Deps{ARM: a})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -408,11 +409,11 @@ func TestClustersUnreadableDeletesNothing(t *testing.T) {
 	s.DenyClusters = true
 	s.AddGroup(cleanuptest.Group{Name: "rg-a", Tags: ttl(past(time.Hour))})
 	cfg := config(false)
-	a, err := cleanup.NewARM(cfg.SubscriptionID, cleanuptest.Credential(), s.ClientOptions(), cfg.PollInterval)
+	a, err := cleanup.NewARM(cfg.Azure.SubscriptionID, cleanuptest.Credential(), s.ClientOptions(), cfg.PollInterval)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = cleanup.Run(context.Background(), cfg, a)
+	_, err = cleanup.Run(context.Background(), cfg, cleanup.Deps{ARM: a})
 	if err == nil || !strings.Contains(err.Error(), "listing AKS clusters") || !strings.Contains(err.Error(), "AuthorizationFailed") {
 		t.Errorf("Run = %v, want the clusters listing's AuthorizationFailed", err)
 	}

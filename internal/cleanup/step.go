@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -18,17 +17,6 @@ import (
 	"github.com/daedalus-dev/daedalus/internal/azure"
 )
 
-// The step's own inputs (tenant-id, client-id, subscription-id and cloud are azure's).
-const (
-	InputSubscriptionID = azure.InputSubscriptionID
-	InputDryRun         = "dry-run"
-	InputPrefix         = "prefix"
-	InputConcurrency    = "concurrency"
-	InputPurgeKeyVaults = "purge-key-vaults"
-	InputPollInterval   = "poll-interval"
-	InputReportFile     = "report-file"
-)
-
 // The step's outputs.
 const (
 	OutputReport      = "report"
@@ -39,16 +27,19 @@ const (
 	OutputFailed      = "failed"
 )
 
-// Env is what the step takes from outside its inputs. Only a main builds the real one.
-type Env struct {
+// Deps is what the step takes from outside its inputs. Only a main builds the real one; a
+// nil field gets the real thing where there is one.
+type Deps struct {
 	// Now is the clock expires-at is compared with.
 	Now func() time.Time
 	// WriteFile writes the JSON report.
 	WriteFile func(name string, data []byte) error
-	// Credential, when set, replaces the Azure credential built from the inputs (tests).
+	// Credential replaces the Azure credential built from the inputs (tests).
 	Credential azcore.TokenCredential
-	// Transport, when set, carries the ARM requests (tests point it at a fake).
+	// Transport carries the ARM requests (tests point it at a fake).
 	Transport policy.Transporter
+	// ARM is the subscription's ARM; nil builds one from Credential and Transport.
+	ARM ARM
 }
 
 // FailedError is returned by Main when some deletions failed; the rest went on.
@@ -62,45 +53,17 @@ func (e *FailedError) Error() string {
 // in, runs the reaper, and writes the step summary, the JSON report and the outputs. It
 // returns the inputs' problems (each an *actions.InputError) without touching Azure, and a
 // *FailedError after a run in which something failed.
-func Main(ctx context.Context, a *actions.Action, env Env) (*Report, error) {
-	in := a.Inputs()
-	az := azure.ReadConfig(a, in)
-	cfg := Config{
-		SubscriptionID: az.SubscriptionID,
-		DryRun:         in.Bool(InputDryRun, true),
-		Prefix:         in.String(InputPrefix, DefaultPrefix),
-		Concurrency: in.Int(InputConcurrency, DefaultConcurrency,
-			fmt.Sprintf("set it between 1 and %d (default %d)", MaxConcurrency, DefaultConcurrency)),
-		PurgeKeyVaults: in.Bool(InputPurgeKeyVaults, false),
-		PollInterval:   in.Duration(InputPollInterval, DefaultPollInterval),
-		Now:            env.Now().UTC(),
-	}
-	reportFile := in.String(InputReportFile, "cleanup-report.json")
-	if ws := a.Getenv("GITHUB_WORKSPACE"); ws != "" && !filepath.IsAbs(reportFile) {
-		reportFile = filepath.Join(ws, reportFile)
-	}
-	if err := onePerInput(append([]error{in.Err()}, az.Validate(a.InActions()), cfg.Validate())...); err != nil {
-		return nil, err
+func Main(ctx context.Context, a *actions.Action, deps Deps) (*Report, error) {
+	cfg, err := ReadConfig(a)
+	cfg.Now = deps.Now().UTC()
+	if err := onePerInput(err, cfg.Validate()); err != nil {
+		return nil, err // every input's first problem at once, before Azure is called
 	}
 	a.Infof("cleanup: %s", cfg.LogValue())
-
-	cred := env.Credential
-	if cred == nil {
-		var err error
-		if cred, err = azure.NewCredential(a, az, nil); err != nil {
+	if deps.ARM == nil {
+		if deps.ARM, err = newARM(a, cfg, deps); err != nil {
 			return nil, err
 		}
-	}
-	opts := &arm.ClientOptions{ClientOptions: azcore.ClientOptions{
-		Cloud: az.CloudConfig(),
-		// ARM asks throttled callers to come back after Retry-After, at times longer than
-		// the SDK's default cap of 60 s (beyond which it would give up at once).
-		Retry:     policy.RetryOptions{MaxRetries: 6, MaxRetryDelay: 5 * time.Minute},
-		Transport: env.Transport,
-	}}
-	client, err := NewARM(cfg.SubscriptionID, cred, opts, cfg.PollInterval)
-	if err != nil {
-		return nil, err
 	}
 
 	title := "Delete expired resource groups"
@@ -110,7 +73,7 @@ func Main(ctx context.Context, a *actions.Action, env Env) (*Report, error) {
 	var r *Report
 	if err := a.Group(title, func() error {
 		var err error
-		r, err = Run(ctx, cfg, client)
+		r, err = Run(ctx, cfg, deps)
 		return err
 	}); err != nil {
 		return nil, err
@@ -123,7 +86,7 @@ func Main(ctx context.Context, a *actions.Action, env Env) (*Report, error) {
 		return r, err
 	}
 	var outErrs []error
-	if err := env.WriteFile(reportFile, data); err != nil {
+	if err := deps.WriteFile(cfg.ReportFile, data); err != nil {
 		outErrs = append(outErrs, fmt.Errorf("writing the report: %w", err))
 	}
 	compact, err := json.Marshal(r)
@@ -132,7 +95,7 @@ func Main(ctx context.Context, a *actions.Action, env Env) (*Report, error) {
 	}
 	for name, value := range map[string]string{
 		OutputReport:      string(compact),
-		OutputReportFile:  reportFile,
+		OutputReportFile:  cfg.ReportFile,
 		OutputDeleted:     strconv.Itoa(r.Deleted),
 		OutputWouldDelete: strconv.Itoa(r.WouldDelete),
 		OutputKept:        strconv.Itoa(r.Kept),
@@ -148,6 +111,25 @@ func Main(ctx context.Context, a *actions.Action, env Env) (*Report, error) {
 		return r, &FailedError{Failed: r.Failed, Total: r.Failed + r.Deleted}
 	}
 	return r, nil
+}
+
+// newARM signs in as the inputs say and returns the subscription's ARM.
+func newARM(a *actions.Action, cfg Config, deps Deps) (ARM, error) {
+	cred := deps.Credential
+	if cred == nil {
+		var err error
+		if cred, err = azure.NewCredential(a, cfg.Azure, nil); err != nil {
+			return nil, err
+		}
+	}
+	opts := &arm.ClientOptions{ClientOptions: azcore.ClientOptions{
+		Cloud: cfg.Azure.CloudConfig(),
+		// ARM asks throttled callers to come back after Retry-After, at times longer than
+		// the SDK's default cap of 60 s (beyond which it would give up at once).
+		Retry:     policy.RetryOptions{MaxRetries: 6, MaxRetryDelay: 5 * time.Minute},
+		Transport: deps.Transport,
+	}}
+	return NewARM(cfg.Azure.SubscriptionID, cred, opts, cfg.PollInterval)
 }
 
 // onePerInput joins errs, keeping only the first problem reported for each input (the

@@ -41,7 +41,7 @@ func step(t *testing.T, s *cleanuptest.Subscription, inputs map[string]string) (
 	a := actions.New(actions.WithGetenv(func(k string) string { return env[k] }), actions.WithWriter(log))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r, err := cleanup.Main(ctx, a, cleanup.Env{
+	r, err := cleanup.Main(ctx, a, cleanup.Deps{
 		Now:        func() time.Time { return now },
 		WriteFile:  func(name string, data []byte) error { return os.WriteFile(name, data, 0o644) },
 		Credential: cleanuptest.Credential(),
