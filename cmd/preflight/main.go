@@ -16,7 +16,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	a := actions.New()
-	_, err := preflight.Main(ctx, a, preflight.Env{})
+	_, err := preflight.Main(ctx, a, preflight.Deps{})
 	stop()
 	if err != nil {
 		a.Fail(err)

@@ -136,7 +136,7 @@ func run(t testing.TB, a *arm, inputs map[string]string) result {
 	}
 	var log syncbuf.Buffer
 	act := actions.New(actions.WithGetenv(func(k string) string { return env[k] }), actions.WithWriter(&log))
-	problems, err := preflight.Main(context.Background(), act, preflight.Env{
+	problems, err := preflight.Main(context.Background(), act, preflight.Deps{
 		Credential: &azfake.TokenCredential{},
 		Transport:  a,
 	})
