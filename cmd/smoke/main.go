@@ -25,6 +25,6 @@ func main() {
 }
 
 func realMain(ctx context.Context, a *actions.Action) error {
-	_, err := smoke.Main(ctx, a)
+	_, err := smoke.Main(ctx, a, smoke.Deps{})
 	return err
 }

@@ -422,8 +422,8 @@ func (w *world) smoke(ctx context.Context, s scenario, inputs map[string]string)
 	}
 	var out bytes.Buffer
 	a := actions.New(actions.WithGetenv(func(k string) string { return env[k] }), actions.WithWriter(&out))
-	rep, err := smoke.MainWith(ctx, a, func(d *smoke.Deps) {
-		d.OperatorLog = func(context.Context, int) ([]string, error) { return w.keda.Lines(200), nil }
+	rep, err := smoke.Main(ctx, a, smoke.Deps{
+		OperatorLog: func(context.Context, int) ([]string, error) { return w.keda.Lines(200), nil },
 	})
 	if err != nil {
 		a.Fail(err)

@@ -87,6 +87,10 @@ type Config struct {
 	TasksStream      string
 	ResultsStream    string
 	OperatorLogLines int
+
+	// InActions is whether the step runs on GitHub Actions: an AKS target then needs the
+	// ids GitHub OIDC signs in with.
+	InActions bool
 }
 
 // ReadConfig reads the step's inputs; problems come back together as
@@ -109,6 +113,7 @@ func ReadConfig(a *actions.Action) (Config, error) {
 		KEDANamespace:    in.String(InputKEDANamespace, DefaultKEDANamespace),
 		TasksStream:      in.String(InputTasksStream, DefaultTasksStream),
 		ResultsStream:    in.String(InputResultsStream, DefaultResultsStream),
+		InActions:        a.InActions(),
 	}
 	c.Tasks = in.Int(InputTasks, 1, "set it to a whole number of tasks from 1 to 50, e.g. 5")
 	c.OperatorLogLines = in.Int(InputOperatorLogLines, 20, "set it to a whole number of lines, e.g. 20")
@@ -118,11 +123,10 @@ func ReadConfig(a *actions.Action) (Config, error) {
 	return c, in.Err()
 }
 
-// Validate checks the configuration without touching anything; inActions requires the
-// ids GitHub OIDC needs when the target is an AKS cluster.
-func (c Config) Validate(inActions bool) error {
+// Validate checks the configuration without touching anything.
+func (c Config) Validate() error {
 	var errs []error
-	if err := c.Target.Validate(inActions); err != nil {
+	if err := c.Target.Validate(c.InActions); err != nil {
 		errs = append(errs, err)
 	}
 	bad := func(input, problem, fix string) { errs = append(errs, actions.Invalid(input, problem, fix)) }

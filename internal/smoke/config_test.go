@@ -25,7 +25,7 @@ func readInputs(t *testing.T, in map[string]string) (Config, error) {
 	if err != nil {
 		return c, err
 	}
-	return c, c.Validate(false)
+	return c, c.Validate()
 }
 
 func TestConfig(t *testing.T) {
@@ -128,7 +128,7 @@ func TestDebugLogRedactsNATSURL(t *testing.T) {
 			"INPUT_KUBECONFIG": filepath.Join(t.TempDir(), "missing"),
 		}
 		a := actions.New(actions.WithGetenv(func(k string) string { return env[k] }), actions.WithWriter(&log))
-		if _, err := MainWith(context.Background(), a, nil); err == nil {
+		if _, err := Main(context.Background(), a, Deps{}); err == nil {
 			t.Fatal("the step ran without a cluster")
 		}
 		if !strings.Contains(log.String(), "::debug::configuration:") || !strings.Contains(log.String(), "nats.example:4222") {
