@@ -25,16 +25,8 @@ func main() {
 }
 
 func realMain(ctx context.Context, a *actions.Action) error {
-	dir, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	if ws := os.Getenv("GITHUB_WORKSPACE"); ws != "" {
-		dir = ws
-	}
-	_, err = infra.Main(ctx, a, infra.Env{
+	_, err := infra.Main(ctx, a, infra.Deps{
 		Environ: os.Environ(),
-		Dir:     dir,
 		Now:     time.Now,
 		Log:     os.Stdout,
 	})

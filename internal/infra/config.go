@@ -95,13 +95,21 @@ type Config struct {
 	varFilesInput []string
 }
 
-// NewConfig builds the Config from the step's inputs, the environment (a's getenv) and
-// the directory relative paths are resolved against, and sets the defaults. Problems
-// with the inputs are collected in in (see in.Err); Validate checks the rest.
-func NewConfig(a *actions.Action, in *actions.Inputs, dir string) *Config {
+// ReadConfig builds the Config from the step's inputs and the environment (a's getenv),
+// and sets the defaults. Relative paths are resolved against GITHUB_WORKSPACE, else the
+// working directory. It returns the inputs it could not parse; Validate checks the rest.
+func ReadConfig(a *actions.Action) (Config, error) {
 	getenv := a.Getenv
+	in := a.Inputs()
+	dir := getenv("GITHUB_WORKSPACE")
+	if dir == "" {
+		var err error
+		if dir, err = os.Getwd(); err != nil {
+			return Config{}, fmt.Errorf("the working directory: %w", err)
+		}
+	}
 	wd := in.String("working-directory", DefaultWorkingDir)
-	c := &Config{
+	c := Config{
 		Command:              Command(in.Required("command", "set it to plan, apply, destroy or output")),
 		WorkingDirInput:      wd,
 		WorkingDir:           abs(dir, wd),
@@ -137,7 +145,7 @@ func NewConfig(a *actions.Action, in *actions.Inputs, dir string) *Config {
 	if c.Tier == "" {
 		c.Tier = TierOf(c.Environment)
 	}
-	return c
+	return c, in.Err()
 }
 
 // toolCache is the runner's tool cache, or outside Actions the user's cache folder

@@ -73,7 +73,7 @@ func TestBadInput(t *testing.T) {
 				t.Fatal(err)
 			}
 			env := map[string]string{
-				"INPUT_TERRAFORM": bin, "GITHUB_ACTIONS": "true",
+				"INPUT_TERRAFORM": bin, "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": ws,
 				"ACTIONS_ID_TOKEN_REQUEST_URL": "https://token.invalid/?x=1", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token",
 				"INPUT_TENANT-ID": testTenant, "INPUT_CLIENT-ID": testClient,
 			}
@@ -89,7 +89,7 @@ func TestBadInput(t *testing.T) {
 			getenv := func(k string) string { return env[k] }
 			var log syncbuf.Buffer
 			a := actions.New(actions.WithGetenv(getenv), actions.WithWriter(&log))
-			_, err := Main(context.Background(), a, Env{Dir: ws, Now: time.Now, Log: &log})
+			_, err := Main(context.Background(), a, Deps{Now: time.Now, Log: &log})
 			var ie *actions.InputError
 			if !errors.As(err, &ie) {
 				t.Fatalf("err = %v, want an *actions.InputError", err)
@@ -139,12 +139,12 @@ func TestConfigDefaults(t *testing.T) {
 		"INPUT_COMMAND":         "plan",
 		"AZURE_SUBSCRIPTION_ID": testSubscription,
 		"RUNNER_TEMP":           "/runner/tmp",
+		"GITHUB_WORKSPACE":      "/work",
 	}
 	getenv := func(k string) string { return env[k] }
 	a := actions.New(actions.WithGetenv(getenv), actions.WithWriter(&syncbuf.Buffer{}))
-	in := a.Inputs()
-	c := NewConfig(a, in, "/work")
-	if err := in.Err(); err != nil {
+	c, err := ReadConfig(a)
+	if err != nil {
 		t.Fatal(err)
 	}
 	want := Config{
@@ -154,7 +154,7 @@ func TestConfigDefaults(t *testing.T) {
 	if c.Command != want.Command || c.WorkingDir != want.WorkingDir || c.WorkingDirInput != want.WorkingDirInput ||
 		c.Terraform != want.Terraform || c.TempDir != want.TempDir || c.Azure != want.Azure || c.InActions ||
 		c.TTL != want.TTL || c.LockTimeout != 0 || c.ForceUnlockOlderThan != 0 || c.PlanFile != "" {
-		t.Errorf("got %+v\nwant %+v", *c, want)
+		t.Errorf("got %+v\nwant %+v", c, want)
 	}
 }
 
@@ -225,7 +225,7 @@ func TestNoOIDCTokenInActions(t *testing.T) {
 		"INPUT_TERRAFORM": "/no/such/terraform",
 	}
 	a := actions.New(actions.WithGetenv(func(k string) string { return env[k] }), actions.WithWriter(&syncbuf.Buffer{}))
-	_, err := Main(context.Background(), a, Env{Dir: t.TempDir(), Now: time.Now, Log: &syncbuf.Buffer{}})
+	_, err := Main(context.Background(), a, Deps{Now: time.Now, Log: &syncbuf.Buffer{}})
 	if !errors.Is(err, actions.ErrNoIDToken) {
 		t.Fatalf("err = %v, want actions.ErrNoIDToken", err)
 	}

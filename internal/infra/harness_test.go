@@ -85,6 +85,7 @@ func (s *step) run(ctx context.Context, now time.Time, inputs map[string]string)
 		"GITHUB_OUTPUT":       outFile,
 		"GITHUB_STEP_SUMMARY": sumFile,
 		"RUNNER_TEMP":         tmp,
+		"GITHUB_WORKSPACE":    s.dir,
 		"INPUT_TERRAFORM":     s.tf,
 		// A job with id-token: write, signing in as testClient.
 		"ACTIONS_ID_TOKEN_REQUEST_URL":   "https://pipelines.actions.invalid/idtoken?api-version=2.0",
@@ -108,9 +109,8 @@ func (s *step) run(ctx context.Context, now time.Time, inputs map[string]string)
 	getenv := func(k string) string { return env[k] }
 	var log syncbuf.Buffer
 	a := actions.New(actions.WithGetenv(getenv), actions.WithWriter(&log))
-	res, err := Main(ctx, a, Env{
+	res, err := Main(ctx, a, Deps{
 		Environ:  s.environ,
-		Dir:      s.dir,
 		Now:      func() time.Time { return now },
 		Log:      &log,
 		Releases: s.releases,

@@ -289,14 +289,14 @@ func TestForceUnlock(t *testing.T) {
 			t.Parallel()
 			f := &fakeTerraform{t: t, lockID: "0c1d6c1e-1f7e-4d9f-9b3b-7f6b3d1e2a4c", created: now.Add(-tt.lockAge)}
 			rep := &fakeReport{outputs: map[string]string{}}
-			r := &Runner{
+			r := &runner{
 				Config: &Config{
 					Command: Apply, WorkingDirInput: "deploy/terraform", TempDir: t.TempDir(),
 					Azure: azure.Config{SubscriptionID: testSubscription}, TTL: 24 * time.Hour, ForceUnlockOlderThan: tt.olderThan,
 				},
 				Terraform: f, Report: rep, Now: func() time.Time { return now },
 			}
-			_, err := r.Run(context.Background())
+			_, err := r.run(context.Background())
 			if tt.unlock {
 				if err != nil || len(f.unlocked) != 1 || f.plans != 2 || !f.applied {
 					t.Fatalf("err=%v unlocked=%v plans=%d applied=%v; want one unlock, a retried plan and an apply", err, f.unlocked, f.plans, f.applied)

@@ -112,8 +112,8 @@ var ActionOutputs = []string{
 	"workload_identity_client_id", "oidc_issuer_url", "keda", "expires_at",
 }
 
-// Runner runs one command of the step.
-type Runner struct {
+// runner runs one command of the step.
+type runner struct {
 	Config    *Config
 	Terraform Terraform
 	Report    Reporter
@@ -129,8 +129,14 @@ type Result struct {
 	Outputs   []StackOutput
 }
 
-// Run runs the configured command. The Config must have been validated.
-func (r *Runner) Run(ctx context.Context) (*Result, error) {
+// Run runs the configured command with deps.Terraform, reporting to deps.Report. The
+// Config must have been validated.
+func Run(ctx context.Context, cfg *Config, deps Deps) (*Result, error) {
+	r := &runner{Config: cfg, Terraform: deps.Terraform, Report: deps.Report, Now: deps.Now}
+	return r.run(ctx)
+}
+
+func (r *runner) run(ctx context.Context) (*Result, error) {
 	cfg := r.Config
 	r.Report.Mask(cfg.OIDCRequestToken)
 
@@ -222,7 +228,7 @@ func (r *Runner) Run(ctx context.Context) (*Result, error) {
 	return res, r.outputs(ctx, res)
 }
 
-func (r *Runner) planTitle(reused bool) string {
+func (r *runner) planTitle(reused bool) string {
 	switch {
 	case r.Config.Command == Destroy:
 		return "Terraform destroy plan"
@@ -232,7 +238,7 @@ func (r *Runner) planTitle(reused bool) string {
 	return "Terraform plan"
 }
 
-func (r *Runner) init(ctx context.Context) error {
+func (r *runner) init(ctx context.Context) error {
 	// -reconfigure: the step gives the whole backend configuration every time, so a
 	// checkout that last ran another environment re-initialises instead of offering to
 	// migrate that environment's state into this one's.
@@ -250,7 +256,7 @@ func (r *Runner) init(ctx context.Context) error {
 // matter) extend the TTL to now + ttl-hours. Plan keeps the deployed expires_at when the
 // deployed ttl_hours equals ttl-hours and it has not passed, so an unchanged stack plans
 // no changes.
-func (r *Runner) expiresAt(ctx context.Context) (time.Time, error) {
+func (r *runner) expiresAt(ctx context.Context) (time.Time, error) {
 	fresh := r.Now().UTC().Add(r.Config.TTL).Truncate(time.Second)
 	if r.Config.Command != Plan {
 		return fresh, nil
@@ -299,7 +305,7 @@ func planExpiresAt(p *tfjson.Plan) time.Time {
 	return t
 }
 
-func (r *Runner) planOptions(planFile string, expiresAt time.Time) []tfexec.PlanOption {
+func (r *runner) planOptions(planFile string, expiresAt time.Time) []tfexec.PlanOption {
 	cfg := r.Config
 	opts := []tfexec.PlanOption{tfexec.Out(planFile), tfexec.Destroy(cfg.Command == Destroy)}
 	if cfg.LockTimeout > 0 {
@@ -316,7 +322,7 @@ func (r *Runner) planOptions(planFile string, expiresAt time.Time) []tfexec.Plan
 	return opts
 }
 
-func (r *Runner) applyOptions(planFile string) []tfexec.ApplyOption {
+func (r *runner) applyOptions(planFile string) []tfexec.ApplyOption {
 	opts := []tfexec.ApplyOption{tfexec.DirOrPlan(planFile)}
 	if r.Config.LockTimeout > 0 {
 		opts = append(opts, tfexec.LockTimeout(r.Config.LockTimeout.String()))
@@ -326,7 +332,7 @@ func (r *Runner) applyOptions(planFile string) []tfexec.ApplyOption {
 
 // planOutputs writes the plan's step outputs; has-changes is plan's detailed exit code
 // (resources or outputs change).
-func (r *Runner) planOutputs(s PlanSummary, changes bool, expiresAt time.Time, planFile string) error {
+func (r *runner) planOutputs(s PlanSummary, changes bool, expiresAt time.Time, planFile string) error {
 	set := []struct{ name, value string }{
 		{"has-changes", strconv.FormatBool(changes)},
 		{"to-add", strconv.Itoa(s.Add)},
@@ -349,7 +355,7 @@ func (r *Runner) planOutputs(s PlanSummary, changes bool, expiresAt time.Time, p
 
 // outputs publishes the stack's outputs: each as a step output (sensitive ones masked
 // first) and all of them, sensitive values omitted, in the step summary.
-func (r *Runner) outputs(ctx context.Context, res *Result) error {
+func (r *runner) outputs(ctx context.Context, res *Result) error {
 	meta, err := r.Terraform.Output(ctx)
 	if err != nil {
 		return fmt.Errorf("reading the outputs: %w", err)
@@ -396,7 +402,7 @@ func (r *Runner) outputs(ctx context.Context, res *Result) error {
 
 // withLock runs fn; when it fails on a state lock it either force-unlocks a lock older
 // than ForceUnlockOlderThan and runs fn once more, or returns a *LockedError.
-func (r *Runner) withLock(ctx context.Context, fn func() error) error {
+func (r *runner) withLock(ctx context.Context, fn func() error) error {
 	err := fn()
 	info, locked := parseLockError(err)
 	if !locked {
@@ -418,7 +424,7 @@ func (r *Runner) withLock(ctx context.Context, fn func() error) error {
 	return fn()
 }
 
-func (r *Runner) wrap(what string, err error) error {
+func (r *runner) wrap(what string, err error) error {
 	if le, ok := err.(*LockedError); ok {
 		return le // already says what it is
 	}

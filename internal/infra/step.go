@@ -13,40 +13,42 @@ import (
 	"github.com/daedalus-dev/daedalus/internal/actions"
 )
 
-// Env is the process environment a run reads besides what a reads through its getenv;
-// only main builds it from the real one.
-type Env struct {
+// Deps is what the step takes from outside its inputs; only main builds the real one.
+type Deps struct {
 	Environ []string         // the environment terraform inherits (see TerraformEnv)
-	Dir     string           // the directory relative inputs are resolved against
 	Now     func() time.Time // the clock for the TTL and lock ages
 	Log     io.Writer        // where terraform's own output goes
 	// Releases is where a missing terraform is downloaded from; the zero value is
 	// HashiCorp's releases site and signing key.
 	Releases Releases
+	// Terraform runs the commands; nil runs the terraform the inputs name (installed
+	// first when need be).
+	Terraform Terraform
+	// Report receives outputs, groups and the summary; nil is the step's Action.
+	Report Reporter
 }
 
 // Main is the infra step: it reads and validates the inputs, then runs the command.
 // Bad input returns *actions.InputError values before anything runs; a state lock that
 // stays held returns a *LockedError after writing its guidance to the log and summary.
-func Main(ctx context.Context, a *actions.Action, env Env) (*Result, error) {
-	in := a.Inputs()
-	cfg := NewConfig(a, in, env.Dir)
-	if err := errors.Join(in.Err(), cfg.Validate()); err != nil {
+func Main(ctx context.Context, a *actions.Action, deps Deps) (*Result, error) {
+	cfg, err := ReadConfig(a)
+	if err := errors.Join(err, cfg.Validate()); err != nil {
 		return nil, err
 	}
-	bin, err := resolveTerraform(ctx, a, cfg, env)
-	if err != nil {
-		return nil, err
+	if deps.Terraform == nil {
+		if cfg.Terraform, err = resolveTerraform(ctx, a, &cfg, deps); err != nil {
+			return nil, err
+		}
+		slog.New(slog.NewTextHandler(deps.Log, nil)).Info("infra", "config", &cfg)
+		if deps.Terraform, err = New(&cfg, deps.Environ, deps.Log); err != nil {
+			return nil, err
+		}
 	}
-	cfg.Terraform = bin
-	slog.New(slog.NewTextHandler(env.Log, nil)).Info("infra", "config", cfg)
-
-	tf, err := New(cfg, env.Environ, env.Log)
-	if err != nil {
-		return nil, err
+	if deps.Report == nil {
+		deps.Report = a
 	}
-	r := &Runner{Config: cfg, Terraform: tf, Report: a, Now: env.Now}
-	res, err := r.Run(ctx)
+	res, err := Run(ctx, &cfg, deps)
 	var le *LockedError
 	if errors.As(err, &le) {
 		a.Infof("%s", le.Guidance())
@@ -60,8 +62,8 @@ func Main(ctx context.Context, a *actions.Action, env Env) (*Result, error) {
 // resolveTerraform finds the terraform to run: the terraform input as a path or a name
 // on PATH, or, when the input is the default name and PATH has none, the pinned
 // terraform-version from the tool cache, installed there first if need be.
-func resolveTerraform(ctx context.Context, a *actions.Action, cfg *Config, env Env) (string, error) {
-	bin, err := lookPath(cfg.Terraform, env.Dir, a.Getenv("PATH"))
+func resolveTerraform(ctx context.Context, a *actions.Action, cfg *Config, deps Deps) (string, error) {
+	bin, err := lookPath(cfg.Terraform, cfg.Workspace, a.Getenv("PATH"))
 	if err == nil {
 		return bin, nil
 	}
@@ -69,7 +71,7 @@ func resolveTerraform(ctx context.Context, a *actions.Action, cfg *Config, env E
 		return "", actions.Invalid("terraform", err.Error(),
 			"set it to the path of a terraform binary, or leave it unset to use terraform from PATH or install terraform-version")
 	}
-	in := Installer{ToolCache: cfg.ToolCache, Releases: env.Releases}
+	in := Installer{ToolCache: cfg.ToolCache, Releases: deps.Releases}
 	var cached bool
 	err = a.Group("Install terraform "+cfg.TerraformVersion, func() error {
 		var err error

@@ -69,7 +69,7 @@ func TestExpiresAt(t *testing.T) {
 			if tt.command != Plan {
 				tf = outputsOnly{t: t, outputs: map[string]string{}}
 			}
-			r := &Runner{Config: &Config{Command: tt.command, TTL: 24 * time.Hour}, Terraform: tf, Now: func() time.Time { return now }}
+			r := &runner{Config: &Config{Command: tt.command, TTL: 24 * time.Hour}, Terraform: tf, Now: func() time.Time { return now }}
 			got, err := r.expiresAt(context.Background())
 			if err != nil {
 				t.Fatal(err)
