@@ -270,63 +270,6 @@ func TestContext(t *testing.T) {
 	}
 }
 
-// readOutputs parses a GITHUB_OUTPUT file as the runner does: name=value lines and
-// name<<DELIMITER blocks ending at the first line equal to DELIMITER; a later definition
-// of a name replaces an earlier one.
-func readOutputs(t *testing.T, path string) map[string]string {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
-	for i := 0; i < len(lines); i++ {
-		name, delim, heredoc := strings.Cut(lines[i], "<<")
-		if k, v, ok := strings.Cut(lines[i], "="); ok && (!heredoc || len(k) < len(name)) {
-			out[k] = v
-			continue
-		}
-		if !heredoc {
-			t.Fatalf("GITHUB_OUTPUT line %q is neither name=value nor name<<delimiter", lines[i])
-		}
-		var val []string
-		for i++; i < len(lines) && lines[i] != delim; i++ {
-			val = append(val, lines[i])
-		}
-		out[name] = strings.Join(val, "\n")
-	}
-	return out
-}
-
-// TestOutputValuesCannotForgeOutputs writes values whose lines look like the delimiters
-// other writers use (go-githubactions' fixed one, a guessed random-looking one) and like
-// further outputs. Each must come back whole, and define no other output.
-func TestOutputValuesCannotForgeOutputs(t *testing.T) {
-	t.Parallel()
-	outFile := filepath.Join(t.TempDir(), "out")
-	a := New(WithGetenv(env(map[string]string{"GITHUB_OUTPUT": outFile})), WithWriter(&bytes.Buffer{}))
-	values := map[string]string{
-		"report": "x\n_GitHubActionsFileCommandDelimeter_\nimage=evil.example/backdoor:1",
-		"notes":  "ghadelimiter_AAAA\ndigest<<EOF\nsha256:forged\nEOF",
-		"digest": "sha256:abc",
-	}
-	for _, name := range []string{"report", "notes", "digest"} {
-		if err := a.SetOutput(name, values[name]); err != nil {
-			t.Fatalf("SetOutput(%s): %v", name, err)
-		}
-	}
-	got := readOutputs(t, outFile)
-	if len(got) != len(values) {
-		t.Errorf("outputs %q, want exactly %v", got, values)
-	}
-	for k, v := range values {
-		if got[k] != v {
-			t.Errorf("output %s = %q, want %q", k, got[k], v)
-		}
-	}
-}
-
 // TestLogLinesRedactCredentials: every log and annotation line goes through the one
 // redaction helper, so a URL with credentials in an error or a log line never prints them.
 func TestLogLinesRedactCredentials(t *testing.T) {

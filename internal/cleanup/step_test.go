@@ -10,48 +10,36 @@ import (
 	"testing"
 	"time"
 
-	"github.com/daedalus-dev/daedalus/internal/actions"
+	"github.com/daedalus-dev/daedalus/internal/actions/actionstest"
 	"github.com/daedalus-dev/daedalus/internal/cleanup"
 	"github.com/daedalus-dev/daedalus/internal/cleanup/cleanuptest"
-	"github.com/daedalus-dev/daedalus/internal/syncbuf"
 )
 
 // step runs the cleanup step as a runner would: inputs as INPUT_* variables, outputs and
-// summary in the runner's files, the ARM requests going to the fake s.
+// summary in the runner's files, the ARM requests going to the fake s. files holds the
+// log, the GITHUB_OUTPUT file as written, the summary and the JSON report.
 func step(t *testing.T, s *cleanuptest.Subscription, inputs map[string]string) (*cleanup.Report, error, map[string]string) {
 	t.Helper()
-	dir := t.TempDir()
-	env := map[string]string{
-		"GITHUB_ACTIONS":      "true",
-		"GITHUB_WORKSPACE":    dir,
-		"GITHUB_OUTPUT":       filepath.Join(dir, "output"),
-		"GITHUB_STEP_SUMMARY": filepath.Join(dir, "summary"),
-		"INPUT_TENANT-ID":     "00000000-0000-4000-8000-0000000000aa",
-		"INPUT_CLIENT-ID":     "00000000-0000-4000-8000-0000000000bb",
-	}
-	for k, v := range inputs {
-		env["INPUT_"+strings.ToUpper(k)] = v
-	}
-	for _, f := range []string{"output", "summary"} {
-		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	log := &syncbuf.Buffer{}
-	a := actions.New(actions.WithGetenv(func(k string) string { return env[k] }), actions.WithWriter(log))
+	st := actionstest.New(t, inputs, map[string]string{
+		"INPUT_TENANT-ID": "00000000-0000-4000-8000-0000000000aa",
+		"INPUT_CLIENT-ID": "00000000-0000-4000-8000-0000000000bb",
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r, err := cleanup.Main(ctx, a, cleanup.Deps{
+	r, err := cleanup.Main(ctx, st.Action, cleanup.Deps{
 		Now:        func() time.Time { return now },
 		WriteFile:  func(name string, data []byte) error { return os.WriteFile(name, data, 0o644) },
 		Credential: cleanuptest.Credential(),
 		Transport:  s,
 	})
-	a.Fail(err)
-	files := map[string]string{"log": log.String()}
-	for _, f := range []string{"output", "summary", "cleanup-report.json"} {
-		b, _ := os.ReadFile(filepath.Join(dir, f))
-		files[f] = string(b)
+	got := st.Finish(err)
+	files := map[string]string{"log": got.Log, "summary": got.Summary}
+	for name, path := range map[string]string{
+		"output":              st.Env["GITHUB_OUTPUT"],
+		"cleanup-report.json": filepath.Join(st.Env["GITHUB_WORKSPACE"], "cleanup-report.json"),
+	} {
+		b, _ := os.ReadFile(path)
+		files[name] = string(b)
 	}
 	return r, err, files
 }

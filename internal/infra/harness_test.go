@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/daedalus-dev/daedalus/internal/actions"
+	"github.com/daedalus-dev/daedalus/internal/actions/actionstest"
 	"github.com/daedalus-dev/daedalus/internal/engine"
-	"github.com/daedalus-dev/daedalus/internal/syncbuf"
 )
 
 // Well-formed ids; nothing here talks to Azure.
@@ -72,21 +71,9 @@ const outsideActions = "(outside actions)"
 
 func (s *step) run(ctx context.Context, now time.Time, inputs map[string]string) run {
 	s.t.Helper()
-	tmp := s.t.TempDir()
-	outFile := filepath.Join(tmp, "output")
-	sumFile := filepath.Join(tmp, "summary")
-	for _, f := range []string{outFile, sumFile} {
-		if err := os.WriteFile(f, nil, 0o600); err != nil {
-			s.t.Fatal(err)
-		}
-	}
 	env := map[string]string{
-		"GITHUB_ACTIONS":      "true",
-		"GITHUB_OUTPUT":       outFile,
-		"GITHUB_STEP_SUMMARY": sumFile,
-		"RUNNER_TEMP":         tmp,
-		"GITHUB_WORKSPACE":    s.dir,
-		"INPUT_TERRAFORM":     s.tf,
+		"GITHUB_WORKSPACE": s.dir,
+		"INPUT_TERRAFORM":  s.tf,
 		// A job with id-token: write, signing in as testClient.
 		"ACTIONS_ID_TOKEN_REQUEST_URL":   "https://pipelines.actions.invalid/idtoken?api-version=2.0",
 		"ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token-6f1c0a",
@@ -96,7 +83,7 @@ func (s *step) run(ctx context.Context, now time.Time, inputs map[string]string)
 	for k, v := range inputs {
 		if k == outsideActions {
 			for _, k := range []string{"GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"} {
-				delete(env, k)
+				env[k] = ""
 			}
 			continue
 		}
@@ -106,46 +93,15 @@ func (s *step) run(ctx context.Context, now time.Time, inputs map[string]string)
 		}
 		env["INPUT_"+strings.ToUpper(k)] = v
 	}
-	getenv := func(k string) string { return env[k] }
-	var log syncbuf.Buffer
-	a := actions.New(actions.WithGetenv(getenv), actions.WithWriter(&log))
-	res, err := Main(ctx, a, Deps{
+	st := actionstest.New(s.t, nil, env)
+	res, err := Main(ctx, st.Action, Deps{
 		Environ:  s.environ,
 		Now:      func() time.Time { return now },
-		Log:      &log,
+		Log:      st.Writer(),
 		Releases: s.releases,
 	})
-	out, rerr := os.ReadFile(outFile)
-	if rerr != nil {
-		s.t.Fatal(rerr)
-	}
-	sum, rerr := os.ReadFile(sumFile)
-	if rerr != nil {
-		s.t.Fatal(rerr)
-	}
-	return run{res: res, err: err, log: log.String(), outputs: parseOutputFile(s.t, string(out)), summary: string(sum)}
-}
-
-// parseOutputFile reads GITHUB_OUTPUT as the runner does (name<<DELIM … DELIM).
-func parseOutputFile(t *testing.T, s string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	lines := strings.Split(s, "\n")
-	for i := 0; i < len(lines); i++ {
-		if lines[i] == "" {
-			continue
-		}
-		name, delim, ok := strings.Cut(lines[i], "<<")
-		if !ok {
-			t.Fatalf("GITHUB_OUTPUT line %q is not name<<delimiter", lines[i])
-		}
-		var val []string
-		for i++; i < len(lines) && lines[i] != delim; i++ {
-			val = append(val, lines[i])
-		}
-		out[name] = strings.Join(val, "\n")
-	}
-	return out
+	got := st.Finish(nil) // the tests look at err themselves
+	return run{res: res, err: err, log: got.Log, outputs: got.Outputs, summary: got.Summary}
 }
 
 func copyDir(t *testing.T, src, dst string) {
