@@ -2,48 +2,14 @@ package workflows
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// runnerOutputs parses a GITHUB_OUTPUT file as the runner does: name=value lines, and
-// name<<DELIMITER blocks that end at the first line equal to DELIMITER. A later
-// definition of a name replaces an earlier one.
-func runnerOutputs(content string) (map[string]string, error) {
-	out := map[string]string{}
-	lines := strings.Split(strings.TrimSuffix(content, "\n"), "\n")
-	for i := 0; i < len(lines); i++ {
-		line := lines[i]
-		if line == "" {
-			continue
-		}
-		eq, heredoc := strings.Index(line, "="), strings.Index(line, "<<")
-		if eq >= 0 && (heredoc < 0 || eq < heredoc) {
-			out[line[:eq]] = line[eq+1:]
-			continue
-		}
-		if heredoc < 0 {
-			return nil, fmt.Errorf("line %q is neither name=value nor name<<delimiter", line)
-		}
-		name, delim := line[:heredoc], line[heredoc+2:]
-		var val []string
-		for i++; ; i++ {
-			if i == len(lines) {
-				return nil, fmt.Errorf("output %s: no closing %s", name, delim)
-			}
-			if lines[i] == delim {
-				break
-			}
-			val = append(val, lines[i])
-		}
-		out[name] = strings.Join(val, "\n")
-	}
-	return out, nil
-}
+	"github.com/daedalus-dev/daedalus/internal/actions/actionstest"
+)
 
 // runRootStep runs the run: script of the root action's step id with real bash, as the
 // runner does (bash --noprofile --norc -eo pipefail), with env as the step's environment,
@@ -83,7 +49,7 @@ func runRootStep(t *testing.T, id string, env map[string]string) (map[string]str
 	if rerr != nil {
 		t.Fatal(rerr)
 	}
-	outs, perr := runnerOutputs(string(raw))
+	outs, perr := actionstest.ParseOutputs(string(raw))
 	if perr != nil {
 		t.Fatalf("GITHUB_OUTPUT of step %s: %v\n%s", id, perr, raw)
 	}

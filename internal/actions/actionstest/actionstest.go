@@ -100,8 +100,8 @@ func (s *Step) Finish(err error) Result {
 func (s *Step) Writer() io.Writer { return s.log }
 
 // ParseOutputs parses a GITHUB_OUTPUT file as the runner does: name=value lines and
-// name<<DELIMITER blocks ending at the first line equal to DELIMITER; a later definition of
-// a name replaces an earlier one.
+// name<<DELIMITER blocks ending at the first line equal to DELIMITER, blank lines between
+// them skipped; a later definition of a name replaces an earlier one.
 func ParseOutputs(raw string) (map[string]string, error) {
 	out := map[string]string{}
 	if raw == "" {
@@ -109,6 +109,9 @@ func ParseOutputs(raw string) (map[string]string, error) {
 	}
 	lines := strings.Split(strings.TrimSuffix(raw, "\n"), "\n")
 	for i := 0; i < len(lines); i++ {
+		if lines[i] == "" {
+			continue
+		}
 		name, delim, heredoc := strings.Cut(lines[i], "<<")
 		if k, v, ok := strings.Cut(lines[i], "="); ok && (!heredoc || len(k) < len(name)) {
 			out[k] = v

@@ -39,7 +39,7 @@ func TestStep(t *testing.T) {
 
 func TestParseOutputs(t *testing.T) {
 	t.Parallel()
-	got, err := actionstest.ParseOutputs("a=1\nb<<EOF\nx=y\nz\nEOF\na=2\n")
+	got, err := actionstest.ParseOutputs("a=1\n\nb<<EOF\nx=y\nz\nEOF\na=2\n")
 	if err != nil || !reflect.DeepEqual(got, map[string]string{"a": "2", "b": "x=y\nz"}) {
 		t.Errorf("ParseOutputs = %q, %v", got, err)
 	}
