@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/daedalus-dev/daedalus/internal/engine"
 	"gopkg.in/yaml.v3"
 )
 
@@ -22,7 +23,7 @@ import (
 // is not declared. A new step's action.yml is covered as soon as it exists.
 func TestActionYAMLs(t *testing.T) {
 	t.Parallel()
-	root := repoRoot(t)
+	root := engine.RepoRoot(t)
 	files, err := filepath.Glob(filepath.Join(root, "actions", "*", "action.yml"))
 	if err != nil {
 		t.Fatal(err)
@@ -57,24 +58,6 @@ func TestActionYAMLCheckerFindsProblems(t *testing.T) {
 	sort.Strings(want)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
-}
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
 	}
 }
 

@@ -106,10 +106,7 @@ func (w *world) publishImages() {
 	t := w.t
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := engine.RepoRoot(t)
 	reg, err := name.NewRegistry(w.registry, name.Insecure)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ package engine
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -48,4 +49,24 @@ func missing(t testing.TB, why, target string) {
 		t.Fatalf("engine missing: %s; build it with `make %s`", why, target)
 	}
 	t.Skipf("engine missing: %s (run `make %s`, or `make test` to build every engine)", why, target)
+}
+
+// RepoRoot is the repository's root: the nearest directory above the test's own that holds
+// go.mod.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test directory")
+		}
+		dir = parent
+	}
 }

@@ -54,7 +54,7 @@ func TestActRootAction(t *testing.T) {
 	engine.Heavy(t)
 	t.Parallel()
 	terraform := engine.Path(t, "DAEDALUS_TERRAFORM", "terraform", "terraform")
-	root := repoRoot(t)
+	root := engine.RepoRoot(t)
 
 	az := newAzureStandIns(t, map[string]http.Handler{"gcr.io": baseRegistry(t, "distroless/static-debian12:nonroot")})
 	gh, entra, egr := az.gh, az.entra, az.egr

@@ -23,7 +23,7 @@ func TestActRootActionStatePerEnvironment(t *testing.T) {
 	engine.Heavy(t)
 	t.Parallel()
 	terraform := engine.Path(t, "DAEDALUS_TERRAFORM", "terraform", "terraform")
-	root := repoRoot(t)
+	root := engine.RepoRoot(t)
 
 	az := newAzureStandIns(t, nil)
 	env := actStack(t, terraform, filepath.Join(root, "internal", "workflows", "testdata", "act", "stack", "main.tf"), "")

@@ -38,7 +38,7 @@ var remoteUsesRe = regexp.MustCompile(`(?m)^\s*(?:-\s+)?uses:\s*([\w.-]+/[\w./-]
 func runAct(t *testing.T, r actRun) string {
 	t.Helper()
 	bin := engine.Path(t, "DAEDALUS_ACT", "act", "act")
-	root := repoRoot(t)
+	root := engine.RepoRoot(t)
 	raw, err := os.ReadFile(filepath.Join(root, r.Workflow))
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func actStack(t *testing.T, terraform, fixture, tfvars string) map[string]string
 	return map[string]string{
 		"STACK":              stack,
 		"TERRAFORM":          terraform,
-		"TF_CLI_CONFIG_FILE": filepath.Join(repoRoot(t), "internal", "infra", "testdata", "terraformrc"),
+		"TF_CLI_CONFIG_FILE": filepath.Join(engine.RepoRoot(t), "internal", "infra", "testdata", "terraformrc"),
 		"CHECKPOINT_DISABLE": "1",
 	}
 }
@@ -194,7 +194,7 @@ func TestActInfraAction(t *testing.T) {
 	engine.Heavy(t)
 	t.Parallel()
 	terraform := engine.Path(t, "DAEDALUS_TERRAFORM", "terraform", "terraform")
-	root := repoRoot(t)
+	root := engine.RepoRoot(t)
 	gh := azuretest.NewGitHub(t, azuretest.GitHubOptions{Subject: "repo:daedalus-dev/daedalus:ref:refs/heads/main"})
 
 	envDump := filepath.Join(t.TempDir(), "terraform.env")

@@ -19,7 +19,7 @@ import (
 func TestActionlint(t *testing.T) {
 	t.Parallel()
 	bin := engine.Path(t, "DAEDALUS_ACTIONLINT", "actionlint", "actionlint")
-	root := repoRoot(t)
+	root := engine.RepoRoot(t)
 	if _, err := exec.LookPath("shellcheck"); err != nil {
 		t.Log("shellcheck is not on PATH: run: scripts are not checked (apt install shellcheck)")
 	}
@@ -61,7 +61,7 @@ func TestActionlint(t *testing.T) {
 func TestActionlintFindsProblems(t *testing.T) {
 	t.Parallel()
 	bin := engine.Path(t, "DAEDALUS_ACTIONLINT", "actionlint", "actionlint")
-	root := repoRoot(t)
+	root := engine.RepoRoot(t)
 
 	// A project of its own (actionlint finds local actions from the .git directory) with
 	// a copy of the root action.yml.

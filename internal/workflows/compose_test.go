@@ -3,6 +3,8 @@ package workflows
 import (
 	"path/filepath"
 	"testing"
+
+	"github.com/daedalus-dev/daedalus/internal/engine"
 )
 
 // TestRootActionHandsOnTheCluster checks that the steps which talk to the cluster get
@@ -10,7 +12,7 @@ import (
 // smoke step of a real run has no cluster to test.
 func TestRootActionHandsOnTheCluster(t *testing.T) {
 	t.Parallel()
-	a := readAction(t, filepath.Join(repoRoot(t), "action.yml"))
+	a := readAction(t, filepath.Join(engine.RepoRoot(t), "action.yml"))
 	want := map[string]string{
 		"INPUT_RESOURCE-GROUP":  "${{ steps.infra.outputs.resource_group_name }}",
 		"INPUT_CLUSTER-NAME":    "${{ steps.infra.outputs.cluster_name }}",
@@ -42,7 +44,7 @@ func TestRootActionHandsOnTheCluster(t *testing.T) {
 // it, or a cluster without the add-on never gets KEDA and one with it gets a second copy.
 func TestRootActionTakesKEDAFromTheStack(t *testing.T) {
 	t.Parallel()
-	a := readAction(t, filepath.Join(repoRoot(t), "action.yml"))
+	a := readAction(t, filepath.Join(engine.RepoRoot(t), "action.yml"))
 	const want = "${{ steps.infra.outputs.keda == 'helm' && 'helm' || 'addon' }}"
 	for _, s := range a.Runs.Steps {
 		if s.ID == "deploy" {

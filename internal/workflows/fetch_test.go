@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/daedalus-dev/daedalus/internal/engine"
 )
 
 // releaseServer stands in for GitHub's release downloads and tags API as the fetcher
@@ -175,7 +177,7 @@ func targz(t *testing.T, name string, content []byte) []byte {
 // fetcher at actions/_bin/run, and a module with ./cmd/hello for source builds.
 func actionRepo(t *testing.T, dir string) string {
 	t.Helper()
-	script, err := os.ReadFile(filepath.Join(repoRoot(t), "actions", "_bin", "run"))
+	script, err := os.ReadFile(filepath.Join(engine.RepoRoot(t), "actions", "_bin", "run"))
 	if err != nil {
 		t.Fatal(err)
 	}

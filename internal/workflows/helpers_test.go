@@ -1,29 +1,9 @@
 package workflows
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 )
-
-// repoRoot is the directory holding go.mod above the test's working directory.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
 
 // actionFiles returns the root action.yml and every actions/*/action.yml, relative to root.
 func actionFiles(t *testing.T, root string) []string {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/daedalus-dev/daedalus/internal/engine"
 	"gopkg.in/yaml.v3"
 )
 
@@ -112,7 +113,7 @@ func triggers(on *yaml.Node) []string {
 
 func TestWorkflowIdentities(t *testing.T) {
 	t.Parallel()
-	root := repoRoot(t)
+	root := engine.RepoRoot(t)
 	signsIn := 0
 	for _, f := range workflowFiles(t, root) {
 		problems, err := identityProblems(filepath.Join(root, f))

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/daedalus-dev/daedalus/internal/engine"
 )
 
 // metadataProblems checks what the Marketplace shows of an action: name, description,
@@ -33,7 +35,7 @@ func metadataProblems(a action) []string {
 
 func TestStepActionMetadata(t *testing.T) {
 	t.Parallel()
-	files, err := filepath.Glob(filepath.Join(repoRoot(t), "actions", "*", "action.yml"))
+	files, err := filepath.Glob(filepath.Join(engine.RepoRoot(t), "actions", "*", "action.yml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no step actions found (%v)", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/daedalus-dev/daedalus/internal/engine"
 	"gopkg.in/yaml.v3"
 )
 
@@ -91,7 +92,7 @@ func workflowProblems(path string) ([]string, error) {
 
 func TestWorkflowPolicy(t *testing.T) {
 	t.Parallel()
-	root := repoRoot(t)
+	root := engine.RepoRoot(t)
 	for _, f := range workflowFiles(t, root) {
 		t.Run(f, func(t *testing.T) {
 			t.Parallel()
@@ -250,7 +251,7 @@ func loadAction(path string) (action, error) {
 
 func TestRootAction(t *testing.T) {
 	t.Parallel()
-	root := repoRoot(t)
+	root := engine.RepoRoot(t)
 	a := readAction(t, filepath.Join(root, "action.yml"))
 	for _, p := range rootActionProblems(root, a) {
 		t.Error(p)
@@ -274,7 +275,7 @@ func TestRootAction(t *testing.T) {
 
 func TestRootActionFindsProblems(t *testing.T) {
 	t.Parallel()
-	root := repoRoot(t)
+	root := engine.RepoRoot(t)
 	var a action
 	if err := yaml.Unmarshal([]byte(`name: x
 description: y

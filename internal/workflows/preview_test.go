@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/daedalus-dev/daedalus/internal/engine"
 )
 
 var stickyFilterRe = regexp.MustCompile(`--jq '([^']*daedalus-preview[^']*)'`)
@@ -22,7 +24,7 @@ func TestStickyCommentMatchesAuthor(t *testing.T) {
 	if err != nil {
 		t.Skip("jq is not installed (the runner's gh evaluates the same filter)")
 	}
-	raw, err := os.ReadFile(filepath.Join(repoRoot(t), ".github", "workflows", "preview.yml"))
+	raw, err := os.ReadFile(filepath.Join(engine.RepoRoot(t), ".github", "workflows", "preview.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}

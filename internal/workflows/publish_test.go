@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/daedalus-dev/daedalus/internal/engine"
 )
 
 // These tests run scripts/publish-release (what .github/workflows/release.yml runs after
@@ -65,7 +67,7 @@ func scriptCopies(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, s := range []string{"scripts/release", "scripts/publish-release"} {
-		raw, err := os.ReadFile(filepath.Join(repoRoot(t), filepath.FromSlash(s)))
+		raw, err := os.ReadFile(filepath.Join(engine.RepoRoot(t), filepath.FromSlash(s)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -29,7 +29,7 @@ import (
 func TestReleaseSnapshot(t *testing.T) {
 	engine.Heavy(t)
 	t.Parallel()
-	root := repoRoot(t)
+	root := engine.RepoRoot(t)
 	platform := runtime.GOOS + "/" + runtime.GOARCH
 	// One commit for both builds, even if HEAD moves meanwhile.
 	head, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output()

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/daedalus-dev/daedalus/internal/actions/actionstest"
+	"github.com/daedalus-dev/daedalus/internal/engine"
 )
 
 // runRootStep runs the run: script of the root action's step id with real bash, as the
@@ -16,7 +17,7 @@ import (
 // and returns its outputs as the runner reads them, its log and its exit error.
 func runRootStep(t *testing.T, id string, env map[string]string) (map[string]string, string, error) {
 	t.Helper()
-	a := readAction(t, filepath.Join(repoRoot(t), "action.yml"))
+	a := readAction(t, filepath.Join(engine.RepoRoot(t), "action.yml"))
 	var script string
 	for _, s := range a.Runs.Steps {
 		if s.ID == id {
