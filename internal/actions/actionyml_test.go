@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/daedalus-dev/daedalus/internal/actions/actionyml"
 	"github.com/daedalus-dev/daedalus/internal/engine"
-	"gopkg.in/yaml.v3"
 )
 
 // TestActionYAMLs checks every actions/*/action.yml in the repository: each declared input
@@ -61,21 +61,6 @@ func TestActionYAMLCheckerFindsProblems(t *testing.T) {
 	}
 }
 
-type actionYAML struct {
-	Inputs  map[string]struct{} `yaml:"inputs"`
-	Outputs map[string]struct {
-		Value string `yaml:"value"`
-	} `yaml:"outputs"`
-	Runs struct {
-		Using string `yaml:"using"`
-		Steps []struct {
-			ID  string            `yaml:"id"`
-			Run string            `yaml:"run"`
-			Env map[string]string `yaml:"env"`
-		} `yaml:"steps"`
-	} `yaml:"runs"`
-}
-
 var (
 	cmdRe        = regexp.MustCompile(`\./cmd/([A-Za-z0-9_-]+)`)
 	inputRefRe   = regexp.MustCompile(`inputs\.([A-Za-z0-9_-]+)`)
@@ -89,13 +74,9 @@ func inputEnv(name string) string {
 
 // checkActionYAML returns the problems with one action.yml under root.
 func checkActionYAML(root, file string) []string {
-	raw, err := os.ReadFile(file)
+	a, err := actionyml.Load(file)
 	if err != nil {
 		return []string{err.Error()}
-	}
-	var a actionYAML
-	if err := yaml.Unmarshal(raw, &a); err != nil {
-		return []string{fmt.Sprintf("parsing: %v", err)}
 	}
 	if a.Runs.Using != "composite" {
 		return []string{fmt.Sprintf("runs.using is %q; steps are composite actions that run a Go binary", a.Runs.Using)}

@@ -1,26 +1,20 @@
 package infra
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"github.com/daedalus-dev/daedalus/internal/actions/actionyml"
+	"github.com/daedalus-dev/daedalus/internal/engine"
 )
 
 // TestActionDeclaresStackOutputs keeps actions/infra/action.yml, ActionOutputs and the
 // stack's outputs.tf in step: a composite action only passes on outputs it declares.
 func TestActionDeclaresStackOutputs(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "actions", "infra", "action.yml"))
+	a, err := actionyml.Load(filepath.Join(engine.RepoRoot(t), "actions", "infra", "action.yml"))
 	if err != nil {
-		t.Fatal(err)
-	}
-	var a struct {
-		Outputs map[string]any `yaml:"outputs"`
-	}
-	if err := yaml.Unmarshal(raw, &a); err != nil {
 		t.Fatal(err)
 	}
 	stepOutputs := []string{"has-changes", "to-add", "to-change", "to-destroy", "expires-at", "plan-file"}

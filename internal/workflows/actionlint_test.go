@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/daedalus-dev/daedalus/internal/actions/actionyml"
 	"github.com/daedalus-dev/daedalus/internal/engine"
 	"gopkg.in/yaml.v3"
 )
@@ -141,22 +142,8 @@ func actionlint(bin, dir string, files ...string) (string, error) {
 // runs the action's steps: the action's inputs become workflow_call inputs (so
 // ${{ inputs.x }} resolves exactly as in the action), its steps are copied unchanged.
 func actionAsWorkflow(path string) ([]byte, error) {
-	raw, err := os.ReadFile(path)
+	a, err := actionyml.Load(path)
 	if err != nil {
-		return nil, err
-	}
-	var a struct {
-		Name   string `yaml:"name"`
-		Inputs map[string]struct {
-			Description string  `yaml:"description"`
-			Required    bool    `yaml:"required"`
-			Default     *string `yaml:"default"`
-		} `yaml:"inputs"`
-		Runs struct {
-			Steps []yaml.Node `yaml:"steps"`
-		} `yaml:"runs"`
-	}
-	if err := yaml.Unmarshal(raw, &a); err != nil {
 		return nil, err
 	}
 	inputs := map[string]any{}
@@ -167,13 +154,17 @@ func actionAsWorkflow(path string) ([]byte, error) {
 		}
 		inputs[name] = spec
 	}
+	var steps []*yaml.Node
+	for i := range a.Runs.Steps {
+		steps = append(steps, &a.Runs.Steps[i].Node)
+	}
 	wf := map[string]any{
 		"name":        "action " + a.Name,
 		"on":          map[string]any{"workflow_call": map[string]any{"inputs": inputs}},
 		"permissions": map[string]any{"contents": "read", "id-token": "write"},
 		"jobs": map[string]any{"action": map[string]any{
 			"runs-on": "ubuntu-latest",
-			"steps":   a.Runs.Steps,
+			"steps":   steps,
 		}},
 	}
 	return yaml.Marshal(wf)

@@ -3,6 +3,8 @@ package workflows
 import (
 	"path/filepath"
 	"testing"
+
+	"github.com/daedalus-dev/daedalus/internal/actions/actionyml"
 )
 
 // actionFiles returns the root action.yml and every actions/*/action.yml, relative to root.
@@ -40,44 +42,9 @@ func workflowFiles(t *testing.T, root string) []string {
 	return out
 }
 
-// action is the part of an action.yml these tests read.
-type action struct {
-	Name        string                  `yaml:"name"`
-	Description string                  `yaml:"description"`
-	Branding    map[string]string       `yaml:"branding"`
-	Inputs      map[string]actionInput  `yaml:"inputs"`
-	Outputs     map[string]actionOutput `yaml:"outputs"`
-	Runs        struct {
-		Using string       `yaml:"using"`
-		Steps []actionStep `yaml:"steps"`
-	} `yaml:"runs"`
-}
-
-type actionOutput struct {
-	Description string `yaml:"description"`
-	Value       string `yaml:"value"`
-}
-
-type actionInput struct {
-	Description string  `yaml:"description"`
-	Required    bool    `yaml:"required"`
-	Default     *string `yaml:"default"`
-}
-
-type actionStep struct {
-	ID               string            `yaml:"id"`
-	If               string            `yaml:"if"`
-	Shell            string            `yaml:"shell"`
-	WorkingDirectory string            `yaml:"working-directory"`
-	Env              map[string]string `yaml:"env"`
-	Run              string            `yaml:"run"`
-	Uses             string            `yaml:"uses"`
-	With             map[string]string `yaml:"with"`
-}
-
-func readAction(t *testing.T, path string) action {
+func readAction(t *testing.T, path string) actionyml.Action {
 	t.Helper()
-	a, err := loadAction(path)
+	a, err := actionyml.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}

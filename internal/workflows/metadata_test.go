@@ -6,13 +6,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/daedalus-dev/daedalus/internal/actions/actionyml"
 	"github.com/daedalus-dev/daedalus/internal/engine"
 )
 
 // metadataProblems checks what the Marketplace shows of an action: name, description,
 // branding, and a description (and, when optional, a default) for every input and a
 // description for every output.
-func metadataProblems(a action) []string {
+func metadataProblems(a actionyml.Action) []string {
 	var problems []string
 	if a.Name == "" || strings.TrimSpace(a.Description) == "" || a.Branding["icon"] == "" || a.Branding["color"] == "" {
 		problems = append(problems, "name, description, branding.icon and branding.color are required")
@@ -48,8 +49,8 @@ func TestStepActionMetadata(t *testing.T) {
 
 func TestMetadataProblemsFindsThem(t *testing.T) {
 	t.Parallel()
-	a := action{Name: "x", Description: "y", Inputs: map[string]actionInput{"in": {}}}
-	a.Outputs = map[string]actionOutput{"out": {}}
+	a := actionyml.Action{Name: "x", Description: "y", Inputs: map[string]actionyml.Input{"in": {}}}
+	a.Outputs = map[string]actionyml.Output{"out": {}}
 	got := strings.Join(metadataProblems(a), "; ")
 	for _, want := range []string{"branding.icon", "input in has no description", "input in is optional but has no default", "output out has no description"} {
 		if !strings.Contains(got, want) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/daedalus-dev/daedalus/internal/actions/actionyml"
 	"github.com/daedalus-dev/daedalus/internal/engine"
 	"gopkg.in/yaml.v3"
 )
@@ -155,7 +156,7 @@ var (
 // requires; every ${{ inputs.x }} is declared; every steps.<id>.outputs.<name> names an
 // earlier step and, for a step binary, an output its action declares; and the action
 // has the metadata the Marketplace shows.
-func rootActionProblems(root string, a action) []string {
+func rootActionProblems(root string, a actionyml.Action) []string {
 	problems := metadataProblems(a)
 	ids := map[string]string{} // step id → the cmd it runs ("" for a script)
 	check := func(where, text string) {
@@ -173,7 +174,7 @@ func rootActionProblems(root string, a action) []string {
 			if cmd == "" {
 				continue
 			}
-			sa, err := loadAction(filepath.Join(root, "actions", cmd, "action.yml"))
+			sa, err := actionyml.Load(filepath.Join(root, "actions", cmd, "action.yml"))
 			if err != nil {
 				problems = append(problems, err.Error())
 				continue
@@ -203,7 +204,7 @@ func rootActionProblems(root string, a action) []string {
 		if cmd == "" {
 			continue
 		}
-		sa, err := loadAction(filepath.Join(root, "actions", cmd, "action.yml"))
+		sa, err := actionyml.Load(filepath.Join(root, "actions", cmd, "action.yml"))
 		if err != nil {
 			problems = append(problems, err.Error())
 			continue
@@ -237,18 +238,6 @@ func rootActionProblems(root string, a action) []string {
 	return problems
 }
 
-func loadAction(path string) (action, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return action{}, err
-	}
-	var a action
-	if err := yaml.Unmarshal(raw, &a); err != nil {
-		return action{}, fmt.Errorf("parsing %s: %w", path, err)
-	}
-	return a, nil
-}
-
 func TestRootAction(t *testing.T) {
 	t.Parallel()
 	root := engine.RepoRoot(t)
@@ -276,7 +265,7 @@ func TestRootAction(t *testing.T) {
 func TestRootActionFindsProblems(t *testing.T) {
 	t.Parallel()
 	root := engine.RepoRoot(t)
-	var a action
+	var a actionyml.Action
 	if err := yaml.Unmarshal([]byte(`name: x
 description: y
 inputs:
