@@ -32,7 +32,8 @@ var prTriggers = []string{"pull_request", "pull_request_target"}
 // the preview identity and may not declare a GitHub environment (which would change its
 // OIDC subject to environment:<name>). A job that signs in as a protected identity (test,
 // production, cleanup) must declare an environment, the only subject those identities
-// trust, so GitHub's environment protection rules gate it. Every client id names its tier.
+// trust, so GitHub's environment protection rules gate it (a job that calls environment.yml
+// declares it as that workflow's github-environment input). Every client id names its tier.
 func identityProblems(path string) ([]string, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -60,10 +61,19 @@ func identityProblems(path string) ([]string, error) {
 			return nil, err
 		}
 		var j struct {
-			Environment any `yaml:"environment"`
+			Environment any            `yaml:"environment"`
+			Uses        string         `yaml:"uses"`
+			With        map[string]any `yaml:"with"`
 		}
 		if err := job.Decode(&j); err != nil {
 			return nil, fmt.Errorf("job %s: %w", name, err)
+		}
+		// A job that calls this repository's environment workflow runs in the GitHub
+		// environment its github-environment input names.
+		if strings.HasPrefix(j.Uses, "./.github/workflows/") {
+			if e, ok := j.With["github-environment"].(string); ok && e != "" {
+				j.Environment = e
+			}
 		}
 		seen := map[string]bool{}
 		for _, m := range clientIDVarRe.FindAllStringSubmatch(string(text), -1) {
@@ -184,6 +194,30 @@ jobs:
         with:
           client-id: ${{ vars.AZURE_CLIENT_ID_CLEANUP }}
 `, []string{"job deploy signs in with vars.AZURE_CLIENT_ID_CLEANUP without `environment:`: that identity trusts only the OIDC subject environment:cleanup"}},
+		{"pull request calling the environment workflow in a GitHub environment", `on: pull_request
+jobs:
+  preview:
+    uses: ./.github/workflows/environment.yml
+    with:
+      github-environment: test
+      client-id: ${{ vars.AZURE_CLIENT_ID_PREVIEW }}
+`, []string{"job preview runs on pull_request and declares an environment: its OIDC subject would become environment:<name>; preview jobs sign in as pull_request"}},
+		{"protected identity calling the environment workflow without one", `on: push
+jobs:
+  deploy:
+    uses: ./.github/workflows/environment.yml
+    with:
+      environment: test
+      client-id: ${{ vars.AZURE_CLIENT_ID_TEST }}
+`, []string{"job deploy signs in with vars.AZURE_CLIENT_ID_TEST without `environment:`: that identity trusts only the OIDC subject environment:test"}},
+		{"environment workflow called as the policy wants", `on: push
+jobs:
+  deploy:
+    uses: ./.github/workflows/environment.yml
+    with:
+      github-environment: test
+      client-id: ${{ vars.AZURE_CLIENT_ID_TEST }}
+`, nil},
 		{"all good", `on:
   pull_request:
   push:
