@@ -18,6 +18,15 @@ export CHECKPOINT_DISABLE := 1
 TEST_ENGINES :=
 TEST_ENV     := DAEDALUS_REQUIRE_ENGINES=1
 
+# $(call go-install,BINARY,PACKAGE@VERSION,NAME): build the Go command PACKAGE (its
+# executable is called NAME) from the module proxy into the cache as BINARY, whole or not
+# at all: a build cut short leaves nothing make would take for a finished one.
+define go-install
+	rm -rf $(1).tmp && mkdir -p $(1).tmp $(dir $(1))
+	GOBIN=$(1).tmp GOFLAGS=-trimpath nice -n 10 $(GO) install $(2)
+	mv $(1).tmp/$(3) $(1) && rm -rf $(1).tmp
+endef
+
 include $(sort $(wildcard mk/*.mk))
 
 .PHONY: help

@@ -13,9 +13,7 @@ TEST_ENV     += DAEDALUS_ACTIONLINT=$(ACTIONLINT)
 actionlint: $(ACTIONLINT) ## Build the pinned actionlint for the workflow tests (cached outside the clone).
 
 $(ACTIONLINT):
-	mkdir -p $(ACTIONLINT_DIR).tmp
-	GOBIN=$(ACTIONLINT_DIR).tmp GOFLAGS=-trimpath $(GO) install github.com/rhysd/actionlint/cmd/actionlint@v$(ACTIONLINT_VERSION)
-	mkdir -p $(ACTIONLINT_DIR) && mv $(ACTIONLINT_DIR).tmp/actionlint $(ACTIONLINT) && rmdir $(ACTIONLINT_DIR).tmp
+	$(call go-install,$@,github.com/rhysd/actionlint/cmd/actionlint@v$(ACTIONLINT_VERSION),actionlint)
 
 .PHONY: bench-cleanup
 bench-cleanup: ## Cleanup: 1,000 expired groups, 200 ms per ARM call, concurrent vs one at a time (takes ~8 min).

@@ -14,8 +14,7 @@ TEST_ENV     += DAEDALUS_TERRAFORM=$(TERRAFORM) TF_CLI_CONFIG_FILE=$(TERRAFORM_R
 terraform: $(TERRAFORM) ## Build the pinned terraform for the tests (cached outside the clone).
 
 $(TERRAFORM):
-	mkdir -p $(TERRAFORM_DIR)
-	GOBIN=$(TERRAFORM_DIR) GOFLAGS=-trimpath $(GO) install github.com/hashicorp/terraform@v$(TERRAFORM_VERSION)
+	$(call go-install,$@,github.com/hashicorp/terraform@v$(TERRAFORM_VERSION),terraform)
 
 .PHONY: infra-fmt
 infra-fmt: $(TERRAFORM) ## terraform fmt the stack under deploy/terraform.
@@ -37,9 +36,7 @@ TF_STACKS       := deploy/terraform deploy/terraform/bootstrap
 azurerm: $(AZURERM_BIN) ## Build the real azurerm provider (~25 min, not part of `make test`).
 
 $(AZURERM_BIN):
-	mkdir -p $(AZURERM_DIR) $(dir $@)
-	GOBIN=$(AZURERM_DIR) GOFLAGS=-trimpath nice -n 19 $(GO) install $(AZURERM_MODULE)
-	mv $(AZURERM_DIR)/terraform-provider-azurerm $@
+	$(call go-install,$@,$(AZURERM_MODULE),terraform-provider-azurerm)
 
 .PHONY: validate-azurerm
 validate-azurerm: $(TERRAFORM) $(AZURERM_BIN) ## Validate both stacks against the real azurerm schema; any error or warning fails.

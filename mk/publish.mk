@@ -7,8 +7,7 @@ KO_VERSION := v0.19.1
 KO         := $(DAEDALUS_CACHE)/ko-$(KO_VERSION)/ko
 
 $(KO):
-	mkdir -p $(dir $@)
-	GOBIN=$(dir $@) GOFLAGS= nice -n 10 $(GO) install github.com/google/ko@$(KO_VERSION)
+	$(call go-install,$@,github.com/google/ko@$(KO_VERSION),ko)
 
 .PHONY: ko
 ko: $(KO) ## Build ko (for bench-publish only) into the cache.

@@ -19,9 +19,7 @@ TEST_ENV     += DAEDALUS_ACT=$(ACT)
 act: $(ACT) ## Build the pinned act for the workflow tests (cached outside the clone).
 
 $(ACT):
-	rm -rf $(ACT_DIR).tmp && mkdir -p $(ACT_DIR).tmp
-	GOBIN=$(ACT_DIR).tmp GOFLAGS=-trimpath nice -n 10 $(GO) install github.com/nektos/act@v$(ACT_VERSION)
-	mkdir -p $(ACT_DIR) && mv $(ACT_DIR).tmp/act $(ACT) && rmdir $(ACT_DIR).tmp
+	$(call go-install,$@,github.com/nektos/act@v$(ACT_VERSION),act)
 
 .PHONY: release
 release: ## Release assets of the v* tag at HEAD (all platforms) into dist/, for scripts/publish-release <tag>.
