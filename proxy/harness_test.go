@@ -65,22 +65,9 @@ func (e *env) start(port int) {
 	srv := embednats.Run(e.t, embednats.Options{StoreDir: e.dir, Port: port})
 	e.srv = srv
 	if e.nc == nil {
-		e.nc, e.js = connect(e.t, srv.ClientURL())
+		// Reconnecting as the proxy does, so the test's view survives a server restart.
+		e.nc, e.js = embednats.Connect(e.t, srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
 	}
-}
-
-func connect(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
-	t.Helper()
-	nc, err := Connect(NATSConfig{URL: url}, "test", testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, js
 }
 
 // agent starts the reference agent on loopback TCP and returns its address.

@@ -20,6 +20,9 @@ type Options struct {
 	// Transport sends the credential's requests to Entra ID; nil means azcore's default.
 	// Tests set the loopback TLS server's client.
 	Transport policy.Transporter
+	// Credential, when set, is returned as it is: a step's tests hand it in through
+	// their Deps.
+	Credential azcore.TokenCredential
 }
 
 // NewCredential returns the credential for cfg (see the package doc). Call cfg.Validate
@@ -28,6 +31,9 @@ type Options struct {
 func NewCredential(a *actions.Action, cfg Config, opts *Options) (azcore.TokenCredential, error) {
 	if opts == nil {
 		opts = &Options{}
+	}
+	if opts.Credential != nil {
+		return opts.Credential, nil
 	}
 	co := azcore.ClientOptions{Cloud: cfg.CloudConfig()}
 	if opts.Transport != nil {

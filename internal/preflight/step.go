@@ -69,12 +69,9 @@ func Main(ctx context.Context, a *actions.Action, deps Deps) ([]Problem, error) 
 
 // newARM signs in as the inputs say and returns the subscription's ARM.
 func newARM(a *actions.Action, cfg Config, deps Deps) (ARM, error) {
-	cred := deps.Credential
-	if cred == nil {
-		var err error
-		if cred, err = azure.NewCredential(a, cfg.Azure, nil); err != nil {
-			return nil, err
-		}
+	cred, err := azure.NewCredential(a, cfg.Azure, &azure.Options{Credential: deps.Credential})
+	if err != nil {
+		return nil, err
 	}
 	return NewARM(cfg.Azure.SubscriptionID, cred, &arm.ClientOptions{ClientOptions: azcore.ClientOptions{
 		Cloud: cfg.Azure.CloudConfig(), Transport: deps.Transport,
