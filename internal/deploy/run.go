@@ -436,7 +436,7 @@ func ensureKEDA(ctx context.Context, cfg Config, r Reporter, deps Deps, cluster 
 	var ch *chart.Chart
 	if isLocalChart(cfg.KEDAChart) {
 		// A local chart is a version already: check the one it is.
-		if ch, err = FetchChart(ctx, cfg.KEDAChart, KEDAChartName, cfg.KEDAVersion, work); err != nil {
+		if ch, err = FetchChart(ctx, cfg.KEDAChart, KEDAChartName, cfg.KEDAVersion, "", work); err != nil {
 			return actions.Invalid(InputKEDAChart, err.Error(), "use a chart repository URL, an oci:// reference or a local chart path, and a version it holds")
 		}
 		if _, err := ChooseKEDA(ch.Metadata.Version, kube); err != nil {
@@ -447,9 +447,23 @@ func ensureKEDA(ctx context.Context, cfg Config, r Reporter, deps Deps, cluster 
 		if err != nil {
 			return kedaInputError(err, InputKEDAVersion)
 		}
-		if ch, err = FetchChart(ctx, cfg.KEDAChart, KEDAChartName, v, work); err != nil {
+		// Which bytes may run is settled before anything is downloaded.
+		digest, ok := KEDAChartDigest(v, cfg.KEDAChartDigest)
+		if !ok {
+			return kedaInputError(&KEDAUnpinnedError{Version: v}, InputKEDAChartDigest)
+		}
+		if ch, err = FetchChart(ctx, cfg.KEDAChart, KEDAChartName, v, digest, work); err != nil {
+			var de *ChartDigestError
+			if errors.As(err, &de) {
+				input, fix := InputKEDAChart, "the repository serves other bytes under that version than the ones pinned: check "+cfg.KEDAChart+" is KEDA's chart repository, or pin another keda-version"
+				if _, pinned := KEDAChartDigests()[v]; !pinned {
+					input, fix = InputKEDAChartDigest, "read the digest of keda-"+v+".tgz from KEDA's chart repository again (helm pull, then sha256sum) and set keda-chart-digest to it"
+				}
+				return actions.Invalid(input, err.Error(), fix)
+			}
 			return actions.Invalid(InputKEDAChart, err.Error(), "use a chart repository URL, an oci:// reference or a local chart path, and a version it holds")
 		}
+		r.Infof("KEDA chart %s: sha256:%s, as pinned", v, digest)
 	}
 	k, _ := lookupKEDA(ch.Metadata.Version)
 	r.Infof("Kubernetes 1.%d: %s (KEDA's compatibility table)", kube, k)
@@ -471,6 +485,10 @@ func ensureKEDA(ctx context.Context, cfg Config, r Reporter, deps Deps, cluster 
 // the supported range and the fix: on input, the one that chose the version, or on keda
 // when no version fits the cluster.
 func kedaInputError(err error, input string) error {
+	var ue *KEDAUnpinnedError
+	if errors.As(err, &ue) {
+		return actions.Invalid(InputKEDAChartDigest, ue.Error(), ue.Fix())
+	}
 	var ke *KEDAIncompatibleError
 	if !errors.As(err, &ke) {
 		return err
