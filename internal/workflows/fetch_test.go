@@ -868,3 +868,42 @@ func TestFetcherAttestation(t *testing.T) {
 		})
 	}
 }
+
+// TestFetcherReverifiesOldCacheEntry: a cache entry whose record names no attested commit
+// (written before attestations were checked) is not run as it is: the asset is downloaded
+// and verified again, and the new entry records the commit.
+func TestFetcherReverifiesOldCacheEntry(t *testing.T) {
+	t.Parallel()
+	const repo, tag = "daedalus-dev/daedalus", "v1.2.3"
+	const commit = "0123456789abcdef0123456789abcdef01234567"
+	srv := newReleaseServer(t, repo)
+	srv.publish(t, tag, commit, "daedalus-hello")
+	cache := t.TempDir()
+	path, ghCalls := ghStandIn(t, 0, "Verification succeeded!")
+	env := map[string]string{
+		"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": tag, "DAEDALUS_BIN_CACHE": cache,
+		"GITHUB_SERVER_URL": srv.URL, "GITHUB_API_URL": srv.URL + "/api", "PATH": path,
+	}
+	// The entry as the fetcher wrote it before: the binary and its sha256, no commit.
+	dir := filepath.Join(cache, repo, tag, runtime.GOOS+"_"+runtime.GOARCH)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := "#!/bin/sh\necho unattested\n"
+	writeExecutable(t, filepath.Join(dir, "daedalus-hello"), old)
+	sum := sha256.Sum256([]byte(old))
+	if err := os.WriteFile(filepath.Join(dir, "daedalus-hello.sha256"), []byte(hex.EncodeToString(sum[:])+"  daedalus-hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := fetch(t, actionRepo(t, t.TempDir()), env, "hello")
+	if r.err != nil || r.stdout != "daedalus-hello ran with: \n" || !strings.Contains(r.stderr, "attestation verified (commit "+commit+")") {
+		t.Fatalf("err %v, stdout %q, stderr %q: want the release's binary, downloaded and verified again", r.err, r.stdout, r.stderr)
+	}
+	if n := len(ghCalls()); n != 1 {
+		t.Errorf("gh ran %d times, want once", n)
+	}
+	record, _ := os.ReadFile(filepath.Join(dir, "daedalus-hello.sha256"))
+	if !strings.Contains(string(record), commit+"  commit\n") {
+		t.Errorf("the new record %q does not name the attested commit", record)
+	}
+}
