@@ -397,7 +397,9 @@ func Run(ctx context.Context, cfg Config, r Reporter, deps Deps) (*Result, error
 // ensureKEDA makes sure KEDA's API is served before the chart's ScaledJobs need it. With
 // the AKS add-on it only checks; with Helm it installs the KEDA chart whose version KEDA's
 // compatibility table gives for the cluster's Kubernetes minor, and refuses a pinned
-// version the table does not list for it, before anything changes on the cluster.
+// version the table does not list for it, a version with no digest to check its chart
+// against, and a downloaded chart whose archive has another sha256 than that digest, all
+// before anything changes on the cluster.
 func ensureKEDA(ctx context.Context, cfg Config, r Reporter, deps Deps, cluster *Cluster, rs *Releaser, server *version.Info, res *Result) error {
 	res.KEDAMode = cfg.KEDA
 	if cfg.KEDA == KEDAAddon || !cfg.InstallKEDA {
@@ -463,7 +465,11 @@ func ensureKEDA(ctx context.Context, cfg Config, r Reporter, deps Deps, cluster 
 			}
 			return actions.Invalid(InputKEDAChart, err.Error(), "use a chart repository URL, an oci:// reference or a local chart path, and a version it holds")
 		}
-		r.Infof("KEDA chart %s: sha256:%s, as pinned", v, digest)
+		from := "pinned for that version"
+		if _, pinned := KEDAChartDigests()[v]; !pinned {
+			from = "given in " + InputKEDAChartDigest
+		}
+		r.Infof("KEDA chart %s: sha256:%s, as %s", v, digest, from)
 	}
 	k, _ := lookupKEDA(ch.Metadata.Version)
 	r.Infof("Kubernetes 1.%d: %s (KEDA's compatibility table)", kube, k)
