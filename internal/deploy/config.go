@@ -37,6 +37,7 @@ const (
 	InputKEDA             = "keda"
 	InputKEDAChart        = "keda-chart"
 	InputKEDAVersion      = "keda-version"
+	InputKEDAChartDigest  = "keda-chart-digest"
 	InputKEDANamespace    = "keda-namespace"
 	InputTimeout          = "timeout"
 )
@@ -88,8 +89,11 @@ type Config struct {
 	// KEDAVersion pins the KEDA chart; "" chooses it from KEDA's compatibility table for
 	// the cluster's Kubernetes version. A pin the table does not list for the cluster is
 	// refused.
-	KEDAVersion   string
-	KEDANamespace string
+	KEDAVersion string
+	// KEDAChartDigest is the sha256 (64 hex digits) a downloaded KEDA chart of a version
+	// not in KEDAChartDigests must have; "" allows only the pinned versions.
+	KEDAChartDigest string
+	KEDANamespace   string
 
 	Timeout time.Duration
 }
@@ -113,6 +117,7 @@ func ReadConfig(a *actions.Action) (Config, error) {
 		InstallKEDA:      in.Bool(InputInstallKEDA, true),
 		KEDAChart:        in.String(InputKEDAChart, DefaultKEDAChart),
 		KEDAVersion:      in.String(InputKEDAVersion, ""),
+		KEDAChartDigest:  strings.TrimPrefix(in.String(InputKEDAChartDigest, ""), "sha256:"),
 		KEDANamespace:    in.String(InputKEDANamespace, DefaultKEDANamespace),
 		Timeout:          in.Duration(InputTimeout, DefaultTimeout),
 	}
@@ -224,10 +229,46 @@ func (c Config) Validate(inActions bool) error {
 				"leave it empty to choose the KEDA that supports the cluster's Kubernetes version, or pin one such as "+t[0].Chart)
 		}
 	}
+	errs = append(errs, c.validateKEDADigest()...)
 	if c.Timeout < 10*time.Second {
 		bad(InputTimeout, fmt.Sprintf("%s is too short for NATS to become ready", c.Timeout), "use at least 1m, e.g. 5m")
 	}
 	return errors.Join(errs...)
+}
+
+// validateKEDADigest checks keda-chart-digest against keda-version and keda-chart: it
+// names the archive of one version downloaded from a repository, one the table does not
+// pin already; and a pinned keda-version without it, when deploy would download the
+// chart, is refused here, before anything reaches the cluster.
+func (c Config) validateKEDADigest() []error {
+	var errs []error
+	bad := func(problem, fix string) { errs = append(errs, actions.Invalid(InputKEDAChartDigest, problem, fix)) }
+	downloads := c.KEDA == KEDAHelm && c.InstallKEDA && !isLocalChart(c.KEDAChart)
+	if c.KEDAChartDigest == "" {
+		if _, known := lookupKEDA(c.KEDAVersion); known && downloads {
+			if _, ok := KEDAChartDigest(c.KEDAVersion, ""); !ok {
+				e := &KEDAUnpinnedError{Version: c.KEDAVersion}
+				bad(e.Error(), e.Fix())
+			}
+		}
+		return errs
+	}
+	if _, ok := ParseDigest(c.KEDAChartDigest); !ok {
+		bad(fmt.Sprintf("%q is not a sha256 digest", c.KEDAChartDigest), "use the 64 hex digits sha256sum prints for the chart archive (sha256: in front is allowed)")
+		return errs
+	}
+	switch {
+	case isLocalChart(c.KEDAChart):
+		bad("is set for the local chart "+c.KEDAChart, "leave it empty: a local chart is your own file and is not hashed; the digest is for an archive downloaded from a chart repository")
+	case c.KEDAVersion == "":
+		bad("is set but keda-version is empty", "set keda-version to the version whose archive has this digest")
+	default:
+		if pinned, ok := KEDAChartDigests()[c.KEDAVersion]; ok && pinned != c.KEDAChartDigest {
+			bad(fmt.Sprintf("gives sha256:%s for KEDA chart %s, which is pinned to sha256:%s", c.KEDAChartDigest, c.KEDAVersion, pinned),
+				"leave keda-chart-digest empty: a pinned version is always checked against its pinned digest")
+		}
+	}
+	return errs
 }
 
 // LogValue lists the configuration; the token is never printed.
@@ -252,6 +293,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("install_keda", c.InstallKEDA),
 		slog.String("keda_chart", c.KEDAChart),
 		slog.String("keda_version", c.KEDAVersion),
+		slog.String("keda_chart_digest", c.KEDAChartDigest),
 		slog.Duration("timeout", c.Timeout),
 	)
 }

@@ -104,6 +104,16 @@ func TestValidate(t *testing.T) {
 		{name: "unknown KEDA mode", edit: func(c *Config) { c.KEDA = "operator" }, input: InputKEDA},
 		{name: "KEDA older than the table", edit: func(c *Config) { c.KEDAVersion = "2.9.0" }, input: InputKEDAVersion},
 		{name: "KEDA version not a version", edit: func(c *Config) { c.KEDAVersion = "latest" }, input: InputKEDAVersion},
+		// keda-chart-digest: only for a version the table does not pin, downloaded.
+		{name: "unpinned KEDA chart without its digest", edit: func(c *Config) { c.KEDAVersion = "2.21.0" }, input: InputKEDAChartDigest},
+		{name: "unpinned KEDA chart with its digest", edit: func(c *Config) { c.KEDAVersion, c.KEDAChartDigest = "2.21.0", strings.Repeat("ab", 32) }},
+		{name: "unpinned KEDA chart, KEDA not installed here", edit: func(c *Config) { c.KEDAVersion, c.InstallKEDA = "2.21.0", false }},
+		{name: "unpinned KEDA chart, local chart", edit: func(c *Config) { c.KEDAVersion, c.KEDAChart = "2.21.0", "./keda" }},
+		{name: "digest not a digest", edit: func(c *Config) { c.KEDAVersion, c.KEDAChartDigest = "2.21.0", "abc" }, input: InputKEDAChartDigest},
+		{name: "digest without a version", edit: func(c *Config) { c.KEDAVersion, c.KEDAChartDigest = "", strings.Repeat("ab", 32) }, input: InputKEDAChartDigest},
+		{name: "digest for a local chart", edit: func(c *Config) { c.KEDAChart, c.KEDAChartDigest = "./keda", strings.Repeat("ab", 32) }, input: InputKEDAChartDigest},
+		{name: "digest of a pinned version, same", edit: func(c *Config) { c.KEDAChartDigest = KEDAChartDigests()["2.14.0"] }},
+		{name: "digest of a pinned version, other", edit: func(c *Config) { c.KEDAChartDigest = strings.Repeat("ab", 32) }, input: InputKEDAChartDigest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,7 +149,9 @@ func TestChooseKEDA(t *testing.T) {
 		{"", 29, "2.16.0", ""},
 		{"", 30, "2.17.0", ""},
 		{"", 33, "2.20.0", ""},
-		{"", 36, "2.21.0", ""},
+		// 2.21's chart digest is not pinned: 2.20 where it also fits, else a refusal.
+		{"", 34, "2.20.0", ""},
+		{"", 36, "", "Kubernetes 1.36 (2.21.0 first) have no pinned chart digest"},
 		{"", 26, "", "no KEDA release"},
 		{"", 37, "", "Kubernetes 1.37 (the newest, KEDA 2.21 supports Kubernetes 1.34-1.36)"},
 		{"2.14.0", 29, "2.14.0", ""},

@@ -31,8 +31,11 @@ func isLocalChart(source string) bool {
 
 // FetchChart loads a chart from source: a chart repository URL (the chart is name), an
 // oci:// reference, or a local directory or archive. version pins remote charts; a local
-// chart whose version differs is refused. work is a scratch directory for Helm's caches.
-func FetchChart(ctx context.Context, source, name, version, work string) (*chart.Chart, error) {
+// chart whose version differs is refused. A remote chart's archive must have the sha256
+// digest (64 hex digits) before it is loaded: one that differs is refused with a
+// *ChartDigestError, and an empty digest refuses every remote chart. Local charts are the
+// caller's own files and are not hashed. work is a scratch directory for Helm's caches.
+func FetchChart(ctx context.Context, source, name, version, digest, work string) (*chart.Chart, error) {
 	if isLocalChart(source) {
 		ch, err := LoadChart(source)
 		if err != nil {
@@ -67,12 +70,19 @@ func FetchChart(ctx context.Context, source, name, version, work string) (*chart
 		opts.RepoURL = source
 		ref = name
 	}
+	if digest == "" {
+		return nil, fmt.Errorf("chart %s %s from %s: no digest to check it against", name, version, source)
+	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	path, err := opts.LocateChart(ref, settings)
 	if err != nil {
 		return nil, fmt.Errorf("fetching chart %s %s from %s: %w", name, version, source, err)
+	}
+	// The archive's bytes, before Helm reads anything in it.
+	if err := checkDigest(path, name, version, digest); err != nil {
+		return nil, err
 	}
 	return LoadChart(path)
 }

@@ -125,7 +125,8 @@ func (e *KEDAIncompatibleError) Fix() string {
 
 // ChooseKEDA returns the KEDA chart version to install on a cluster of Kubernetes minor
 // kube: want when set (refused, as a *KEDAIncompatibleError, when KEDA's table does not
-// list it for kube), else the newest release that supports kube.
+// list it for kube), else the newest release that supports kube and whose chart digest is
+// pinned (KEDAChartDigests); a *KEDAUnpinnedError when only unpinned ones support kube.
 func ChooseKEDA(want string, kube int) (string, error) {
 	var supported []KEDARelease
 	for _, k := range KEDACompatibility() {
@@ -137,7 +138,12 @@ func ChooseKEDA(want string, kube int) (string, error) {
 		if len(supported) == 0 {
 			return "", &KEDAIncompatibleError{Kube: kube}
 		}
-		return supported[0].Chart, nil
+		for _, k := range supported {
+			if _, pinned := KEDAChartDigests()[k.Chart]; pinned {
+				return k.Chart, nil
+			}
+		}
+		return "", &KEDAUnpinnedError{Version: supported[0].Chart, Kube: kube}
 	}
 	if k, ok := lookupKEDA(want); ok && k.supports(kube) {
 		return want, nil

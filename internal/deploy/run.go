@@ -397,7 +397,9 @@ func Run(ctx context.Context, cfg Config, r Reporter, deps Deps) (*Result, error
 // ensureKEDA makes sure KEDA's API is served before the chart's ScaledJobs need it. With
 // the AKS add-on it only checks; with Helm it installs the KEDA chart whose version KEDA's
 // compatibility table gives for the cluster's Kubernetes minor, and refuses a pinned
-// version the table does not list for it, before anything changes on the cluster.
+// version the table does not list for it, a version with no digest to check its chart
+// against, and a downloaded chart whose archive has another sha256 than that digest, all
+// before anything changes on the cluster.
 func ensureKEDA(ctx context.Context, cfg Config, r Reporter, deps Deps, cluster *Cluster, rs *Releaser, server *version.Info, res *Result) error {
 	res.KEDAMode = cfg.KEDA
 	if cfg.KEDA == KEDAAddon || !cfg.InstallKEDA {
@@ -436,7 +438,7 @@ func ensureKEDA(ctx context.Context, cfg Config, r Reporter, deps Deps, cluster 
 	var ch *chart.Chart
 	if isLocalChart(cfg.KEDAChart) {
 		// A local chart is a version already: check the one it is.
-		if ch, err = FetchChart(ctx, cfg.KEDAChart, KEDAChartName, cfg.KEDAVersion, work); err != nil {
+		if ch, err = FetchChart(ctx, cfg.KEDAChart, KEDAChartName, cfg.KEDAVersion, "", work); err != nil {
 			return actions.Invalid(InputKEDAChart, err.Error(), "use a chart repository URL, an oci:// reference or a local chart path, and a version it holds")
 		}
 		if _, err := ChooseKEDA(ch.Metadata.Version, kube); err != nil {
@@ -447,9 +449,27 @@ func ensureKEDA(ctx context.Context, cfg Config, r Reporter, deps Deps, cluster 
 		if err != nil {
 			return kedaInputError(err, InputKEDAVersion)
 		}
-		if ch, err = FetchChart(ctx, cfg.KEDAChart, KEDAChartName, v, work); err != nil {
+		// Which bytes may run is settled before anything is downloaded.
+		digest, ok := KEDAChartDigest(v, cfg.KEDAChartDigest)
+		if !ok {
+			return kedaInputError(&KEDAUnpinnedError{Version: v}, InputKEDAChartDigest)
+		}
+		if ch, err = FetchChart(ctx, cfg.KEDAChart, KEDAChartName, v, digest, work); err != nil {
+			var de *ChartDigestError
+			if errors.As(err, &de) {
+				input, fix := InputKEDAChart, "the repository serves other bytes under that version than the ones pinned: check "+cfg.KEDAChart+" is KEDA's chart repository, or pin another keda-version"
+				if _, pinned := KEDAChartDigests()[v]; !pinned {
+					input, fix = InputKEDAChartDigest, "read the digest of keda-"+v+".tgz from KEDA's chart repository again (helm pull, then sha256sum) and set keda-chart-digest to it"
+				}
+				return actions.Invalid(input, err.Error(), fix)
+			}
 			return actions.Invalid(InputKEDAChart, err.Error(), "use a chart repository URL, an oci:// reference or a local chart path, and a version it holds")
 		}
+		from := "pinned for that version"
+		if _, pinned := KEDAChartDigests()[v]; !pinned {
+			from = "given in " + InputKEDAChartDigest
+		}
+		r.Infof("KEDA chart %s: sha256:%s, as %s", v, digest, from)
 	}
 	k, _ := lookupKEDA(ch.Metadata.Version)
 	r.Infof("Kubernetes 1.%d: %s (KEDA's compatibility table)", kube, k)
@@ -471,6 +491,10 @@ func ensureKEDA(ctx context.Context, cfg Config, r Reporter, deps Deps, cluster 
 // the supported range and the fix: on input, the one that chose the version, or on keda
 // when no version fits the cluster.
 func kedaInputError(err error, input string) error {
+	var ue *KEDAUnpinnedError
+	if errors.As(err, &ue) {
+		return actions.Invalid(InputKEDAChartDigest, ue.Error(), ue.Fix())
+	}
 	var ke *KEDAIncompatibleError
 	if !errors.As(err, &ke) {
 		return err

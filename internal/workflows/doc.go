@@ -7,12 +7,16 @@
 //   - actionlint (the pinned build from mk/cleanup.mk; shellcheck when installed) over
 //     every workflow, and over every action.yml turned into an equivalent workflow
 //     (actionlint reads action metadata only through the workflows that use it).
-//   - Policy: least-privilege permissions, remote actions pinned by commit SHA,
+//   - Policy: least-privilege permissions (attestations: write and, in release.yml,
+//     id-token: write only in the release job), remote actions pinned by commit SHA,
 //     concurrency groups and timeouts; the root action hands every step binary only
 //     inputs that the step's own action.yml declares.
 //   - The fetcher against a loopback release server (the documented
 //     releases/download/<tag>/<asset> layout and the tags API): download, checksum
 //     refusal, cache, SHA refs and floating tags, source builds, and its start-up time.
+//     The attestation check is `gh attestation verify`, which needs GitHub: a gh written
+//     by the test stands in for it (documented exit status 0 or 1) and records the
+//     arguments, so the fetcher's decisions are tested, not the verification.
 //   - A snapshot release of every cmd/<step>, fed back through the fetcher.
 //   - scripts/publish-release (what release.yml runs) against a loopback stand-in for
 //     the GitHub REST API's releases, release assets and git refs (fakeGitHub), and end

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -245,15 +246,19 @@ func goEnv(t *testing.T, key string) string {
 func TestFetcherReleaseAsset(t *testing.T) {
 	t.Parallel()
 	const repo, tag = "daedalus-dev/daedalus", "v1.2.3"
+	const commit = "0123456789abcdef0123456789abcdef01234567"
 	srv := newReleaseServer(t, repo)
-	srv.publish(t, tag, "", "daedalus-hello", "daedalus-other")
+	srv.publish(t, tag, commit, "daedalus-hello", "daedalus-other")
 	root := actionRepo(t, t.TempDir())
 	cache := t.TempDir()
+	path, ghCalls := ghStandIn(t, 0, "Verification succeeded!")
 	env := map[string]string{
 		"DAEDALUS_ACTION_REPOSITORY": repo,
 		"DAEDALUS_ACTION_REF":        tag,
 		"DAEDALUS_BIN_CACHE":         cache,
 		"GITHUB_SERVER_URL":          srv.URL,
+		"GITHUB_API_URL":             srv.URL + "/api",
+		"PATH":                       path,
 		"INPUT_NAME":                 "passed through",
 	}
 
@@ -264,8 +269,17 @@ func TestFetcherReleaseAsset(t *testing.T) {
 	if want := "daedalus-hello ran with: a b c\n"; first.stdout != want {
 		t.Errorf("stdout %q, want %q (the binary runs with the arguments)", first.stdout, want)
 	}
-	if !strings.Contains(first.stderr, "release v1.2.3, downloaded daedalus-hello_"+runtime.GOOS+"_"+runtime.GOARCH+".tar.gz, sha256 verified") {
+	asset := "daedalus-hello_" + runtime.GOOS + "_" + runtime.GOARCH + ".tar.gz"
+	if !strings.Contains(first.stderr, "release v1.2.3, downloaded "+asset+", sha256 and attestation verified (commit "+commit+")") {
 		t.Errorf("stderr does not say where the binary came from:\n%s", first.stderr)
+	}
+	calls := ghCalls()
+	if len(calls) != 1 {
+		t.Fatalf("gh ran %d times, want once: %q", len(calls), calls)
+	}
+	calls[0][2] = filepath.Base(calls[0][2])
+	if want := verifyArgs(asset, repo, commit); !slices.Equal(calls[0], want) {
+		t.Errorf("gh %q, want gh %q", calls[0], want)
 	}
 	cached := filepath.Join(cache, repo, tag, runtime.GOOS+"_"+runtime.GOARCH, "daedalus-hello")
 	if fi, err := os.Stat(cached); err != nil || fi.Mode()&0o111 == 0 {
@@ -290,6 +304,9 @@ func TestFetcherReleaseAsset(t *testing.T) {
 	}
 	if n := len(srv.seen()); n != downloads {
 		t.Errorf("the cached run made %d requests: %v", n-downloads, srv.seen()[downloads:])
+	}
+	if n := len(ghCalls()); n != 1 {
+		t.Errorf("the cached run ran gh again (%d calls in all): the cache entry was verified when it was made", n)
 	}
 	t.Logf("start-up: %d ms with a download (loopback); cached binary start %d ms", first.readyMS, second.readyMS)
 }
@@ -324,12 +341,14 @@ func TestFetcherRefusesBadRelease(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			srv := newReleaseServer(t, repo)
-			srv.publish(t, "v1.0.0", "", "daedalus-hello")
+			srv.publish(t, "v1.0.0", strings.Repeat("1", 40), "daedalus-hello")
 			tc.breakIt(srv, "v1.0.0")
 			cache := t.TempDir()
+			path, _ := ghStandIn(t, 0, "Verification succeeded!")
 			r := fetch(t, actionRepo(t, t.TempDir()), map[string]string{
 				"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": "v1.0.0",
 				"DAEDALUS_BIN_CACHE": cache, "GITHUB_SERVER_URL": srv.URL,
+				"GITHUB_API_URL": srv.URL + "/api", "PATH": path,
 			}, "hello")
 			if r.err == nil {
 				t.Fatalf("the fetcher ran a bad release:\n%s%s", r.stdout, r.stderr)
@@ -408,9 +427,10 @@ func TestFetcherResolvesRefs(t *testing.T) {
 			} else {
 				root = actionRepo(t, t.TempDir())
 			}
+			path, _ := ghStandIn(t, 0, "Verification succeeded!")
 			env := map[string]string{
 				"DAEDALUS_BIN_CACHE": t.TempDir(), "GITHUB_SERVER_URL": srv.URL,
-				"GITHUB_API_URL": srv.URL + "/api", "RUNNER_TEMP": t.TempDir(),
+				"GITHUB_API_URL": srv.URL + "/api", "RUNNER_TEMP": t.TempDir(), "PATH": path,
 			}
 			for k, v := range tc.env {
 				env[k] = v
@@ -441,6 +461,7 @@ func TestFetcherErrors(t *testing.T) {
 	t.Parallel()
 	const repo = "daedalus-dev/daedalus"
 	srv := newReleaseServer(t, repo)
+	verifyingGh, _ := ghStandIn(t, 0, "Verification succeeded!")
 	noGo := t.TempDir() // a PATH with the tools the fetcher needs, but no go
 	for _, tool := range []string{"bash", "curl", "tar", "sha256sum", "awk", "uname", "tr", "cut", "date", "mktemp", "dirname", "mkdir", "rm", "mv", "chmod", "gzip"} {
 		p, err := exec.LookPath(tool)
@@ -461,7 +482,7 @@ func TestFetcherErrors(t *testing.T) {
 		{"bad mode", map[string]string{"DAEDALUS_BIN_SOURCE": "magic"}, []string{"./cmd/hello"}, "want auto, release or source"},
 		{"no Go and no release", map[string]string{"PATH": noGo}, []string{"./cmd/hello"}, "no Go toolchain to build ./cmd/hello"},
 		{"not a cmd package", nil, []string{"hello"}, "usage: run ./cmd/<step>"},
-		{"release server failing", map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": "v9.0.0", "GITHUB_SERVER_URL": "http://127.0.0.1:1"}, []string{"./cmd/hello"}, "checksums.txt answered HTTP 000"},
+		{"release server failing", map[string]string{"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": "v9.0.0", "GITHUB_SERVER_URL": "http://127.0.0.1:1", "PATH": verifyingGh}, []string{"./cmd/hello"}, "checksums.txt answered HTTP 000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -534,9 +555,10 @@ func TestFetcherSHARefBuildsFromSource(t *testing.T) {
 			if tc.layout != nil {
 				root = tc.layout(t)
 			}
+			path, ghCalls := ghStandIn(t, 0, "Verification succeeded!")
 			env := map[string]string{
 				"DAEDALUS_BIN_CACHE": t.TempDir(), "GITHUB_SERVER_URL": srv.URL, "GITHUB_API_URL": srv.URL + "/api",
-				"DAEDALUS_GITHUB_TOKEN": "ghs_test", "RUNNER_TEMP": t.TempDir(),
+				"DAEDALUS_GITHUB_TOKEN": "ghs_test", "RUNNER_TEMP": t.TempDir(), "PATH": path,
 			}
 			for k, v := range tc.env {
 				env[k] = v
@@ -550,6 +572,9 @@ func TestFetcherSHARefBuildsFromSource(t *testing.T) {
 			}
 			if seen := srv.seen(); len(seen) != 0 {
 				t.Errorf("a SHA ref made requests %v: it needs none", seen)
+			}
+			if calls := ghCalls(); len(calls) != 0 {
+				t.Errorf("a SHA ref ran gh %q: it verifies nothing, it builds", calls)
 			}
 		})
 	}
@@ -594,11 +619,13 @@ func TestFetcherRefusesAlteredCache(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			srv := newReleaseServer(t, repo)
-			srv.publish(t, tag, "", "daedalus-hello")
+			srv.publish(t, tag, strings.Repeat("1", 40), "daedalus-hello")
 			cache := t.TempDir()
+			path, _ := ghStandIn(t, 0, "Verification succeeded!")
 			env := map[string]string{
 				"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": tag,
 				"DAEDALUS_BIN_CACHE": cache, "GITHUB_SERVER_URL": srv.URL,
+				"GITHUB_API_URL": srv.URL + "/api", "PATH": path,
 			}
 			if r := fetch(t, actionRepo(t, t.TempDir()), env, "hello"); r.err != nil {
 				t.Fatalf("first run: %v\n%s%s", r.err, r.stdout, r.stderr)
@@ -638,15 +665,17 @@ func TestFetcherCachePerRepository(t *testing.T) {
 	t.Parallel()
 	const repo, fork, tag = "daedalus-dev/daedalus", "someone/daedalus", "v1.2.3"
 	ours := newReleaseServer(t, repo)
-	ours.publish(t, tag, "", "daedalus-hello")
+	ours.publish(t, tag, strings.Repeat("1", 40), "daedalus-hello")
 	theirs := newReleaseServer(t, fork)
-	theirs.publishScripts(t, tag, "", map[string]string{"daedalus-hello": "#!/bin/sh\necho the fork binary\n"})
+	theirs.publishScripts(t, tag, strings.Repeat("2", 40), map[string]string{"daedalus-hello": "#!/bin/sh\necho the fork binary\n"})
 	cache := t.TempDir()
+	path, _ := ghStandIn(t, 0, "Verification succeeded!")
 	run := func(repo string, srv *releaseServer) fetchRun {
 		t.Helper()
 		r := fetch(t, actionRepo(t, t.TempDir()), map[string]string{
 			"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": tag,
 			"DAEDALUS_BIN_CACHE": cache, "GITHUB_SERVER_URL": srv.URL,
+			"GITHUB_API_URL": srv.URL + "/api", "PATH": path,
 		}, "hello")
 		if r.err != nil {
 			t.Fatalf("%s@%s: %v\n%s%s", repo, tag, r.err, r.stdout, r.stderr)
@@ -689,5 +718,194 @@ func writeExecutable(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o755); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// ghStandIn writes an executable gh into a new directory and returns a PATH that finds it
+// first, and the argument lists of every call to it. It stands in for `gh attestation
+// verify`, whose documented exit status is 0 when an attestation of the file verifies
+// against the given identity and 1 when none does: it records its arguments, prints
+// message to stderr and exits with exit. The fetcher's decisions are what is under test
+// here; the verification itself is gh's.
+func ghStandIn(t *testing.T, exit int, message string) (path string, calls func() [][]string) {
+	t.Helper()
+	dir := t.TempDir()
+	log := filepath.Join(dir, "calls")
+	script := fmt.Sprintf("#!/bin/sh\nfor a in \"$@\"; do printf '%%s\\n' \"$a\" >>%q; done\necho --- >>%q\necho %q >&2\nexit %d\n", log, log, message, exit)
+	writeExecutable(t, filepath.Join(dir, "gh"), script)
+	return dir + string(os.PathListSeparator) + pathWithoutGh(t), func() [][]string {
+		raw, err := os.ReadFile(log)
+		if os.IsNotExist(err) {
+			return nil
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out [][]string
+		var call []string
+		for _, line := range strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n") {
+			if line == "---" {
+				out, call = append(out, call), nil
+				continue
+			}
+			call = append(call, line)
+		}
+		return out
+	}
+}
+
+// pathWithoutGh is this process's PATH without the directories that hold a gh.
+func pathWithoutGh(t *testing.T) string {
+	t.Helper()
+	var keep []string
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if _, err := os.Stat(filepath.Join(dir, "gh")); err == nil {
+			continue
+		}
+		keep = append(keep, dir)
+	}
+	return strings.Join(keep, string(os.PathListSeparator))
+}
+
+// verifyArgs are the arguments the fetcher must give gh for an asset of repo's release
+// whose tag points at commit.
+func verifyArgs(asset, repo, commit string) []string {
+	return []string{"attestation", "verify", asset, "--repo", repo, "--signer-workflow", repo + "/.github/workflows/release.yml", "--source-digest", commit}
+}
+
+// TestFetcherAttestation: a release asset runs only when gh attestation verify proves it
+// was built by the repository's release workflow from the commit its tag points at. Where
+// that cannot be checked the fetcher builds from source and says why (or fails, when
+// release binaries are required); where gh refuses the asset, so does the fetcher.
+func TestFetcherAttestation(t *testing.T) {
+	t.Parallel()
+	const repo = "daedalus-dev/daedalus"
+	const commit = "0123456789abcdef0123456789abcdef01234567"
+	asset := fmt.Sprintf("daedalus-hello_%s_%s.tar.gz", runtime.GOOS, runtime.GOARCH)
+	const refusal = "Error: verifying with issuer \"sigstore.dev\": no attestations matched the signer workflow"
+	for _, tc := range []struct {
+		name     string
+		ref      string
+		gh       int // gh's exit status; -1: no gh on PATH
+		mode     string
+		tagsDown bool // the tags API fails
+		fails    bool
+		stdout   string // the binary's output, or in the ::error::
+		stderr   string // in the log
+		gets     bool   // the release's asset is downloaded
+		verifies bool   // gh is asked about the asset, for commit
+	}{
+		{name: "gh verifies the asset", ref: "v2.0.0", gh: 0,
+			stdout: "daedalus-hello ran with: x", stderr: "sha256 and attestation verified (commit " + commit + ")", gets: true, verifies: true},
+		{name: "floating tag: the commit of its release tag", ref: "v2", gh: 0,
+			stdout: "daedalus-hello ran with: x", stderr: "release v2.0.0, downloaded", gets: true, verifies: true},
+		{name: "gh refuses the asset", ref: "v2.0.0", gh: 1, fails: true,
+			stdout: asset + " of release v2.0.0 failed its attestation check (gh attestation verify exited 1: " + refusal, gets: true, verifies: true},
+		{name: "no gh: built from source", ref: "v2.0.0", gh: -1,
+			stdout: "hello from source with: [x]", stderr: "the gh CLI is not on PATH, so the attestation of release v2.0.0 cannot be verified: building ./cmd/hello from source instead"},
+		{name: "no gh, release binaries required", ref: "v2.0.0", gh: -1, mode: "release", fails: true,
+			stdout: "the gh CLI is not on PATH, so the attestation of release v2.0.0 cannot be verified; unset DAEDALUS_BIN_SOURCE"},
+		{name: "tag's commit unreadable: built from source", ref: "v2.0.0", gh: 0, tagsDown: true,
+			stdout: "hello from source with: [x]", stderr: "the commit of tag v2.0.0 cannot be read from the GitHub tags API"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := newReleaseServer(t, repo)
+			srv.publish(t, "v2.0.0", commit, "daedalus-hello")
+			srv.mu.Lock()
+			srv.tags["v2"] = commit
+			srv.mu.Unlock()
+			path, ghCalls := ghStandIn(t, tc.gh, refusal)
+			if tc.gh < 0 {
+				path = pathWithoutGh(t)
+			}
+			api := srv.URL + "/api"
+			if tc.tagsDown {
+				api = srv.URL + "/no-api"
+			}
+			cache := t.TempDir()
+			env := map[string]string{
+				"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": tc.ref, "DAEDALUS_BIN_CACHE": cache,
+				"GITHUB_SERVER_URL": srv.URL, "GITHUB_API_URL": api, "RUNNER_TEMP": t.TempDir(), "PATH": path,
+				"DAEDALUS_GITHUB_TOKEN": "ghs_test",
+			}
+			if tc.mode != "" {
+				env["DAEDALUS_BIN_SOURCE"] = tc.mode
+			}
+			r := fetch(t, actionRepo(t, t.TempDir()), env, "hello", "x")
+			if tc.fails {
+				if r.err == nil || !strings.HasPrefix(r.stdout, "::error title=Daedalus binary::") || !strings.Contains(r.stdout, tc.stdout) {
+					t.Errorf("err %v, stdout %q: want a failure and an ::error:: saying %q", r.err, r.stdout, tc.stdout)
+				}
+				if strings.Contains(r.stdout+r.stderr, "ran with") {
+					t.Errorf("the refused binary ran: %q %q", r.stdout, r.stderr)
+				}
+				if entries, _ := os.ReadDir(cache); len(entries) != 0 {
+					t.Errorf("a refused asset left %v in the cache", entries)
+				}
+			} else if r.err != nil || r.stdout != tc.stdout+"\n" || !strings.Contains(r.stderr, tc.stderr) {
+				t.Errorf("err %v, stdout %q, stderr %q: want %q and %q", r.err, r.stdout, r.stderr, tc.stdout, tc.stderr)
+			}
+			got := slices.ContainsFunc(srv.seen(), func(p string) bool { return strings.HasSuffix(p, "/"+asset) })
+			if got != tc.gets {
+				t.Errorf("asset downloaded: %v, want %v (requests %v)", got, tc.gets, srv.seen())
+			}
+			calls := ghCalls()
+			if !tc.verifies {
+				if tc.gh >= 0 && len(calls) != 0 {
+					t.Errorf("gh ran %q: nothing was there to verify", calls)
+				}
+				return
+			}
+			if len(calls) != 1 {
+				t.Fatalf("gh ran %d times, want once: %q", len(calls), calls)
+			}
+			calls[0][2] = filepath.Base(calls[0][2])
+			if want := verifyArgs(asset, repo, commit); !slices.Equal(calls[0], want) {
+				t.Errorf("gh %q, want gh %q", calls[0], want)
+			}
+			if strings.Contains(strings.Join(calls[0], " "), "ghs_test") {
+				t.Error("the token reached gh's arguments")
+			}
+		})
+	}
+}
+
+// TestFetcherReverifiesOldCacheEntry: a cache entry whose record names no attested commit
+// (written before attestations were checked) is not run as it is: the asset is downloaded
+// and verified again, and the new entry records the commit.
+func TestFetcherReverifiesOldCacheEntry(t *testing.T) {
+	t.Parallel()
+	const repo, tag = "daedalus-dev/daedalus", "v1.2.3"
+	const commit = "0123456789abcdef0123456789abcdef01234567"
+	srv := newReleaseServer(t, repo)
+	srv.publish(t, tag, commit, "daedalus-hello")
+	cache := t.TempDir()
+	path, ghCalls := ghStandIn(t, 0, "Verification succeeded!")
+	env := map[string]string{
+		"DAEDALUS_ACTION_REPOSITORY": repo, "DAEDALUS_ACTION_REF": tag, "DAEDALUS_BIN_CACHE": cache,
+		"GITHUB_SERVER_URL": srv.URL, "GITHUB_API_URL": srv.URL + "/api", "PATH": path,
+	}
+	// The entry as the fetcher wrote it before: the binary and its sha256, no commit.
+	dir := filepath.Join(cache, repo, tag, runtime.GOOS+"_"+runtime.GOARCH)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := "#!/bin/sh\necho unattested\n"
+	writeExecutable(t, filepath.Join(dir, "daedalus-hello"), old)
+	sum := sha256.Sum256([]byte(old))
+	if err := os.WriteFile(filepath.Join(dir, "daedalus-hello.sha256"), []byte(hex.EncodeToString(sum[:])+"  daedalus-hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := fetch(t, actionRepo(t, t.TempDir()), env, "hello")
+	if r.err != nil || r.stdout != "daedalus-hello ran with: \n" || !strings.Contains(r.stderr, "attestation verified (commit "+commit+")") {
+		t.Fatalf("err %v, stdout %q, stderr %q: want the release's binary, downloaded and verified again", r.err, r.stdout, r.stderr)
+	}
+	if n := len(ghCalls()); n != 1 {
+		t.Errorf("gh ran %d times, want once", n)
+	}
+	record, _ := os.ReadFile(filepath.Join(dir, "daedalus-hello.sha256"))
+	if !strings.Contains(string(record), commit+"  commit\n") {
+		t.Errorf("the new record %q does not name the attested commit", record)
 	}
 }

@@ -23,6 +23,7 @@ type workflow struct {
 		Permissions    any    `yaml:"permissions"`
 		TimeoutMinutes any    `yaml:"timeout-minutes"`
 		Steps          []struct {
+			Name string         `yaml:"name"`
 			Uses string         `yaml:"uses"`
 			With map[string]any `yaml:"with"`
 		} `yaml:"steps"`
@@ -30,6 +31,39 @@ type workflow struct {
 }
 
 var pinnedRe = regexp.MustCompile(`^[\w.-]+/[\w./-]+@[0-9a-f]{40}$`)
+
+// attestingJobs is, per workflow file, the one job that signs artifact attestations: only
+// it may hold attestations: write, and in its workflow only it may hold id-token: write
+// (an OIDC token is what the Sigstore certificate is issued for). Any other workflow may
+// not write attestations at all.
+var attestingJobs = map[string]string{"release.yml": "release"}
+
+// attestationProblems checks the attestations and id-token write grants of one workflow
+// (file is its base name) against attestingJobs.
+func attestationProblems(file string, w workflow) []string {
+	var problems []string
+	job, attests := attestingJobs[file]
+	guarded := []string{"attestations"}
+	if attests {
+		guarded = append(guarded, "id-token")
+	}
+	grants := func(perms any, scope string) bool {
+		p, _ := perms.(map[string]any)
+		return p[scope] == "write"
+	}
+	for _, scope := range guarded {
+		// The general rule already refuses every other top-level write.
+		if scope == "id-token" && grants(w.Permissions, scope) {
+			problems = append(problems, fmt.Sprintf("top-level permissions grant %s: write to every job; only the attesting job may hold it", scope))
+		}
+		for name, j := range w.Jobs {
+			if grants(j.Permissions, scope) && (!attests || name != job) {
+				problems = append(problems, fmt.Sprintf("job %s holds %s: write, which only the attesting job (%s in release.yml) may hold", name, scope, attestingJobs["release.yml"]))
+			}
+		}
+	}
+	return problems
+}
 
 // workflowProblems checks one workflow against the repository's policy: a top-level
 // permissions block that grants no write access other than id-token (jobs widen it only
@@ -61,6 +95,7 @@ func workflowProblems(path string) ([]string, error) {
 	if w.Concurrency == nil {
 		problems = append(problems, "no concurrency group")
 	}
+	problems = append(problems, attestationProblems(filepath.Base(path), w)...)
 	lines := strings.Split(string(raw), "\n")
 	for name, j := range w.Jobs {
 		if j.Uses == "" && j.TimeoutMinutes == nil {
@@ -141,6 +176,104 @@ jobs:
 	sort.Strings(want)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestAttestationGrantsOnlyInReleaseJob: in a workflow named release.yml only the release
+// job may hold attestations: write and id-token: write; elsewhere attestations: write is
+// refused anywhere, while id-token: write keeps its usual rules (Azure sign-in).
+func TestAttestationGrantsOnlyInReleaseJob(t *testing.T) {
+	t.Parallel()
+	const body = `on: push
+permissions:
+  contents: read
+  id-token: write
+  attestations: write
+concurrency: x
+jobs:
+  release:
+    runs-on: ubuntu-latest
+    timeout-minutes: 5
+    permissions:
+      contents: write
+      id-token: write
+      attestations: write
+    steps: []
+  other:
+    runs-on: ubuntu-latest
+    timeout-minutes: 5
+    permissions:
+      id-token: write
+      attestations: write
+    steps: []
+`
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{"release.yml", []string{
+			"job other holds attestations: write, which only the attesting job (release in release.yml) may hold",
+			"job other holds id-token: write, which only the attesting job (release in release.yml) may hold",
+			"top-level permissions grant attestations: write to every job; grant it in the job that needs it",
+			"top-level permissions grant id-token: write to every job; only the attesting job may hold it",
+		}},
+		{"ci.yml", []string{
+			"job other holds attestations: write, which only the attesting job (release in release.yml) may hold",
+			"job release holds attestations: write, which only the attesting job (release in release.yml) may hold",
+			"top-level permissions grant attestations: write to every job; grant it in the job that needs it",
+		}},
+	} {
+		f := filepath.Join(t.TempDir(), tc.file)
+		if err := os.WriteFile(f, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := workflowProblems(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+			t.Errorf("%s problems:\n%s\nwant:\n%s", tc.file, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+		}
+	}
+}
+
+// TestReleaseAttestsAssets: the release job attests every archive with the first-party
+// action, pinned, before the step that publishes the release, and holds the two grants
+// that needs.
+func TestReleaseAttestsAssets(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), ".github", "workflows", "release.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w workflow
+	if err := yaml.Unmarshal(raw, &w); err != nil {
+		t.Fatal(err)
+	}
+	job, ok := w.Jobs["release"]
+	if !ok {
+		t.Fatal("release.yml has no release job")
+	}
+	perms, _ := job.Permissions.(map[string]any)
+	for _, scope := range []string{"contents", "id-token", "attestations"} {
+		if perms[scope] != "write" {
+			t.Errorf("the release job's permissions %v lack %s: write", perms, scope)
+		}
+	}
+	attest, publish := -1, -1
+	for i, s := range job.Steps {
+		if strings.HasPrefix(s.Uses, "actions/attest-build-provenance@") {
+			attest = i
+			if s.With["subject-path"] != "dist/*.tar.gz" {
+				t.Errorf("the attestation covers %v, want every archive (dist/*.tar.gz)", s.With["subject-path"])
+			}
+		}
+		if s.Name == "Publish the release" {
+			publish = i
+		}
+	}
+	if attest < 0 || publish < 0 || attest > publish {
+		t.Errorf("attest step %d, publish step %d: the archives must be attested before the release is published", attest, publish)
 	}
 }
 

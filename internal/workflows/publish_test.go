@@ -577,14 +577,20 @@ func TestPublishRelease(t *testing.T) {
 		t.Errorf("sha256sum -c over the published assets: %v\n%s", err, out)
 	}
 
-	// The fetcher runs the published binary, from the release tag and from v1.
+	// The fetcher runs the published binary, from the release tag and from v1, once gh
+	// (a stand-in: the attestation API is GitHub's) has verified it for the tag's commit,
+	// the annotated tag peeled.
 	for _, ref := range []string{"v1.1.0", "v1"} {
+		path, ghCalls := ghStandIn(t, 0, "Verification succeeded!")
 		r := fetch(t, actionRepo(t, t.TempDir()), map[string]string{
 			"DAEDALUS_ACTION_REPOSITORY": publishRepo, "DAEDALUS_ACTION_REF": ref, "DAEDALUS_BIN_SOURCE": "release",
-			"DAEDALUS_BIN_CACHE": t.TempDir(), "GITHUB_SERVER_URL": gh.URL, "GITHUB_API_URL": gh.URL,
+			"DAEDALUS_BIN_CACHE": t.TempDir(), "GITHUB_SERVER_URL": gh.URL, "GITHUB_API_URL": gh.URL, "PATH": path,
 		}, "hello", "x")
 		if r.err != nil || r.stdout != "released hello ran with: [x]\n" || !strings.Contains(r.stderr, "release v1.1.0, downloaded daedalus-hello_") {
 			t.Errorf("uses: …@%s: %v\nstdout %q\nstderr %q", ref, r.err, r.stdout, r.stderr)
+		}
+		if calls := ghCalls(); len(calls) != 1 || calls[0][len(calls[0])-1] != commit {
+			t.Errorf("uses: …@%s: gh calls %q, want one attestation check for commit %s", ref, calls, commit)
 		}
 	}
 }

@@ -103,12 +103,21 @@ func TestReleaseSnapshot(t *testing.T) {
 
 	// Serve it as release v0.0.0-test and let the fetcher run the real infra binary:
 	// with no inputs it must refuse, naming the input.
-	srv := httptest.NewServer(http.StripPrefix("/daedalus-dev/daedalus/releases/download/v0.0.0-test/", http.FileServer(http.Dir(out))))
+	// The tags API says the tag points at the commit built; gh stands in for the
+	// attestation check, which needs GitHub (TestFetcherAttestation covers its decisions).
+	mux := http.NewServeMux()
+	mux.Handle("/daedalus-dev/daedalus/releases/download/v0.0.0-test/", http.StripPrefix("/daedalus-dev/daedalus/releases/download/v0.0.0-test/", http.FileServer(http.Dir(out))))
+	mux.HandleFunc("/api/repos/daedalus-dev/daedalus/tags", func(w http.ResponseWriter, r *http.Request) {
+		serveTags(w, r, map[string]string{"v0.0.0-test": commit})
+	})
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	cache := t.TempDir()
+	path, ghCalls := ghStandIn(t, 0, "Verification succeeded!")
 	env := map[string]string{
 		"DAEDALUS_ACTION_REPOSITORY": "daedalus-dev/daedalus", "DAEDALUS_ACTION_REF": "v0.0.0-test",
-		"DAEDALUS_BIN_CACHE": cache, "GITHUB_SERVER_URL": srv.URL, "DAEDALUS_BIN_SOURCE": "release",
+		"DAEDALUS_BIN_CACHE": cache, "GITHUB_SERVER_URL": srv.URL, "GITHUB_API_URL": srv.URL + "/api",
+		"DAEDALUS_BIN_SOURCE": "release", "PATH": path,
 	}
 	for i, how := range []string{"downloaded daedalus-infra_", "cached"} {
 		r := fetch(t, root, env, "infra")
@@ -119,6 +128,9 @@ func TestReleaseSnapshot(t *testing.T) {
 			t.Errorf("run %d: stderr %q lacks %q", i, r.stderr, how)
 		}
 		t.Logf("fetcher start-up for the released daedalus-infra (%s): %d ms", how, r.readyMS)
+	}
+	if calls := ghCalls(); len(calls) != 1 || calls[0][len(calls[0])-1] != commit {
+		t.Errorf("gh calls %q: want one attestation check for commit %s", calls, commit)
 	}
 }
 

@@ -84,6 +84,18 @@ server: nats.externalMonitoringEndpoint, else the first externalUrl host on 8222
 {{- end -}}
 {{- end -}}
 
+{{- /*
+A third-party image (repository, tag, digest): repository:tag@digest, or repository@digest
+without a tag; repository:tag, unpinned, only when the digest is empty. With a digest the
+runtime pulls the digest, and the tag is there for people to read.
+*/}}
+{{- define "daedalus.pinnedImage" -}}
+{{- $ref := .repository -}}
+{{- with toString (.tag | default "") }}{{ $ref = printf "%s:%s" $ref . }}{{ end -}}
+{{- with .digest }}{{ $ref = printf "%s@%s" $ref . }}{{ end -}}
+{{- $ref -}}
+{{- end -}}
+
 {{- define "daedalus.image" -}}
 {{- $repo := .image.repository -}}
 {{- if hasPrefix "REPLACE_VIA_HELM_SET" $repo -}}
