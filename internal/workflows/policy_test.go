@@ -242,7 +242,7 @@ jobs:
 // that needs.
 func TestReleaseAttestsAssets(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile(filepath.Join(repoRoot(t), ".github", "workflows", "release.yml"))
+	raw, err := os.ReadFile(filepath.Join(engine.RepoRoot(t), ".github", "workflows", "release.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
