@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	pb "github.com/kedacore/keda/v2/pkg/scalers/externalscaler"
@@ -110,7 +111,12 @@ type Server struct {
 	JS     jetstream.JetStream
 	Log    *slog.Logger
 	Resync time.Duration // 0 means DefaultResync
+
+	watching atomic.Int64
 }
+
+// Watching is the number of StreamIsActive calls currently subscribed to publishes.
+func (s *Server) Watching() int { return int(s.watching.Load()) }
 
 var _ pb.ExternalScalerServer = (*Server)(nil)
 
@@ -178,7 +184,12 @@ func (s *Server) StreamIsActive(ref *pb.ScaledObjectRef, out grpc.ServerStreamin
 	}
 	wake := make(chan struct{}, 1)
 	var sub *watchSub
-	defer func() { sub.close() }()
+	defer func() {
+		if sub != nil {
+			sub.close()
+			s.watching.Add(-1)
+		}
+	}()
 	tick := time.NewTicker(resync)
 	defer tick.Stop()
 
@@ -187,6 +198,8 @@ func (s *Server) StreamIsActive(ref *pb.ScaledObjectRef, out grpc.ServerStreamin
 		if sub == nil {
 			if sub, err = s.subscribe(ctx, md, wake); err != nil {
 				log.Warn("not watching publishes yet; polling every resync", "err", err, "resync", resync)
+			} else {
+				s.watching.Add(1)
 			}
 		}
 		active, err := s.activeAfter(ctx, md, published)
@@ -271,8 +284,10 @@ func (s *Server) subscribe(ctx context.Context, md Metadata, wake chan<- struct{
 		w.subs = append(w.subs, sub)
 	}
 	// The subscription is live once the server has it: flush, so no publish from here on
-	// is missed.
-	if err := s.NC.FlushWithContext(ctx); err != nil {
+	// is missed. KEDA's stream carries no deadline, and a flush needs one.
+	fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.NC.FlushWithContext(fctx); err != nil {
 		w.close()
 		return nil, err
 	}

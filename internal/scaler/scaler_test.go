@@ -134,6 +134,12 @@ func TestLagMissing(t *testing.T) {
 // serve runs the scaler over mutual TLS on loopback and returns its address.
 func serve(t *testing.T, w *natsWorld, p *pki, resync time.Duration) string {
 	t.Helper()
+	addr, _ := serveWith(t, w, p, resync)
+	return addr
+}
+
+func serveWith(t *testing.T, w *natsWorld, p *pki, resync time.Duration) (string, *Server) {
+	t.Helper()
 	cfg, err := ServerTLS(TLSFiles{Cert: p.cert, Key: p.key, ClientCA: p.ca})
 	if err != nil {
 		t.Fatal(err)
@@ -144,14 +150,15 @@ func serve(t *testing.T, w *natsWorld, p *pki, resync time.Duration) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, &Server{NC: w.nc, JS: w.js, Resync: resync}, cfg) }()
+	srv := &Server{NC: w.nc, JS: w.js, Resync: resync}
+	go func() { done <- Serve(ctx, ln, srv, cfg) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return ln.Addr().String()
+	return ln.Addr().String(), srv
 }
 
 func dial(t *testing.T, addr string, p *pki, cert, key string) pb.ExternalScalerClient {
@@ -240,9 +247,19 @@ func TestStreamIsActiveWakesOnPublish(t *testing.T) {
 	w.consumer(t, testWorker)
 	w.consumer(t, "other")
 	p := newPKI(t)
-	client := dial(t, serve(t, w, p, time.Hour), p, p.clientCert, p.clientKey)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	addr, srv := serveWith(t, w, p, time.Hour)
+	client := dial(t, addr, p, p.clientCert, p.clientKey)
+	// No deadline, as KEDA opens the stream: the call's context never carries one.
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(30 * time.Second):
+			t.Error("no answer within 30 s")
+			cancel()
+		}
+	}()
 	stream, err := client.StreamIsActive(ctx, ref(testWorker))
 	if err != nil {
 		t.Fatal(err)
@@ -250,6 +267,9 @@ func TestStreamIsActiveWakesOnPublish(t *testing.T) {
 	first, err := stream.Recv()
 	if err != nil || first.Result {
 		t.Fatalf("first StreamIsActive message = %v, %v; want the current state, false", first, err)
+	}
+	if n := srv.Watching(); n != 1 {
+		t.Errorf("Watching() = %d with one stream open, want 1", n)
 	}
 	w.publish(t, "agent.tasks.other", 1) // wakes nothing here: another worker's subject
 	w.publish(t, testSubject, 1)
