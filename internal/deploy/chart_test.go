@@ -181,6 +181,7 @@ func TestValuesRejected(t *testing.T) {
 		{name: "pre-pull of a placeholder image", files: []string{"values-aks-test.yaml"}, sets: []string{"prepull.enabled=true"}, want: "image.repository is the placeholder"},
 		{name: "push scaler without its TLS Secret", files: []string{"values-aks-test.yaml"}, sets: append(overlaySets[:len(overlaySets):len(overlaySets)], "scaler.mode=push"), want: "scaler.tls.secretName is required with scaler.mode=push"},
 		{name: "unknown scaler mode", sets: []string{"scaler.mode=webhook"}, want: "mode"},
+		{name: "unknown scaler trigger", sets: []string{"scaler.trigger=grpc"}, want: "trigger"},
 		{name: "scaler egress without a CIDR", sets: []string{"scaler.networkPolicy.egress[0].ports[0]=4222"}, want: "cidr"},
 		{name: "route TLS without its Secret", files: []string{"values-production.yaml"}, sets: []string{"nats.cluster.tls.enabled=true"}, want: "nats.cluster.tls.secretName is required"},
 	}
