@@ -185,7 +185,7 @@ kind: ScaledJob
 metadata: {name: %s}
 spec:
   pollingInterval: %d
-  maxReplicaCount: 10
+  maxReplicaCount: 100
   jobTargetRef:
     template:
       spec:
