@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -325,5 +326,55 @@ func TestServeStopsWithContext(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not return after its context ended")
+	}
+}
+
+// TestTLSReloadsRenewedCertificates: a renewed Secret (new CA, certificate and key in the
+// same files) takes effect at the next handshake without a restart; a half-written one
+// keeps the previous certificates.
+func TestTLSReloadsRenewedCertificates(t *testing.T) {
+	w := newNATS(t)
+	w.consumer(t, testWorker)
+	p := newPKI(t)
+	addr := serve(t, w, p, time.Hour)
+	isActive := func(c pb.ExternalScalerClient) error {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		_, err := c.IsActive(ctx, ref(testWorker))
+		return err
+	}
+	if err := isActive(dial(t, addr, p, p.clientCert, p.clientKey)); err != nil {
+		t.Fatalf("before renewal: %v", err)
+	}
+
+	renewed := newPKI(t)
+	for from, to := range map[string]string{renewed.ca: p.ca, renewed.cert: p.cert, renewed.key: p.key} {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Files written within the same clock tick as the first load would look unchanged.
+	future := time.Now().Add(time.Minute)
+	for _, f := range []string{p.ca, p.cert, p.key} {
+		if err := os.Chtimes(f, future, future); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := isActive(dial(t, addr, renewed, renewed.clientCert, renewed.clientKey)); err != nil {
+		t.Errorf("a client of the renewed CA after renewal: %v", err)
+	}
+	if err := isActive(dial(t, addr, p, p.clientCert, p.clientKey)); status.Code(err) != codes.Unavailable {
+		t.Errorf("a client of the old CA after renewal: %v, want refused", err)
+	}
+
+	if err := os.WriteFile(p.key, []byte("half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := isActive(dial(t, addr, renewed, renewed.clientCert, renewed.clientKey)); err != nil {
+		t.Errorf("with a half-written key the scaler stopped serving: %v", err)
 	}
 }
