@@ -167,10 +167,10 @@ func (s *Server) GetMetrics(ctx context.Context, req *pb.GetMetricsRequest) (*pb
 // threshold: the subscriber can hear a message before the stream has stored it.
 var settle = []time.Duration{2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond}
 
-// StreamIsActive sends the current activation, then a true each time a publish to the
-// consumer's subjects leaves the lag above activationLagThreshold, and a false when the
-// lag falls back (KEDA acts on the trues; it deactivates through its own polling). It
-// returns when KEDA goes away.
+// StreamIsActive sends the current activation, then a true each time it wakes (a publish
+// to the consumer's subjects, or the resync) with the lag above activationLagThreshold,
+// and a false when the lag falls back (KEDA acts on the trues; it deactivates through its
+// own polling). It returns when KEDA goes away.
 func (s *Server) StreamIsActive(ref *pb.ScaledObjectRef, out grpc.ServerStreamingServer[pb.IsActiveResponse]) error {
 	md, err := metadata(ref)
 	if err != nil {
@@ -204,6 +204,8 @@ func (s *Server) StreamIsActive(ref *pb.ScaledObjectRef, out grpc.ServerStreamin
 		}
 		active, err := s.activeAfter(ctx, md, published)
 		switch {
+		case ctx.Err() != nil:
+			return nil
 		case err != nil:
 			log.Warn("reading the lag", "err", err)
 		case !sent || active || active != last:
