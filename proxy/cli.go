@@ -19,11 +19,12 @@ var ErrUsage = errors.New("usage")
 // creates the streams and consumers, `proxy bridge [flags] -- agent…` serves a stdio agent on
 // TCP (see Bridge) and `proxy install DIR` copies the binary for it. `proxy noop` exits 0 at once
 // and `proxy pause` waits for SIGTERM: the chart's pre-pull DaemonSet runs them in images that
-// hold nothing else it could run. It reads the environment only through getenv. ctx ending
+// hold nothing else it could run. `proxy scaler [flags]` serves KEDA's external scaler for
+// the workers (internal/scaler), so the chart runs it from the same image. It reads the environment only through getenv. ctx ending
 // (SIGTERM) starts the graceful shutdown; Main returns once the in-flight task is settled.
 func Main(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	cmd := "run"
-	if len(args) > 0 && (args[0] == "run" || args[0] == "bootstrap" || args[0] == "bridge" || args[0] == "install" || args[0] == "noop" || args[0] == "pause") {
+	if len(args) > 0 && (args[0] == "run" || args[0] == "bootstrap" || args[0] == "bridge" || args[0] == "install" || args[0] == "noop" || args[0] == "pause" || args[0] == "scaler") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
@@ -41,6 +42,8 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stderr
 		return nil
 	case "bootstrap":
 		return mainBootstrap(ctx, args, getenv, stderr)
+	case "scaler":
+		return mainScaler(ctx, args, getenv, stderr)
 	default:
 		return mainRun(ctx, args, getenv, stderr)
 	}

@@ -1,5 +1,6 @@
 // Command proxy runs beside an ACP agent: it takes tasks from NATS JetStream, drives the agent
-// and publishes the results. `proxy bootstrap` creates the streams and consumers.
+// and publishes the results. `proxy bootstrap` creates the streams and consumers; `proxy scaler`
+// serves KEDA's external scaler for the workers.
 package main
 
 import (

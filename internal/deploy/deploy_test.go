@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -303,6 +304,38 @@ func TestDeployOnAPIServer(t *testing.T) {
 		}
 		if _, ok := sts.Spec.Template.Labels["azure.workload.identity/use"]; ok {
 			t.Errorf("NATS pods carry the workload identity label; only the workers act as the identity")
+		}
+	})
+
+	// Push mode on the real API server (KEDA's CRDs validate the TriggerAuthentication and
+	// the ScaledJob's two triggers): the scaler Deployment becomes ready with both replicas.
+	t.Run("install in push mode", func(t *testing.T) {
+		r := runStep(ctx, t, base("push", map[string]string{InputSet: "scaler.mode=push\nscaler.tls.secretName=scaler-tls"}))
+		if r.err != nil {
+			t.Fatalf("deploy: %v\n%s\nkubelet:\n%s", r.err, r.out.String(), kubelet.Log())
+		}
+		dep, err := k.AppsV1().Deployments("push").Get(ctx, "daedalus-scaler", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := dep.Spec.Template.Spec.Containers[0]
+		if dep.Status.ReadyReplicas != 2 || c.Image != "example.azurecr.io/daedalus-proxy:1.0.0" || len(c.Args) != 1 || c.Args[0] != "scaler" {
+			t.Errorf("scaler: %d ready, image %s, args %v; want 2 ready replicas of the proxy image running `scaler`", dep.Status.ReadyReplicas, c.Image, c.Args)
+		}
+		if _, err := rs.Cluster.Dynamic.Resource(ScaledJobGVR.GroupVersion().WithResource("triggerauthentications")).Namespace("push").Get(ctx, "daedalus-scaler", metav1.GetOptions{}); err != nil {
+			t.Errorf("TriggerAuthentication: %v", err)
+		}
+		sj, err := rs.Cluster.Dynamic.Resource(ScaledJobGVR).Namespace("push").Get(ctx, "daedalus-copilot", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		triggers, _, _ := unstructured.NestedSlice(sj.Object, "spec", "triggers")
+		var types []string
+		for _, tr := range triggers {
+			types = append(types, tr.(map[string]any)["type"].(string))
+		}
+		if !slices.Equal(types, []string{"external", "nats-jetstream"}) {
+			t.Errorf("ScaledJob triggers %v, want the scaler's (external) and nats-jetstream as the fallback", types)
 		}
 	})
 

@@ -87,6 +87,8 @@ func TestNetworkPoliciesOnAPIServer(t *testing.T) {
 		"workerNetworkPolicy.egress[2].cidr=10.20.0.0/16",
 		"workerNetworkPolicy.egress[2].ports={5432}",
 		"workerNetworkPolicy.egress[3].cidr=2001:db8::/32",
+		"scaler.mode=push",
+		"scaler.tls.secretName=daedalus-scaler-tls",
 	}
 	if _, err := cl.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "daedalus"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -110,6 +112,19 @@ func TestNetworkPoliciesOnAPIServer(t *testing.T) {
 	}
 	workerPod := podLabels(t, files, "ScaledJob")
 	natsPod := podLabels(t, files, "StatefulSet")
+	var scalerPod labels.Set
+	for _, doc := range renderedDocs(t, files, sets, "Deployment") {
+		var obj workload
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			t.Fatal(err)
+		}
+		if l := obj.pod().Labels; l["app.kubernetes.io/component"] == "scaler" {
+			scalerPod = l
+		}
+	}
+	if scalerPod == nil {
+		t.Fatal("no scaler Deployment in the push render")
+	}
 
 	t.Run("worker", func(t *testing.T) {
 		np := get("daedalus-worker")
@@ -164,6 +179,56 @@ func TestNetworkPoliciesOnAPIServer(t *testing.T) {
 		}
 		if want := []string{"0.0.0.0/0", "169.254.0.0/16", "10.20.0.0/16", "2001:db8::/32"}; !slices.Equal(blocks, want) {
 			t.Errorf("allow-list %v, want %v", blocks, want)
+		}
+	})
+
+	// The scaler: only KEDA's operator reaches its gRPC port; it reaches only DNS and
+	// NATS's client port, and NATS admits it there.
+	t.Run("scaler", func(t *testing.T) {
+		np := get("daedalus-scaler")
+		if !selects(t, &np.Spec.PodSelector, scalerPod) || selects(t, &np.Spec.PodSelector, workerPod) || selects(t, &np.Spec.PodSelector, natsPod) {
+			t.Errorf("podSelector %v: want the scaler pods (%v) only", np.Spec.PodSelector, scalerPod)
+		}
+		if len(np.Spec.Ingress) != 1 || len(np.Spec.Ingress[0].From) != 1 || !hasPort(np.Spec.Ingress[0].Ports, 9443, corev1.ProtocolTCP) || len(np.Spec.Ingress[0].Ports) != 1 {
+			t.Fatalf("ingress %+v, want one rule: KEDA's operator to 9443/TCP", np.Spec.Ingress)
+		}
+		from := np.Spec.Ingress[0].From[0]
+		if from.NamespaceSelector == nil || from.PodSelector == nil ||
+			!selects(t, from.NamespaceSelector, labels.Set{"kubernetes.io/metadata.name": "keda"}) ||
+			selects(t, from.NamespaceSelector, labels.Set{"kubernetes.io/metadata.name": "daedalus"}) ||
+			!selects(t, from.PodSelector, labels.Set{"app": "keda-operator"}) {
+			t.Errorf("scaler admitted from %+v, want KEDA's operator only", from)
+		}
+		if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+			t.Fatalf("policy types %v: egress is not restricted", np.Spec.PolicyTypes)
+		}
+		var dns, nats bool
+		for _, r := range np.Spec.Egress {
+			for _, peer := range r.To {
+				switch {
+				case peer.NamespaceSelector != nil && peer.PodSelector != nil:
+					dns = selects(t, peer.NamespaceSelector, labels.Set{"kubernetes.io/metadata.name": "kube-system"}) &&
+						selects(t, peer.PodSelector, labels.Set{"k8s-app": "kube-dns"}) && len(r.Ports) == 2
+				case peer.PodSelector != nil:
+					nats = selects(t, peer.PodSelector, natsPod) && hasPort(r.Ports, 4222, corev1.ProtocolTCP) && len(r.Ports) == 1
+				default:
+					t.Errorf("scaler egress peer %+v admits more than DNS and NATS", peer)
+				}
+			}
+		}
+		if !dns || !nats {
+			t.Errorf("scaler egress: DNS admitted %v, NATS client port admitted %v; want both", dns, nats)
+		}
+		admitted := false
+		for _, r := range get("daedalus-nats").Spec.Ingress {
+			if hasPort(r.Ports, 4222, corev1.ProtocolTCP) {
+				for _, p := range r.From {
+					admitted = admitted || (p.NamespaceSelector == nil && p.PodSelector != nil && selects(t, p.PodSelector, scalerPod))
+				}
+			}
+		}
+		if !admitted {
+			t.Error("NATS's policy does not admit the scaler to its client port")
 		}
 	})
 

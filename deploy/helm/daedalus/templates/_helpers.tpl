@@ -429,3 +429,5 @@ true
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{- define "daedalus.scaler.name" -}}{{ include "daedalus.fullname" . }}-scaler{{- end -}}
