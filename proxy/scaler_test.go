@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 	pb "github.com/kedacore/keda/v2/pkg/scalers/externalscaler"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -55,7 +56,7 @@ func TestMainScalerServes(t *testing.T) {
 	defer conn.Close()
 	client := pb.NewExternalScalerClient(conn)
 	e.publish("one")
-	ref := &pb.ScaledObjectRef{Name: "w", Namespace: "ns", ScalerMetadata: map[string]string{"stream": TasksStream, "consumer": testWorker}}
+	ref := &pb.ScaledObjectRef{Name: "w", Namespace: "ns", ScalerMetadata: map[string]string{"stream": contract.TasksStream, "consumer": testWorker}}
 	var active *pb.IsActiveResponse
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if active, err = client.IsActive(t.Context(), ref); err == nil || time.Now().After(deadline) {

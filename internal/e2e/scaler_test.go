@@ -27,6 +27,7 @@ import (
 	"github.com/daedalus-dev/daedalus/internal/kubetest"
 	"github.com/daedalus-dev/daedalus/internal/scaler"
 	"github.com/daedalus-dev/daedalus/proxy"
+	"github.com/daedalus-dev/daedalus/proxy/contract"
 )
 
 // scalerWorld is the control plane (no controllers: KEDA creating the Job is what is
@@ -66,7 +67,7 @@ func newScalerWorld(t *testing.T) *scalerWorld {
 	if w.js, err = jetstream.New(w.nc); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: proxy.TasksStream, Subjects: []string{proxy.TasksPrefix + ">"}}); err != nil {
+	if _, err := w.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: contract.TasksStream, Subjects: []string{contract.TasksPrefix + ">"}}); err != nil {
 		t.Fatal(err)
 	}
 	w.monitor = newMonitorProxy(t, w.nats.MonitorAddr().String())
@@ -137,7 +138,7 @@ type triggers struct {
 func (w *scalerWorld) scaledJob(ctx context.Context, ns, worker string, pollingInterval int, tr triggers) {
 	t := w.t
 	t.Helper()
-	if _, err := w.js.CreateOrUpdateConsumer(ctx, proxy.TasksStream, proxy.ConsumerConfig(worker, time.Minute, 3)); err != nil {
+	if _, err := w.js.CreateOrUpdateConsumer(ctx, contract.TasksStream, proxy.ConsumerConfig(worker, time.Minute, 3)); err != nil {
 		t.Fatal(err)
 	}
 	c := w.cluster.Client
@@ -170,13 +171,13 @@ spec:
 		trig = append(trig, fmt.Sprintf(`
     - type: %s
       metadata: {scalerAddress: %q, stream: %q, consumer: %q, lagThreshold: "1"}
-      authenticationRef: {name: scaler}`, tr.scaler, w.addr, proxy.TasksStream, worker))
+      authenticationRef: {name: scaler}`, tr.scaler, w.addr, contract.TasksStream, worker))
 	}
 	if tr.poll {
 		trig = append(trig, fmt.Sprintf(`
     - type: nats-jetstream
       metadata: {natsServerMonitoringEndpoint: %q, account: "$G", stream: %q, consumer: %q, lagThreshold: "1", useHttps: "false"}`,
-			monitorHost, proxy.TasksStream, worker))
+			monitorHost, contract.TasksStream, worker))
 	}
 	hits := w.monitor.Hits(monitorHost)
 	w.apply(ctx, scaledJobs, ns, fmt.Sprintf(`
@@ -232,7 +233,7 @@ func (w *scalerWorld) publish(ctx context.Context, worker string, n int) time.Ti
 	var at time.Time
 	for i := 0; i < n; i++ {
 		at = time.Now()
-		if _, err := w.js.Publish(ctx, proxy.TaskSubject(worker), []byte(fmt.Sprintf(`{"id":"%s-%d","prompt":"hi"}`, worker, i))); err != nil {
+		if _, err := w.js.Publish(ctx, contract.TaskSubject(worker), []byte(fmt.Sprintf(`{"id":"%s-%d","prompt":"hi"}`, worker, i))); err != nil {
 			w.t.Fatal(err)
 		}
 	}
