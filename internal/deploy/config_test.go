@@ -48,6 +48,10 @@ func TestReadConfig(t *testing.T) {
 		"INPUT_WORKER-IMAGES": "r.io/a/copilot:1\nother=r.io/a/other:2",
 		"INPUT_GITHUB-TOKEN":  "ghp_secret",
 		"INPUT_TIMEOUT":       "90",
+
+		"INPUT_VERIFY-SIGNATURE": "true",
+		"INPUT_SIGNER-IDENTITY":  "https://github.com/o/r/.github/workflows/release.yml@refs/heads/main",
+		"INPUT_TRUSTED-ROOT":     "/etc/trusted_root.json",
 	}
 	var out strings.Builder
 	a := actions.New(actions.WithGetenv(func(k string) string { return env[k] }), actions.WithWriter(&out))
@@ -69,6 +73,12 @@ func TestReadConfig(t *testing.T) {
 	}
 	if cfg.WorkerImages[FirstWorker] != "r.io/a/copilot:1" || cfg.WorkerImages["other"] != "r.io/a/other:2" {
 		t.Errorf("worker images = %v", cfg.WorkerImages)
+	}
+	want := Signature{Required: true, TrustedRoot: "/etc/trusted_root.json", Policy: attest.Policy{
+		Subject: "https://github.com/o/r/.github/workflows/release.yml@refs/heads/main", Issuer: attest.GitHubIssuer,
+	}}
+	if cfg.Signature != want {
+		t.Errorf("signature = %+v, want %+v", cfg.Signature, want)
 	}
 	if cfg.Timeout != 90*time.Second {
 		t.Errorf("timeout = %s", cfg.Timeout)

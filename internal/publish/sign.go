@@ -19,14 +19,12 @@ import (
 
 // Signed is what Sign pushed beside the index.
 type Signed struct {
-	Identity    attest.Identity
-	Signature   v1.Hash // referrer holding the image signature bundle
-	Provenance  v1.Hash // referrer holding the SLSA provenance bundle
-	SBOM        v1.Hash // referrer holding the SBOM attestation bundle (zero without SBOM)
-	LogEntries  int
-	FulcioURL   string
-	RekorURL    string
-	SignedImage string
+	Identity   attest.Identity
+	Signature  v1.Hash // referrer holding the image signature bundle
+	Provenance v1.Hash // referrer holding the SLSA provenance bundle
+	SBOM       v1.Hash // referrer holding the SBOM attestation bundle (zero without SBOM)
+	LogEntries int     // transparency-log entries made, one per bundle
+	RekorURL   string
 }
 
 // signing says whether the step signs, and if not, why not.
@@ -106,7 +104,7 @@ func Sign(ctx context.Context, a *actions.Action, cfg Config, o origin, b *Built
 		predicate     any
 		into          *v1.Hash
 	}
-	out := &Signed{FulcioURL: cfg.FulcioURL, RekorURL: cfg.RekorURL, SignedImage: p.Image}
+	out := &Signed{RekorURL: cfg.RekorURL}
 	stmts := []stmt{
 		{attest.PredicateSign, nil, &out.Signature},
 		{attest.PredicateSLSA, attest.Provenance(build), &out.Provenance},
