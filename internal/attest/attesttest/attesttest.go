@@ -108,6 +108,11 @@ func New(t testing.TB) *Sigstore {
 	return s
 }
 
+// FulcioHandler and RekorHandler serve the two APIs, for a test that routes the public
+// hosts to them (an egress proxy).
+func (s *Sigstore) FulcioHandler() http.Handler { return http.HandlerFunc(s.fulcio) }
+func (s *Sigstore) RekorHandler() http.Handler  { return http.HandlerFunc(s.rekor) }
+
 // Certificates is how many certificates Fulcio issued; Entries how many entries Rekor logged.
 func (s *Sigstore) Certificates() int { s.mu.Lock(); defer s.mu.Unlock(); return s.certs }
 func (s *Sigstore) Entries() int      { s.mu.Lock(); defer s.mu.Unlock(); return s.entries }
