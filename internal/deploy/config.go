@@ -12,6 +12,7 @@ import (
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
 	"github.com/daedalus-dev/daedalus/internal/aks"
+	"github.com/daedalus-dev/daedalus/internal/attest"
 	"github.com/daedalus-dev/daedalus/internal/azure"
 )
 
@@ -40,6 +41,12 @@ const (
 	InputKEDAChartDigest  = "keda-chart-digest"
 	InputKEDANamespace    = "keda-namespace"
 	InputTimeout          = "timeout"
+
+	InputVerifySignature      = "verify-signature"
+	InputSignerIdentity       = "signer-identity"
+	InputSignerIdentityRegexp = "signer-identity-regexp"
+	InputSignerIssuer         = "signer-issuer"
+	InputTrustedRoot          = "trusted-root"
 )
 
 // Defaults of the inputs.
@@ -96,6 +103,10 @@ type Config struct {
 	KEDANamespace   string
 
 	Timeout time.Duration
+
+	// Signature, when Required, refuses a proxy image without a valid signature by the
+	// configured workflow identity, and deploys the verified image by digest.
+	Signature Signature
 }
 
 // ReadConfig reads the step's inputs; problems come back together as *actions.InputError
@@ -120,6 +131,15 @@ func ReadConfig(a *actions.Action) (Config, error) {
 		KEDAChartDigest:  strings.TrimPrefix(in.String(InputKEDAChartDigest, ""), "sha256:"),
 		KEDANamespace:    in.String(InputKEDANamespace, DefaultKEDANamespace),
 		Timeout:          in.Duration(InputTimeout, DefaultTimeout),
+		Signature: Signature{
+			Required: in.Bool(InputVerifySignature, false),
+			Policy: attest.Policy{
+				Subject:       in.String(InputSignerIdentity, ""),
+				SubjectRegexp: in.String(InputSignerIdentityRegexp, ""),
+				Issuer:        in.String(InputSignerIssuer, attest.GitHubIssuer),
+			},
+			TrustedRoot: in.String(InputTrustedRoot, ""),
+		},
 	}
 	if len(c.Values) == 0 {
 		c.Values = []string{DefaultValues}
@@ -230,6 +250,7 @@ func (c Config) Validate(inActions bool) error {
 		}
 	}
 	errs = append(errs, c.validateKEDADigest()...)
+	errs = append(errs, c.Signature.validate(c.ProxyImage)...)
 	if c.Timeout < 10*time.Second {
 		bad(InputTimeout, fmt.Sprintf("%s is too short for NATS to become ready", c.Timeout), "use at least 1m, e.g. 5m")
 	}
@@ -295,6 +316,11 @@ func (c Config) LogValue() slog.Value {
 		slog.String("keda_version", c.KEDAVersion),
 		slog.String("keda_chart_digest", c.KEDAChartDigest),
 		slog.Duration("timeout", c.Timeout),
+		slog.Bool("verify_signature", c.Signature.Required),
+		slog.String("signer_identity", c.Signature.Policy.Subject),
+		slog.String("signer_identity_regexp", c.Signature.Policy.SubjectRegexp),
+		slog.String("signer_issuer", c.Signature.Policy.Issuer),
+		slog.String("trusted_root", c.Signature.TrustedRoot),
 	)
 }
 

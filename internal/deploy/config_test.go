@@ -11,6 +11,7 @@ import (
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
 	"github.com/daedalus-dev/daedalus/internal/aks"
+	"github.com/daedalus-dev/daedalus/internal/attest"
 )
 
 func TestSplitImage(t *testing.T) {
@@ -47,6 +48,10 @@ func TestReadConfig(t *testing.T) {
 		"INPUT_WORKER-IMAGES": "r.io/a/copilot:1\nother=r.io/a/other:2",
 		"INPUT_GITHUB-TOKEN":  "ghp_secret",
 		"INPUT_TIMEOUT":       "90",
+
+		"INPUT_VERIFY-SIGNATURE": "true",
+		"INPUT_SIGNER-IDENTITY":  "https://github.com/o/r/.github/workflows/release.yml@refs/heads/main",
+		"INPUT_TRUSTED-ROOT":     "/etc/trusted_root.json",
 	}
 	var out strings.Builder
 	a := actions.New(actions.WithGetenv(func(k string) string { return env[k] }), actions.WithWriter(&out))
@@ -68,6 +73,12 @@ func TestReadConfig(t *testing.T) {
 	}
 	if cfg.WorkerImages[FirstWorker] != "r.io/a/copilot:1" || cfg.WorkerImages["other"] != "r.io/a/other:2" {
 		t.Errorf("worker images = %v", cfg.WorkerImages)
+	}
+	want := Signature{Required: true, TrustedRoot: "/etc/trusted_root.json", Policy: attest.Policy{
+		Subject: "https://github.com/o/r/.github/workflows/release.yml@refs/heads/main", Issuer: attest.GitHubIssuer,
+	}}
+	if cfg.Signature != want {
+		t.Errorf("signature = %+v, want %+v", cfg.Signature, want)
 	}
 	if cfg.Timeout != 90*time.Second {
 		t.Errorf("timeout = %s", cfg.Timeout)
@@ -98,6 +109,31 @@ func TestValidate(t *testing.T) {
 		{name: "no cluster", edit: func(c *Config) { c.Target.Kubeconfig = "" }, input: InputClusterName},
 		{name: "aks without subscription", edit: func(c *Config) { c.Target = aks.Target{ResourceGroup: "rg", ClusterName: "aks"} }, input: "subscription-id"},
 		{name: "short timeout", edit: func(c *Config) { c.Timeout = time.Second }, input: InputTimeout},
+		{name: "signature required", edit: func(c *Config) {
+			c.Signature = Signature{Required: true, Policy: attest.Policy{Subject: "https://github.com/o/r/.github/workflows/release.yml@refs/heads/main", Issuer: attest.GitHubIssuer}}
+		}},
+		{name: "signature without identity", edit: func(c *Config) {
+			c.Signature = Signature{Required: true, Policy: attest.Policy{Issuer: attest.GitHubIssuer}}
+		}, input: InputSignerIdentity},
+		{name: "signature with a broken regexp", edit: func(c *Config) {
+			c.Signature = Signature{Required: true, Policy: attest.Policy{SubjectRegexp: "^https://(", Issuer: attest.GitHubIssuer}}
+		}, input: InputSignerIdentityRegexp},
+		{name: "signature with both identity inputs", edit: func(c *Config) {
+			c.Signature = Signature{Required: true, Policy: attest.Policy{Subject: "a", SubjectRegexp: "b", Issuer: attest.GitHubIssuer}}
+		}, input: InputSignerIdentityRegexp},
+		{name: "signature without issuer", edit: func(c *Config) {
+			c.Signature = Signature{Required: true, Policy: attest.Policy{Subject: "a"}}
+		}, input: InputSignerIssuer},
+		{name: "signature without proxy image", edit: func(c *Config) {
+			c.ProxyImage = ""
+			c.Signature = Signature{Required: true, Policy: attest.Policy{Subject: "a", Issuer: attest.GitHubIssuer}}
+		}, input: InputProxyImage},
+		{name: "signature trusted root missing", edit: func(c *Config) {
+			c.Signature = Signature{Required: true, Policy: attest.Policy{Subject: "a", Issuer: attest.GitHubIssuer}, TrustedRoot: "/nonexistent/trusted_root.json"}
+		}, input: InputTrustedRoot},
+		{name: "signer identity without verify-signature", edit: func(c *Config) {
+			c.Signature = Signature{Policy: attest.Policy{Subject: "a", Issuer: attest.GitHubIssuer}}
+		}, input: InputVerifySignature},
 		{name: "acr login server instead of name", edit: func(c *Config) { c.ACRName = "myacr.azurecr.io" }, input: InputACRName},
 		{name: "KEDA chosen for the cluster", edit: func(c *Config) { c.KEDAVersion = "" }},
 		{name: "KEDA add-on", edit: func(c *Config) { c.KEDA = KEDAAddon }},

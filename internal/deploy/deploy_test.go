@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
+	"github.com/daedalus-dev/daedalus/internal/attest"
 	"github.com/daedalus-dev/daedalus/internal/engine"
 	"github.com/daedalus-dev/daedalus/internal/kubetest"
 )
@@ -192,6 +193,27 @@ func TestDeployOnAPIServer(t *testing.T) {
 		}
 		if nsExists("no-keda") || nsExists("keda") {
 			t.Errorf("the step changed the cluster without KEDA")
+		}
+	})
+
+	t.Run("proxy image without the required signature is refused and changes nothing", func(t *testing.T) {
+		reg := newSignedRegistry(t)
+		img := reg.push(t, "v1")
+		// Provenance alone is not a signature.
+		reg.sign(t, "octo/app", ".github/workflows/release.yml@refs/heads/main", img, img, attest.PredicateSLSA)
+		r := runStep(ctx, t, base("unsigned", map[string]string{
+			InputProxyImage:      reg.repo.Tag("v1").String(),
+			InputVerifySignature: "true",
+			InputSignerIdentity:  releaseWorkflow,
+			InputTrustedRoot:     reg.ss.WriteTrustedRoot(t),
+		}))
+		out := r.out.String()
+		if r.err == nil || !strings.Contains(out, "::error::refusing to deploy "+reg.repo.Tag("v1").String()) ||
+			!strings.Contains(out, "image "+img.Digest.String()+" has no Sigstore signature among its referrers") {
+			t.Fatalf("err = %v, want an ::error:: refusing the unsigned image\n%s", r.err, out)
+		}
+		if nsExists("unsigned") {
+			t.Errorf("namespace unsigned was created: the cluster changed although the image was refused")
 		}
 	})
 

@@ -1,7 +1,10 @@
 // Package deploy installs Daedalus on a Kubernetes cluster: the `deploy` step of the
 // pipeline (cmd/deploy, actions/deploy).
 //
-// It renders the chart in deploy/helm/daedalus with the Helm SDK before touching the
+// With verify-signature (Signature), it first refuses a proxy image that carries no valid
+// Sigstore signature by the configured workflow identity (internal/attest; an
+// admission-free check in the step, not admission control) and deploys the verified image
+// by digest. It renders the chart in deploy/helm/daedalus with the Helm SDK before touching the
 // cluster (so bad values, a placeholder image or a bad namespace fail with nothing
 // changed), then makes sure of KEDA (AKS's managed add-on is checked, not installed; with
 // Helm, the KEDA chart that KEDA's compatibility table gives for the cluster's Kubernetes

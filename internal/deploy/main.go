@@ -2,10 +2,23 @@ package deploy
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/daedalus-dev/daedalus/internal/actions"
+	"github.com/daedalus-dev/daedalus/internal/publish"
 )
+
+// anonymousOrDocker reads a registry with the runner's Docker credentials, if any
+// (docker login), else anonymously.
+func anonymousOrDocker(context.Context, name.Registry) ([]remote.Option, error) {
+	return []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}, nil
+}
 
 // Main is the deploy step: read and validate the inputs, wire the real cluster and
 // Azure access, Run, then write the outputs and the summary.
@@ -23,9 +36,22 @@ func Main(ctx context.Context, a *actions.Action) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	deps := Deps{Now: time.Now, REST: acc.REST}
+	deps := Deps{Now: time.Now, REST: acc.REST, Registry: anonymousOrDocker}
 	if acc.AKS != nil {
 		deps.AcrPull = acc.AKS.KubeletHasAcrPull
+		deps.Registry = func(ctx context.Context, reg name.Registry) ([]remote.Option, error) {
+			if !strings.Contains(reg.RegistryStr(), ".azurecr.") {
+				return anonymousOrDocker(ctx, reg)
+			}
+			// The step's Azure identity reads the ACR the ACR way (token exchange), the
+			// credential pinned to that one host.
+			transport := publish.PinnedTransport{Registry: reg.RegistryStr(), Base: http.DefaultTransport}
+			kc, err := publish.Login(ctx, a, acc.AKS.Credential, cfg.Target.Azure, reg, &http.Client{Transport: transport, Timeout: time.Minute})
+			if err != nil {
+				return nil, err
+			}
+			return []remote.Option{remote.WithAuthFromKeychain(kc), remote.WithTransport(transport)}, nil
+		}
 	}
 
 	res, err := Run(ctx, cfg, a, deps)

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/release"
@@ -43,6 +46,12 @@ type Deps struct {
 	Now func() time.Time
 	// WorkDir holds Helm's caches for remote charts; "" means a temporary directory.
 	WorkDir string
+	// Registry returns how to read the proxy image's registry (credentials, transport)
+	// for the signature check; nil means anonymous.
+	Registry func(ctx context.Context, reg name.Registry) ([]remote.Option, error)
+	// TrustedRoot replaces the trust root of the signature check (tests); nil means
+	// cfg.Signature.TrustedRoot or the public-good root.
+	TrustedRoot func() (root.TrustedMaterial, error)
 }
 
 // Result is what a successful Run deployed.
@@ -53,6 +62,7 @@ type Result struct {
 	Status       string
 	ChartVersion string
 	ProxyImage   string
+	ProxySigner  string // verified signer identity of the proxy image, "" when not checked
 	Workers      []WorkerImage
 	KEDA         bool   // ScaledJob path
 	KEDAMode     string // KEDAAddon or KEDAHelm, "" without KEDA
@@ -286,6 +296,21 @@ func imagesOf(rel *release.Release) (proxy string, workers []WorkerImage) {
 // Run deploys Daedalus: see the package doc for the order of things. It reports
 // progress through r and returns what it deployed.
 func Run(ctx context.Context, cfg Config, r Reporter, deps Deps) (*Result, error) {
+	var verified *VerifiedImage
+	if cfg.Signature.Required {
+		if err := r.Group("Verify the proxy image's signature", func() error {
+			var err error
+			if verified, err = verifySignature(ctx, cfg, deps); err != nil {
+				return err
+			}
+			r.Infof("%s is signed by %s (issuer %s); deploying it by digest", verified.Image, verified.Identity.Subject, verified.Identity.Issuer)
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		// What was verified is what rolls out, even if the tag moves meanwhile.
+		cfg.ProxyImage = verified.Image
+	}
 	var plan *Plan
 	if err := r.Group("Render the chart", func() error {
 		var err error
@@ -339,6 +364,9 @@ func Run(ctx context.Context, cfg Config, r Reporter, deps Deps) (*Result, error
 
 	rs := &Releaser{Cluster: cluster, Log: r, Now: deps.Now}
 	res := &Result{Release: cfg.Release, Namespace: cfg.Namespace, ProxyImage: plan.Proxy, Workers: plan.Workers, KEDA: plan.KEDA}
+	if verified != nil {
+		res.ProxySigner = verified.Identity.Subject
+	}
 
 	if plan.KEDA {
 		if err := r.Group("KEDA", func() error {
@@ -529,11 +557,16 @@ func (res *Result) Summary() string {
 	if !res.KEDA {
 		keda = "disabled (Deployment per worker)"
 	}
+	signer := "not checked (verify-signature is off)"
+	if res.ProxySigner != "" {
+		signer = "verified before rollout: signed by `" + res.ProxySigner + "`"
+	}
 	rows := [][]string{
 		{"Release", res.Release},
 		{"Revision", strconv.Itoa(res.Revision) + " (" + res.Status + ")"},
 		{"Chart version", res.ChartVersion},
 		{"Proxy image", "`" + res.ProxyImage + "`"},
+		{"Proxy signature", signer},
 		{"Agent images", strings.Join(images, "<br>")},
 		{"Workers", strings.Join(workers, ", ")},
 		{"KEDA", keda},

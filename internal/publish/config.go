@@ -11,6 +11,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
+	"github.com/daedalus-dev/daedalus/internal/attest"
 	"github.com/daedalus-dev/daedalus/internal/azure"
 )
 
@@ -23,6 +24,16 @@ const (
 	InputPackage    = "package"
 	InputPlatforms  = "platforms"
 	InputVersion    = "version"
+	InputSign       = "sign"
+	InputFulcioURL  = "fulcio-url"
+	InputRekorURL   = "rekor-url"
+)
+
+// Values of the sign input; SignAuto (empty) signs when the job can mint an OIDC token.
+const (
+	SignAuto  = ""
+	SignTrue  = "true"
+	SignFalse = "false"
 )
 
 // Defaults.
@@ -50,6 +61,14 @@ type Config struct {
 	Version    string   // org.opencontainers.image.version; default the ref's tag or the revision
 	Dir        string   // directory of the Go module that holds Package
 	Azure      azure.Config
+
+	// Sign is SignTrue, SignFalse or SignAuto: sign keylessly and attest the index.
+	Sign      string
+	FulcioURL string // Sigstore certificate authority; default the public-good instance
+	RekorURL  string // Sigstore transparency log; default the public-good instance
+	// IDTokenAvailable says whether the job can request GitHub OIDC tokens
+	// (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN are set).
+	IDTokenAvailable bool
 }
 
 // ReadConfig reads the step's inputs; problems are in in.Err().
@@ -68,6 +87,11 @@ func ReadConfig(a *actions.Action, in *actions.Inputs) Config {
 		Version:    in.String(InputVersion, ""),
 		Dir:        ".",
 		Azure:      azure.ReadConfig(a, in),
+		Sign:       strings.ToLower(in.String(InputSign, SignAuto)),
+		FulcioURL:  strings.TrimSuffix(in.String(InputFulcioURL, attest.PublicFulcio), "/"),
+		RekorURL:   strings.TrimSuffix(in.String(InputRekorURL, attest.PublicRekor), "/"),
+		IDTokenAvailable: a.InActions() && a.Getenv("ACTIONS_ID_TOKEN_REQUEST_URL") != "" &&
+			a.Getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN") != "",
 	}
 }
 
@@ -131,6 +155,22 @@ func (c Config) Validate(oidc bool) error {
 	if len(c.Platforms) == 0 {
 		bad(InputPlatforms, "is empty", "list at least one platform, e.g. linux/amd64")
 	}
+	switch c.Sign {
+	case SignAuto, SignFalse:
+	case SignTrue:
+		if !c.IDTokenAvailable {
+			bad(InputSign, "is true but the job cannot request a GitHub OIDC token to sign with",
+				"grant the job `permissions: id-token: write`, or set sign: false to publish unsigned")
+		}
+	default:
+		bad(InputSign, fmt.Sprintf("%q is not true or false", c.Sign), "use true (sign and attest), false, or leave it empty to sign whenever the job can")
+	}
+	for _, u := range [][2]string{{InputFulcioURL, c.FulcioURL}, {InputRekorURL, c.RekorURL}} {
+		if !validSigstoreURL(u[1]) {
+			bad(u[0], fmt.Sprintf("%q is not an https URL of a service root", u[1]),
+				"leave it empty for the public-good Sigstore instance, or give your instance's base URL, e.g. https://fulcio.example.com")
+		}
+	}
 	if err := c.Azure.Validate(oidc); err != nil {
 		errs = append(errs, err)
 	}
@@ -161,6 +201,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("package", c.Package),
 		slog.Any("platforms", c.Platforms),
 		slog.String("version", c.Version),
+		slog.String("sign", c.Sign),
+		slog.String("fulcio_url", c.FulcioURL),
+		slog.String("rekor_url", c.RekorURL),
 		slog.Attr{Key: "azure", Value: c.Azure.LogValue()},
 	)
 }

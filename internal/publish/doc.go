@@ -15,6 +15,11 @@
 // registry are not uploaded again. Tags default to the commit SHA, the branch or tag slug,
 // pr-<N> on pull requests and latest on the default branch (Tags).
 //
+// Sign (when the job can request a GitHub OIDC token, or sign: true) signs the pushed
+// index keylessly with the job's identity through internal/attest: a Fulcio certificate,
+// Rekor entries, and three Sigstore bundles pushed as referrers of the index (the image
+// signature, SLSA provenance v1, the SBOM as an SPDX attestation).
+//
 // Run is the whole step as cmd/publish runs it: inputs → validation → sign in → build →
-// push → outputs image, digest, tags and a step summary.
+// push → sign → outputs image, digest, tags, signer-identity and a step summary.
 package publish

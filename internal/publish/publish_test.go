@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
+	"github.com/daedalus-dev/daedalus/internal/attest/attesttest"
 	"github.com/daedalus-dev/daedalus/internal/azure/azuretest"
 	"github.com/daedalus-dev/daedalus/internal/publish"
 )
@@ -35,12 +36,16 @@ type stepEnv struct {
 	gh    *azuretest.GitHub
 	entra *azuretest.Entra
 	acr   *azuretest.ACR
+	ss    *attesttest.Sigstore
 	dir   string
 }
 
 func newStepEnv(t *testing.T) *stepEnv {
 	t.Helper()
-	gh := azuretest.NewGitHub(t, azuretest.GitHubOptions{Subject: "repo:octo/app:ref:refs/heads/main"})
+	gh := azuretest.NewGitHub(t, azuretest.GitHubOptions{Subject: "repo:octo/app:ref:refs/heads/main", Claims: map[string]any{
+		"job_workflow_ref": "octo/app/.github/workflows/release.yml@refs/heads/main", "run_id": "42", "run_attempt": "1",
+	}})
+	ss := attesttest.New(t)
 	entra := azuretest.NewEntra(t, azuretest.EntraOptions{Subjects: []string{"repo:octo/app:ref:refs/heads/main"}})
 	acr := azuretest.NewACR(t, entra)
 	env := workflowEnv(t, gh, "refs/heads/main", map[string]any{"repository": map[string]any{"default_branch": "main"}})
@@ -52,10 +57,16 @@ func newStepEnv(t *testing.T) *stepEnv {
 		"INPUT_TENANT-ID":  tenant,
 		"INPUT_CLIENT-ID":  clientID,
 		"INPUT_CLOUD":      entra.URL,
+		// Signing runs against the loopback Sigstore instance.
+		"INPUT_FULCIO-URL":    ss.FulcioURL,
+		"INPUT_REKOR-URL":     ss.RekorURL,
+		"GITHUB_WORKFLOW_REF": "octo/app/.github/workflows/release.yml@refs/heads/main",
+		"GITHUB_RUN_ID":       "42",
+		"GITHUB_RUN_ATTEMPT":  "1",
 	} {
 		env[k] = v
 	}
-	return &stepEnv{env: env, gh: gh, entra: entra, acr: acr, dir: checkout(t)}
+	return &stepEnv{env: env, gh: gh, entra: entra, acr: acr, ss: ss, dir: checkout(t)}
 }
 
 // run runs the step in-process and returns its output.
@@ -167,16 +178,23 @@ func TestPublishEndToEnd(t *testing.T) {
 		t.Errorf("platforms %v", plats)
 	}
 
-	// The SBOM is a referrer of the index.
+	// The SBOM is a referrer of the index, beside the three Sigstore bundles
+	// (TestPublishSignsAndAttests).
 	refs, err := remote.Referrers(ref, ropts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rm, _ := refs.IndexManifest()
-	if len(rm.Manifests) != 1 {
+	var sbomRefs []v1.Descriptor
+	for _, d := range rm.Manifests {
+		if d.Annotations["dev.sigstore.bundle.predicateType"] == "" {
+			sbomRefs = append(sbomRefs, d)
+		}
+	}
+	if len(rm.Manifests) != 4 || len(sbomRefs) != 1 {
 		t.Fatalf("referrers %+v", rm.Manifests)
 	}
-	sbomImg, err := remote.Image(ref.Context().Digest(rm.Manifests[0].Digest.String()), ropts...)
+	sbomImg, err := remote.Image(ref.Context().Digest(sbomRefs[0].Digest.String()), ropts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +218,9 @@ func TestPublishEndToEnd(t *testing.T) {
 		t.Fatalf("the base registry received credentials: %q", seen)
 	}
 
-	// Same commit again: same digest, and no layer bytes uploaded a second time.
+	// Same commit again: same digest, and no layer bytes uploaded a second time. (Unsigned:
+	// a signed run signs afresh, and its new bundles are new blobs.)
+	s.env["INPUT_SIGN"] = "false"
 	if out, err := s.run(t); err != nil {
 		t.Fatalf("second publish: %v\n%s", err, out)
 	}
@@ -213,8 +233,8 @@ func TestPublishEndToEnd(t *testing.T) {
 	if firstUpload == 0 {
 		t.Fatal("first push uploaded nothing: the byte count is broken")
 	}
-	if got := len(s.gh.Issued()); got != 2 {
-		t.Fatalf("GitHub issued %d OIDC tokens for two runs, want 2", got)
+	if got := len(s.gh.Issued()); got != 3 {
+		t.Fatalf("GitHub issued %d OIDC tokens for two runs, want 3 (Azure twice, Sigstore once)", got)
 	}
 }
 
@@ -289,7 +309,10 @@ func TestBadInputsChangeNothing(t *testing.T) {
 		{"base image", map[string]string{"INPUT_BASE-IMAGE": "UPPER CASE:!"}, []string{"base-image"}, nil},
 		{"ids", map[string]string{"INPUT_TENANT-ID": "", "INPUT_CLIENT-ID": "nope"}, []string{"tenant-id", "client-id"}, nil},
 		{"several at once", map[string]string{"INPUT_REGISTRY": "a_b", "INPUT_TAGS": ".x"}, []string{"registry", "tags"}, nil},
-		{"no id-token permission", map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": "", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": ""}, nil, actions.ErrNoIDToken},
+		{"no id-token permission", map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": "", "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "", "INPUT_SIGN": "false"}, nil, actions.ErrNoIDToken},
+		{"sign without id-token", map[string]string{"ACTIONS_ID_TOKEN_REQUEST_URL": "", "INPUT_SIGN": "true"}, []string{"sign"}, nil},
+		{"sign not a bool", map[string]string{"INPUT_SIGN": "yes please"}, []string{"sign"}, nil},
+		{"sigstore urls", map[string]string{"INPUT_FULCIO-URL": "http://fulcio.example.com", "INPUT_REKOR-URL": "https://rekor.example.com/api/v1"}, []string{"fulcio-url", "rekor-url"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -319,6 +342,9 @@ func TestBadInputsChangeNothing(t *testing.T) {
 			}
 			if n := s.acr.Requests(); n != 0 {
 				t.Fatalf("the registry received %d requests", n)
+			}
+			if n := s.ss.Certificates() + s.ss.Entries(); n != 0 {
+				t.Fatalf("Sigstore received %d requests", n)
 			}
 			if n := len(s.gh.Issued()); n != 0 {
 				t.Fatalf("%d OIDC tokens were requested", n)

@@ -25,6 +25,8 @@ const (
 	OutputImage  = "image"
 	OutputDigest = "digest"
 	OutputTags   = "tags"
+	// OutputSigner is the identity the image was signed with ("" when unsigned).
+	OutputSigner = "signer-identity"
 )
 
 // Options wire Run to its endpoints; nil means the real ones.
@@ -140,19 +142,42 @@ func Run(ctx context.Context, a *actions.Action, opts *Options) error {
 		return err
 	}
 
+	var signed *Signed
+	sign, why := cfg.signing()
+	if sign {
+		err = a.Group("Sign and attest "+pushed.Image, func() error {
+			var err error
+			signed, err = Sign(ctx, a, cfg, o, built, pushed, repo, ropts...)
+			if err == nil {
+				a.Infof("Signed as %s (issuer %s); %d entries in %s", signed.Identity.Subject, signed.Identity.Issuer, signed.LogEntries, signed.RekorURL)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	} else {
+		a.Noticef("The image is not signed: %s", why)
+	}
+
+	signer := ""
+	if signed != nil {
+		signer = signed.Identity.Subject
+	}
 	for _, kv := range [][2]string{
 		{OutputImage, pushed.Image},
 		{OutputDigest, pushed.Digest.String()},
 		{OutputTags, strings.Join(pushed.Tags, ",")},
+		{OutputSigner, signer},
 	} {
 		if err := a.SetOutput(kv[0], kv[1]); err != nil {
 			return err
 		}
 	}
-	return a.Summary(summary(pushed, built))
+	return a.Summary(summary(pushed, built, signed, why))
 }
 
-func summary(p *Pushed, b *Built) string {
+func summary(p *Pushed, b *Built, s *Signed, unsignedWhy string) string {
 	var plats []string
 	var total int64
 	for _, pl := range b.Platforms {
@@ -172,6 +197,18 @@ func summary(p *Pushed, b *Built) string {
 	}
 	if p.SBOM.Hex != "" {
 		rows = append(rows, []string{"SBOM (SPDX, referrer)", "`" + p.SBOM.String() + "`"})
+	}
+	if s != nil {
+		rows = append(rows,
+			[]string{"Signed by", "`" + s.Identity.Subject + "` (issuer `" + s.Identity.Issuer + "`)"},
+			[]string{"Signature (Sigstore bundle, referrer)", "`" + s.Signature.String() + "`"},
+			[]string{"SLSA provenance v1 (referrer)", "`" + s.Provenance.String() + "`"})
+		if s.SBOM.Hex != "" {
+			rows = append(rows, []string{"SBOM attestation (referrer)", "`" + s.SBOM.String() + "`"})
+		}
+		rows = append(rows, []string{"Transparency log", fmt.Sprintf("%d entries in %s", s.LogEntries, s.RekorURL)})
+	} else {
+		rows = append(rows, []string{"Signature", "none: signing skipped because " + unsignedWhy})
 	}
 	return "### Published image\n\n" + actions.Table([]string{"", ""}, rows)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/daedalus-dev/daedalus/internal/attest/attesttest"
 	"github.com/daedalus-dev/daedalus/internal/azure/azuretest"
 	"github.com/daedalus-dev/daedalus/internal/embednats"
 	"github.com/daedalus-dev/daedalus/internal/engine"
@@ -44,7 +45,9 @@ import (
 //     knows, so the job runs with the default AzurePublic: its Entra authority host and
 //     gcr.io (the default base image, distroless static) are served by loopback
 //     stand-ins behind HTTPS_PROXY (egress), the Entra one handing over to
-//     azuretest.NewEntra. Any other host the job tries is refused and fails the test.
+//     azuretest.NewEntra. It then signs the image: fulcio.sigstore.dev and
+//     rekor.sigstore.dev are the loopback Sigstore instance (attesttest) behind the same
+//     proxy. Any other host the job tries is refused and fails the test.
 //   - deploy: the kubeconfig input names a real kube-apiserver with the workload
 //     controllers (internal/kubetest) and the stand-in kubelet, so the worker Deployment
 //     becomes ready; KEDA and the in-cluster NATS are off (set lines), the chart points
@@ -56,7 +59,13 @@ func TestActRootAction(t *testing.T) {
 	terraform := engine.Path(t, "DAEDALUS_TERRAFORM", "terraform", "terraform")
 	root := engine.RepoRoot(t)
 
-	az := newAzureStandIns(t, map[string]http.Handler{"gcr.io": baseRegistry(t, "distroless/static-debian12:nonroot")})
+	// The public-good Sigstore hosts publish signs with are the loopback instance.
+	ss := attesttest.New(t)
+	az := newAzureStandIns(t, map[string]http.Handler{
+		"gcr.io":              baseRegistry(t, "distroless/static-debian12:nonroot"),
+		"fulcio.sigstore.dev": ss.FulcioHandler(),
+		"rekor.sigstore.dev":  ss.RekorHandler(),
+	})
 	gh, entra, egr := az.gh, az.entra, az.egr
 	acr := azuretest.NewACR(t, entra)
 
@@ -189,6 +198,14 @@ func TestActRootAction(t *testing.T) {
 		t.Errorf("copilot-secret does not hold the github-token input")
 	}
 
+	// publish signed the image with the job's identity: one certificate, three bundles.
+	if want := "https://github.com/" + actWorkflowRef; got["signer-identity"] != want {
+		t.Errorf("signer-identity %q, want %q", got["signer-identity"], want)
+	}
+	if ss.Certificates() != 1 || ss.Entries() != 3 {
+		t.Errorf("%d certificates, %d log entries: want 1 and 3", ss.Certificates(), ss.Entries())
+	}
+
 	// Every binary came through actions/_bin/run, built from this checkout.
 	if n := egr.Served("management.azure.com"); n == 0 {
 		t.Errorf("the preflight never read the permissions and providers")
@@ -233,10 +250,15 @@ type azureStandIns struct {
 	env   map[string]string // the OIDC variables, HTTPS_PROXY and SSL_CERT_FILE for the job
 }
 
+// actWorkflowRef is the workflow the GitHub stand-in's tokens name (job_workflow_ref).
+const actWorkflowRef = "daedalus-dev/daedalus/.github/workflows/act.yml@refs/heads/main"
+
 func newAzureStandIns(t *testing.T, hosts map[string]http.Handler) azureStandIns {
 	t.Helper()
 	az := azureStandIns{
-		gh:    azuretest.NewGitHub(t, azuretest.GitHubOptions{Subject: "repo:daedalus-dev/daedalus:ref:refs/heads/main"}),
+		gh: azuretest.NewGitHub(t, azuretest.GitHubOptions{Subject: "repo:daedalus-dev/daedalus:ref:refs/heads/main", Claims: map[string]any{
+			"job_workflow_ref": actWorkflowRef,
+		}}),
 		entra: azuretest.NewEntra(t, azuretest.EntraOptions{}),
 	}
 	all := map[string]http.Handler{

@@ -34,6 +34,9 @@ const GitHubIssuer = "https://token.actions.githubusercontent.com"
 type GitHubOptions struct {
 	Subject string        // sub claim; default "repo:octo/app:ref:refs/heads/main"
 	TTL     time.Duration // lifetime of each token; default 5 minutes, like GitHub's
+	// Claims are added to (or replace) the default claims, e.g. job_workflow_ref and sha,
+	// which Fulcio copies into a signing certificate.
+	Claims map[string]any
 }
 
 // GitHub stands in for the Actions runtime's OIDC token endpoint
@@ -92,7 +95,7 @@ func (g *GitHub) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	repo, _, _ := strings.Cut(strings.TrimPrefix(g.opts.Subject, "repo:"), ":")
 	now := time.Now()
-	tok := JWT(map[string]any{
+	claims := map[string]any{
 		"iss":        GitHubIssuer,
 		"sub":        g.opts.Subject,
 		"aud":        aud,
@@ -103,7 +106,11 @@ func (g *GitHub) serve(w http.ResponseWriter, r *http.Request) {
 		"iat":        now.Unix(),
 		"nbf":        now.Add(-time.Second).Unix(),
 		"exp":        now.Add(g.opts.TTL).Unix(),
-	})
+	}
+	for k, v := range g.opts.Claims {
+		claims[k] = v
+	}
+	tok := JWT(claims)
 	g.mu.Lock()
 	g.toks = append(g.toks, tok)
 	g.mu.Unlock()
