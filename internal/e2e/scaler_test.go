@@ -55,22 +55,13 @@ func newScalerWorld(t *testing.T) *scalerWorld {
 	crds := engine.Path(t, "DAEDALUS_KEDA_CRDS", "keda-crds", kubetest.MakeTarget)
 	w := &scalerWorld{world: &world{t: t}}
 	w.cluster = kubetest.Start(t, kubetest.Options{CRDDirs: []string{crds}})
-	var err error
-	if w.nats, err = embednats.Start(embednats.Options{StoreDir: t.TempDir(), MonitorPort: -1}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.nats.Shutdown)
-	if w.nc, err = nats.Connect(w.nats.ClientURL()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.nc.Close)
-	if w.js, err = jetstream.New(w.nc); err != nil {
-		t.Fatal(err)
-	}
+	w.nats = embednats.Run(t, embednats.Options{MonitorPort: -1})
+	w.nc, w.js = embednats.Connect(t, w.nats.ClientURL())
 	if _, err := w.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: contract.TasksStream, Subjects: []string{contract.TasksPrefix + ">"}}); err != nil {
 		t.Fatal(err)
 	}
 	w.monitor = newMonitorProxy(t, w.nats.MonitorAddr().String())
+	var err error
 	if w.dyn, err = dynamic.NewForConfig(w.cluster.Config); err != nil {
 		t.Fatal(err)
 	}

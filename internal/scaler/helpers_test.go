@@ -41,20 +41,8 @@ type natsWorld struct {
 
 func newNATS(t *testing.T) *natsWorld {
 	t.Helper()
-	srv, err := embednats.Start(embednats.Options{StoreDir: t.TempDir(), MonitorPort: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := embednats.Run(t, embednats.Options{MonitorPort: -1})
+	nc, js := embednats.Connect(t, srv.ClientURL())
 	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: testStream, Subjects: []string{"agent.tasks.>"}}); err != nil {
 		t.Fatal(err)
 	}
