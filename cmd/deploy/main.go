@@ -25,6 +25,6 @@ func main() {
 }
 
 func realMain(ctx context.Context, a *actions.Action) error {
-	_, err := deploy.Main(ctx, a)
+	_, err := deploy.Main(ctx, a, deploy.Deps{})
 	return err
 }

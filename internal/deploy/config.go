@@ -107,6 +107,10 @@ type Config struct {
 	// Signature, when Required, refuses a proxy image without a valid signature by the
 	// configured workflow identity, and deploys the verified image by digest.
 	Signature Signature
+
+	// InActions is whether the step runs on GitHub Actions: an AKS target then needs the
+	// ids GitHub OIDC signs in with.
+	InActions bool
 }
 
 // ReadConfig reads the step's inputs; problems come back together as *actions.InputError
@@ -131,6 +135,7 @@ func ReadConfig(a *actions.Action) (Config, error) {
 		KEDAChartDigest:  strings.TrimPrefix(in.String(InputKEDAChartDigest, ""), "sha256:"),
 		KEDANamespace:    in.String(InputKEDANamespace, DefaultKEDANamespace),
 		Timeout:          in.Duration(InputTimeout, DefaultTimeout),
+		InActions:        a.InActions(),
 		Signature: Signature{
 			Required: in.Bool(InputVerifySignature, false),
 			Policy: attest.Policy{
@@ -190,7 +195,7 @@ func SplitImage(ref string) (repo, tag string, ok bool) {
 }
 
 // Validate checks the configuration without touching anything.
-func (c Config) Validate(inActions bool) error {
+func (c Config) Validate() error {
 	var errs []error
 	bad := func(input, problem, fix string) { errs = append(errs, actions.Invalid(input, problem, fix)) }
 	// Deploying to whatever ~/.kube/config points at is never what a workflow meant.
@@ -198,7 +203,7 @@ func (c Config) Validate(inActions bool) error {
 		bad(InputClusterName, "no cluster to deploy to: neither kubeconfig nor resource-group and cluster-name are set",
 			"set kubeconfig to a kubeconfig file, or resource-group and cluster-name to an AKS cluster")
 	}
-	if err := c.Target.Validate(inActions); err != nil {
+	if err := c.Target.Validate(c.InActions); err != nil {
 		errs = append(errs, err)
 	}
 	if c.ACRName != "" && !regexp.MustCompile(`^[a-zA-Z0-9]{5,50}$`).MatchString(c.ACRName) {

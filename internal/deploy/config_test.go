@@ -156,7 +156,7 @@ func TestValidate(t *testing.T) {
 			t.Parallel()
 			c := good
 			tt.edit(&c)
-			err := c.Validate(false)
+			err := c.Validate()
 			if tt.input == "" {
 				if err != nil {
 					t.Fatalf("Validate: %v", err)

@@ -84,7 +84,7 @@ func runStep(ctx context.Context, t *testing.T, inputs map[string]string) *stepR
 	}
 	r := &stepRun{}
 	a := actions.New(actions.WithGetenv(func(k string) string { return env[k] }), actions.WithWriter(&r.out))
-	r.res, r.err = Main(ctx, a)
+	r.res, r.err = Main(ctx, a, Deps{})
 	if r.err != nil {
 		a.Fail(r.err)
 	}

@@ -35,8 +35,11 @@ type Reporter interface {
 	Summary(markdown string) error
 }
 
-// Deps are Run's connections to the outside: how it reaches the cluster and Azure.
+// Deps are the step's connections to the outside: how it reaches the cluster and Azure,
+// and where it reports. Main wires the real ones for every nil field.
 type Deps struct {
+	// Report receives groups, logs, outputs and the summary; Main sets the step's Action.
+	Report Reporter
 	// REST returns the cluster's client configuration. Run calls it after the chart has
 	// rendered, so bad input fails before any request.
 	REST func(ctx context.Context) (*rest.Config, error)
@@ -295,7 +298,8 @@ func imagesOf(rel *release.Release) (proxy string, workers []WorkerImage) {
 
 // Run deploys Daedalus: see the package doc for the order of things. It reports
 // progress through r and returns what it deployed.
-func Run(ctx context.Context, cfg Config, r Reporter, deps Deps) (*Result, error) {
+func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
+	r := deps.Report
 	var verified *VerifiedImage
 	if cfg.Signature.Required {
 		if err := r.Group("Verify the proxy image's signature", func() error {

@@ -114,13 +114,14 @@ func (r *signedRegistry) deploy(t *testing.T, image string) (error, string, bool
 			TrustedRoot: r.ss.WriteTrustedRoot(t),
 		},
 	}
-	if err := cfg.Validate(false); err != nil {
+	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
 	var out bytes.Buffer
 	a := actions.New(actions.WithGetenv(func(string) string { return "" }), actions.WithWriter(&out))
 	reached := false
-	_, err := Run(context.Background(), cfg, a, Deps{
+	_, err := Run(context.Background(), cfg, Deps{
+		Report: a,
 		REST: func(context.Context) (*rest.Config, error) {
 			reached = true
 			return nil, errReachedCluster

@@ -390,7 +390,7 @@ func (w *world) deploy(ctx context.Context, s scenario, agentImage string, sets 
 	var out bytes.Buffer
 	a := actions.New(actions.WithGetenv(func(k string) string { return env[k] }), actions.WithWriter(&out))
 	start := time.Now()
-	if _, err := deploy.Main(ctx, a); err != nil {
+	if _, err := deploy.Main(ctx, a, deploy.Deps{}); err != nil {
 		t.Fatalf("deploy %s: %v\n%s", s.release, err, out.String())
 	}
 	t.Logf("deployed %s/%s in %s", s.ns, s.release, time.Since(start).Round(time.Millisecond))

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -20,23 +21,48 @@ func anonymousOrDocker(context.Context, name.Registry) ([]remote.Option, error) 
 	return []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}, nil
 }
 
-// Main is the deploy step: read and validate the inputs, wire the real cluster and
-// Azure access, Run, then write the outputs and the summary.
-func Main(ctx context.Context, a *actions.Action) (*Result, error) {
+// Main is the deploy step: read and validate the inputs, wire the cluster and Azure
+// access deps leaves nil, Run, then write the outputs and the summary.
+func Main(ctx context.Context, a *actions.Action, deps Deps) (*Result, error) {
 	cfg, err := ReadConfig(a)
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.Validate(a.InActions()); err != nil {
+	if err := errors.Join(err, cfg.Validate()); err != nil {
 		return nil, err
 	}
 	a.Debugf("configuration: %v", cfg.LogValue())
-
-	acc, err := cfg.Target.Open(a, nil)
+	if deps.REST == nil {
+		if deps, err = wire(a, cfg, deps); err != nil {
+			return nil, err
+		}
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Report == nil {
+		deps.Report = a
+	}
+	res, err := Run(ctx, cfg, deps)
 	if err != nil {
 		return nil, err
 	}
-	deps := Deps{Now: time.Now, REST: acc.REST, Registry: anonymousOrDocker}
+	for k, v := range res.Outputs() {
+		if err := a.SetOutput(k, v); err != nil {
+			return res, err
+		}
+	}
+	return res, a.Summary(res.Summary())
+}
+
+// wire fills in deps the access to the cluster cfg.Target names: its API server, and on
+// AKS the kubelet's AcrPull check and the ACR read with the step's Azure identity.
+func wire(a *actions.Action, cfg Config, deps Deps) (Deps, error) {
+	acc, err := cfg.Target.Open(a, nil)
+	if err != nil {
+		return deps, err
+	}
+	deps.REST = acc.REST
+	if deps.Registry == nil {
+		deps.Registry = anonymousOrDocker
+	}
 	if acc.AKS != nil {
 		deps.AcrPull = acc.AKS.KubeletHasAcrPull
 		deps.Registry = func(ctx context.Context, reg name.Registry) ([]remote.Option, error) {
@@ -53,15 +79,5 @@ func Main(ctx context.Context, a *actions.Action) (*Result, error) {
 			return []remote.Option{remote.WithAuthFromKeychain(kc), remote.WithTransport(transport)}, nil
 		}
 	}
-
-	res, err := Run(ctx, cfg, a, deps)
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range res.Outputs() {
-		if err := a.SetOutput(k, v); err != nil {
-			return res, err
-		}
-	}
-	return res, a.Summary(res.Summary())
+	return deps, nil
 }
