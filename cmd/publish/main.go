@@ -26,5 +26,6 @@ func main() {
 func realMain(ctx context.Context, a *actions.Action) error {
 	// Tests that run this binary against a loopback ACR stand-in say so explicitly.
 	loopback := os.Getenv("DAEDALUS_TEST_LOOPBACK_REGISTRY") == "1"
-	return publish.Run(ctx, a, &publish.Options{AllowLoopbackRegistry: loopback})
+	_, err := publish.Main(ctx, a, publish.Deps{AllowLoopbackRegistry: loopback})
+	return err
 }

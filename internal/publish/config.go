@@ -69,15 +69,20 @@ type Config struct {
 	// IDTokenAvailable says whether the job can request GitHub OIDC tokens
 	// (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN are set).
 	IDTokenAvailable bool
+	// InActions is whether the step runs on GitHub Actions, where it signs in with
+	// GitHub OIDC.
+	InActions bool
 }
 
-// ReadConfig reads the step's inputs; problems are in in.Err().
-func ReadConfig(a *actions.Action, in *actions.Inputs) Config {
+// ReadConfig reads the step's inputs and sets the defaults. It returns the inputs it could
+// not parse; Validate checks the rest.
+func ReadConfig(a *actions.Action) (Config, error) {
+	in := a.Inputs()
 	platforms := in.List(InputPlatforms)
 	if len(platforms) == 0 {
 		platforms = DefaultPlatforms
 	}
-	return Config{
+	c := Config{
 		Registry:   strings.ToLower(in.Required(InputRegistry, "set it to the ACR login server, e.g. myacr.azurecr.io (the acr_login_server Terraform output)")),
 		Repository: in.String(InputRepository, DefaultRepository),
 		Tags:       in.List(InputTags),
@@ -92,7 +97,9 @@ func ReadConfig(a *actions.Action, in *actions.Inputs) Config {
 		RekorURL:   strings.TrimSuffix(in.String(InputRekorURL, attest.PublicRekor), "/"),
 		IDTokenAvailable: a.InActions() && a.Getenv("ACTIONS_ID_TOKEN_REQUEST_URL") != "" &&
 			a.Getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN") != "",
+		InActions: a.InActions(),
 	}
+	return c, in.Err()
 }
 
 var (
@@ -101,9 +108,8 @@ var (
 	archRe = regexp.MustCompile(`^linux/(amd64|arm64|arm|386|ppc64le|s390x|riscv64)(/v[5-8])?$`)
 )
 
-// Validate checks every field; it changes nothing. oidc says whether the step signs in
-// with GitHub OIDC (in Actions).
-func (c Config) Validate(oidc bool) error {
+// Validate checks every field; it changes nothing.
+func (c Config) Validate() error {
 	var errs []error
 	bad := func(input, problem, fix string) { errs = append(errs, actions.Invalid(input, problem, fix)) }
 
@@ -171,7 +177,7 @@ func (c Config) Validate(oidc bool) error {
 				"leave it empty for the public-good Sigstore instance, or give your instance's base URL, e.g. https://fulcio.example.com")
 		}
 	}
-	if err := c.Azure.Validate(oidc); err != nil {
+	if err := c.Azure.Validate(c.InActions); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

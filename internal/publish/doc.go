@@ -20,6 +20,7 @@
 // Rekor entries, and three Sigstore bundles pushed as referrers of the index (the image
 // signature, SLSA provenance v1, the SBOM as an SPDX attestation).
 //
-// Run is the whole step as cmd/publish runs it: inputs → validation → sign in → build →
-// push → sign → outputs image, digest, tags, signer-identity and a step summary.
+// Main is the whole step as cmd/publish runs it: inputs → validation → sign in (step.go),
+// then Run: build → push → sign (run.go), then the outputs image, digest, tags and
+// signer-identity and a step summary.
 package publish

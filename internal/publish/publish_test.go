@@ -74,7 +74,7 @@ func (s *stepEnv) run(t *testing.T) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
 	a := actions.New(actions.WithGetenv(func(k string) string { return s.env[k] }), actions.WithWriter(&out))
-	err := publish.Run(context.Background(), a, &publish.Options{AzureTransport: s.entra.Client(), Dir: s.dir, AllowLoopbackRegistry: true})
+	_, err := publish.Main(context.Background(), a, publish.Deps{AzureTransport: s.entra.Client(), Dir: s.dir, AllowLoopbackRegistry: true})
 	if err != nil {
 		a.Fail(err)
 	}
@@ -402,7 +402,7 @@ func TestTokenGoesOnlyToTheCloudsRegistry(t *testing.T) {
 	s.env["INPUT_REGISTRY"] = strings.TrimPrefix(rogue.URL, "http://")
 	var out bytes.Buffer
 	a := actions.New(actions.WithGetenv(func(k string) string { return s.env[k] }), actions.WithWriter(&out))
-	err := publish.Run(context.Background(), a, &publish.Options{AzureTransport: s.entra.Client(), Dir: s.dir})
+	_, err := publish.Main(context.Background(), a, publish.Deps{AzureTransport: s.entra.Client(), Dir: s.dir})
 	var ie *actions.InputError
 	if !errors.As(err, &ie) || ie.Input != publish.InputRegistry {
 		t.Fatalf("publish to %s: err %v, want an input error for registry\n%s", s.env["INPUT_REGISTRY"], err, out.String())

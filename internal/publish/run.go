@@ -4,69 +4,51 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/daedalus-dev/daedalus/internal/actions"
-	"github.com/daedalus-dev/daedalus/internal/azure"
 )
 
-// Output names of the publish step.
-const (
-	OutputImage  = "image"
-	OutputDigest = "digest"
-	OutputTags   = "tags"
-	// OutputSigner is the identity the image was signed with ("" when unsigned).
-	OutputSigner = "signer-identity"
-)
-
-// Options wire Run to its endpoints; nil means the real ones.
-type Options struct {
-	AzureTransport    policy.Transporter // requests to Entra ID
-	RegistryTransport http.RoundTripper  // requests to registries, under PinnedTransport
-	Go                string             // go command
-	Dir               string             // checkout holding the package; default the current directory
-	// AllowLoopbackRegistry admits a registry on a loopback address (over plain http):
-	// for tests with a loopback ACR stand-in only. Otherwise the registry must be an ACR
-	// login server of the configured cloud.
-	AllowLoopbackRegistry bool
+// Result is what one run published.
+type Result struct {
+	Built  *Built
+	Pushed *Pushed
+	// Signed is nil when the image was not signed; UnsignedWhy then says why.
+	Signed      *Signed
+	UnsignedWhy string
 }
 
-// Run is the publish step: read and validate the inputs, sign in to the registry, build
-// the index, push it, then set the outputs and write the summary. Nothing is pushed
-// unless every input is valid and the sign-in succeeded.
-func Run(ctx context.Context, a *actions.Action, opts *Options) error {
-	if opts == nil {
-		opts = &Options{}
+// Outputs are the step's outputs.
+func (r *Result) Outputs() [][2]string {
+	signer := ""
+	if r.Signed != nil {
+		signer = r.Signed.Identity.Subject
 	}
-	in := a.Inputs()
-	cfg := ReadConfig(a, in)
-	oidc := a.InActions()
-	if err := errors.Join(in.Err(), cfg.Validate(oidc)); err != nil {
-		return err
+	return [][2]string{
+		{OutputImage, r.Pushed.Image},
+		{OutputDigest, r.Pushed.Digest.String()},
+		{OutputTags, strings.Join(r.Pushed.Tags, ",")},
+		{OutputSigner, signer},
 	}
-	if err := checkRegistry(cfg.Registry, cfg.Azure.Cloud, opts.AllowLoopbackRegistry); err != nil {
-		return actions.Invalid(InputRegistry, err.Error(), "use the environment's registry (the acr_login_server Terraform output), e.g. myacr.azurecr.io")
-	}
-	if opts.Dir != "" {
-		cfg.Dir = opts.Dir
-	}
-	a.Debugf("publish configuration: %s", cfg.LogValue())
-	if cfg.Base != Scratch && !strings.Contains(cfg.Base, "@sha256:") {
-		a.Warningf("base-image %s is not pinned by digest: the same commit gives a new image whenever the base tag moves; pin it as %s@sha256:<digest> for reproducible builds", cfg.Base, cfg.Base)
-	}
+}
+
+// Summary is the step summary.
+func (r *Result) Summary() string { return summary(r.Pushed, r.Built, r.Signed, r.UnsignedWhy) }
+
+// Run builds the index of cfg.Package for every platform, pushes it with its SBOM, then
+// signs and attests it (unless cfg says not to, or the job cannot), reading and writing
+// the registry with deps.Remote. The Config must have been validated.
+func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
+	a := deps.Action
 	o, err := readOrigin(ctx, a, cfg.Dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tags := cfg.Tags
 	if len(tags) == 0 {
@@ -78,103 +60,59 @@ func Run(ctx context.Context, a *actions.Action, opts *Options) error {
 	}
 	reg, err := name.NewRegistry(cfg.Registry)
 	if err != nil {
-		return actions.Invalid(InputRegistry, err.Error(), "use the ACR login server, e.g. myacr.azurecr.io")
+		return nil, actions.Invalid(InputRegistry, err.Error(), "use the ACR login server, e.g. myacr.azurecr.io")
 	}
 	repo := reg.Repo(cfg.Repository)
 
-	cred, err := azure.NewCredential(a, cfg.Azure, &azure.Options{Transport: opts.AzureTransport})
-	if err != nil {
-		return err
-	}
-	base := opts.RegistryTransport
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	transport := PinnedTransport{Registry: reg.RegistryStr(), Base: base}
-
-	var kc authn.Keychain
-	err = a.Group("Sign in to "+reg.RegistryStr(), func() error {
-		var err error
-		kc, err = Login(ctx, a, cred, cfg.Azure, reg, &http.Client{Transport: transport, Timeout: time.Minute})
-		if err == nil {
-			a.Infof("Signed in to %s as the identity %s", reg.RegistryStr(), cfg.Azure.ClientID)
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	ropts := []remote.Option{
-		remote.WithAuthFromKeychain(kc),
-		remote.WithTransport(transport),
-		remote.WithUserAgent("daedalus-publish"),
-	}
-
-	var built *Built
+	res := &Result{}
 	err = a.Group(fmt.Sprintf("Build %s for %s", cfg.Package, strings.Join(cfg.Platforms, ", ")), func() error {
 		var err error
-		built, err = Build(ctx, BuildOptions{
+		res.Built, err = Build(ctx, BuildOptions{
 			Dir: cfg.Dir, Package: cfg.Package, Platforms: cfg.platforms(), Base: cfg.Base,
 			Created: o.Created, Source: o.Source, Revision: o.Revision, Version: version,
-			Go: opts.Go, Remote: ropts,
+			Go: deps.Go, Remote: deps.Remote,
 		})
 		if err == nil {
-			for _, p := range built.Platforms {
-				a.Infof("%s: %s compressed", p, humanSize(built.Sizes[p]))
+			for _, p := range res.Built.Platforms {
+				a.Infof("%s: %s compressed", p, humanSize(res.Built.Sizes[p]))
 			}
 		}
 		return err
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 
-	var pushed *Pushed
 	err = a.Group("Push "+repo.String(), func() error {
 		var err error
-		pushed, err = Push(ctx, built, repo, tags, ropts...)
+		res.Pushed, err = Push(ctx, res.Built, repo, tags, deps.Remote...)
 		if err == nil {
-			a.Infof("Pushed %s as %s", pushed.Image, strings.Join(tags, ", "))
+			a.Infof("Pushed %s as %s", res.Pushed.Image, strings.Join(tags, ", "))
 		}
 		return err
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 
-	var signed *Signed
 	sign, why := cfg.signing()
-	if sign {
-		err = a.Group("Sign and attest "+pushed.Image, func() error {
-			var err error
-			signed, err = Sign(ctx, a, cfg, o, built, pushed, repo, ropts...)
-			if err == nil {
-				a.Infof("Signed as %s (issuer %s); %d entries in %s", signed.Identity.Subject, signed.Identity.Issuer, signed.LogEntries, signed.RekorURL)
-			}
-			return err
-		})
-		if err != nil {
-			return err
-		}
-	} else {
+	if !sign {
 		a.Noticef("The image is not signed: %s", why)
+		res.UnsignedWhy = why
+		return res, nil
 	}
-
-	signer := ""
-	if signed != nil {
-		signer = signed.Identity.Subject
-	}
-	for _, kv := range [][2]string{
-		{OutputImage, pushed.Image},
-		{OutputDigest, pushed.Digest.String()},
-		{OutputTags, strings.Join(pushed.Tags, ",")},
-		{OutputSigner, signer},
-	} {
-		if err := a.SetOutput(kv[0], kv[1]); err != nil {
-			return err
+	err = a.Group("Sign and attest "+res.Pushed.Image, func() error {
+		var err error
+		res.Signed, err = Sign(ctx, a, cfg, o, res.Built, res.Pushed, repo, deps.Remote...)
+		if err == nil {
+			a.Infof("Signed as %s (issuer %s); %d entries in %s", res.Signed.Identity.Subject, res.Signed.Identity.Issuer, res.Signed.LogEntries, res.Signed.RekorURL)
 		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return a.Summary(summary(pushed, built, signed, why))
+	return res, nil
 }
 
 func summary(p *Pushed, b *Built, s *Signed, unsignedWhy string) string {
