@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	helmrelease "helm.sh/helm/v3/pkg/release"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -20,6 +22,25 @@ func chartDir(t testing.TB) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..", "deploy", "helm", "daedalus")
+}
+
+// renderChart renders the repository's chart for release with the value files and --set
+// lines given, as the deploy step would, and returns the chart, the values and the release.
+func renderChart(t *testing.T, files, sets []string, release string) (*chart.Chart, map[string]any, *helmrelease.Release) {
+	t.Helper()
+	ch, err := LoadChart(chartDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := Values(chartDir(t), files, sets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := Render(ch, vals, release, "daedalus")
+	if err != nil {
+		t.Fatalf("rendering release %s: %v", release, err)
+	}
+	return ch, vals, rel
 }
 
 // overlaySets are the image overrides the deploy step passes with the AKS overlay.

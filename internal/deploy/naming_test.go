@@ -14,14 +14,6 @@ import (
 // trunc 50 | trimSuffix "-" leaves ending in a dash.
 func TestContractNamesMatchTheChart(t *testing.T) {
 	t.Parallel()
-	ch, err := LoadChart(chartDir(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vals, err := Values(chartDir(t), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, release := range []string{
 		"daedalus",
 		"pr-42",
@@ -29,10 +21,7 @@ func TestContractNamesMatchTheChart(t *testing.T) {
 		strings.Repeat("a", 40) + "--x",  // "<40 a>--x-daedalus" cut to 50 ends in "-"
 		strings.Repeat("b", 48) + "--zz", // cut to 50 ends in "--"
 	} {
-		rel, err := Render(ch, vals, release, "daedalus")
-		if err != nil {
-			t.Fatalf("%s: %v", release, err)
-		}
+		_, _, rel := renderChart(t, nil, nil, release)
 		got := map[string]bool{}
 		for _, doc := range strings.Split(rel.Manifest, "\n---") {
 			var obj struct {

@@ -16,18 +16,7 @@ import (
 // renderedNATSConf renders the chart and returns the nats.conf of its ConfigMap.
 func renderedNATSConf(t *testing.T, files []string) string {
 	t.Helper()
-	ch, err := LoadChart(chartDir(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vals, err := Values(chartDir(t), files, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel, err := Render(ch, vals, "daedalus", "daedalus")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, rel := renderChart(t, files, nil, "daedalus")
 	for _, doc := range strings.Split(rel.Manifest, "\n---") {
 		if !strings.Contains(doc, "kind: ConfigMap") {
 			continue
@@ -101,18 +90,7 @@ func TestNATSConfigRuns(t *testing.T) {
 // value), then $(VAR) references expanded in order.
 func natsPodEnv(t *testing.T, files []string, podName string, secrets map[string]map[string]string) map[string]string {
 	t.Helper()
-	ch, err := LoadChart(chartDir(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vals, err := Values(chartDir(t), files, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel, err := Render(ch, vals, "daedalus", "daedalus")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, rel := renderChart(t, files, nil, "daedalus")
 	for _, doc := range strings.Split(rel.Manifest, "\n---") {
 		if !strings.Contains(doc, "kind: StatefulSet") {
 			continue

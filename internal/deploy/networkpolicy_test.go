@@ -19,18 +19,7 @@ import (
 // renderedDocs renders the chart and returns its documents of the given kind.
 func renderedDocs(t *testing.T, files, sets []string, kind string) []string {
 	t.Helper()
-	ch, err := LoadChart(chartDir(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vals, err := Values(chartDir(t), files, sets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel, err := Render(ch, vals, "daedalus", "daedalus")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, rel := renderChart(t, files, sets, "daedalus")
 	var out []string
 	for _, doc := range strings.Split(rel.Manifest, "\n---") {
 		if strings.Contains(doc, "\nkind: "+kind+"\n") {

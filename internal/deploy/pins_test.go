@@ -54,18 +54,7 @@ func podImages(t *testing.T, manifest string) []string {
 // are the user's own: the deploy step sets them to the digests it was given.
 func unpinnedThirdParty(t *testing.T, files, sets []string) (unpinned []string, seen int) {
 	t.Helper()
-	ch, err := LoadChart(chartDir(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	vals, err := Values(chartDir(t), files, sets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel, err := Render(ch, vals, "daedalus", "daedalus")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch, vals, rel := renderChart(t, files, sets, "daedalus")
 	eff, err := chartutil.CoalesceValues(ch, vals)
 	if err != nil {
 		t.Fatal(err)
