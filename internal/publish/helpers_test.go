@@ -3,6 +3,7 @@ package publish_test
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/daedalus-dev/daedalus/internal/azure/azuretest"
 	"github.com/daedalus-dev/daedalus/internal/publish/publishtest"
@@ -78,6 +80,59 @@ func newPlainRegistry(t testing.TB) *plainRegistry {
 	srv := httptest.NewServer(rec)
 	t.Cleanup(srv.Close)
 	return &plainRegistry{recorder: rec, host: strings.TrimPrefix(srv.URL, "http://")}
+}
+
+// newStoringRegistry is newPlainRegistry with blobs stored per repository, as a real
+// registry stores them (ggcr's default store answers for a blob pushed to any repository,
+// so a push to a fresh repository would upload nothing).
+func newStoringRegistry(t testing.TB) *plainRegistry {
+	t.Helper()
+	rec := &recorder{next: registry.New(registry.Logger(discardLogger()), registry.WithReferrersSupport(true),
+		registry.WithBlobHandler(&repoBlobs{blobs: map[string][]byte{}}))}
+	srv := httptest.NewServer(rec)
+	t.Cleanup(srv.Close)
+	return &plainRegistry{recorder: rec, host: strings.TrimPrefix(srv.URL, "http://")}
+}
+
+// repoBlobs keeps each blob under the repository it was pushed to.
+type repoBlobs struct {
+	mu    sync.Mutex
+	blobs map[string][]byte // "<repo>@<digest>"
+}
+
+func (r *repoBlobs) blob(repo string, h v1.Hash) ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b, ok := r.blobs[repo+"@"+h.String()]
+	if !ok {
+		return nil, registry.ErrNotFound
+	}
+	return b, nil
+}
+
+func (r *repoBlobs) Get(_ context.Context, repo string, h v1.Hash) (io.ReadCloser, error) {
+	b, err := r.blob(repo, h)
+	if err != nil {
+		return nil, err
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+func (r *repoBlobs) Stat(_ context.Context, repo string, h v1.Hash) (int64, error) {
+	b, err := r.blob(repo, h)
+	return int64(len(b)), err
+}
+
+func (r *repoBlobs) Put(_ context.Context, repo string, h v1.Hash, rc io.ReadCloser) error {
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.blobs[repo+"@"+h.String()] = b
+	return nil
 }
 
 // pushBase pushes the base image stand-in to reg.
