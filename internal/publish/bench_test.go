@@ -187,7 +187,8 @@ func headCommit(tb testing.TB, dir string) (string, time.Time) {
 
 // The benchmark's registry stores blobs per repository: an image pushed to a second
 // repository is uploaded again (ggcr's default store would answer that it has the blobs),
-// and pushed again to the same repository it uploads nothing.
+// pushed again to the same repository under another tag it uploads nothing, and it reads
+// back whole.
 func TestStoringRegistryUploadsPerRepository(t *testing.T) {
 	t.Parallel()
 	reg := newStoringRegistry(t)
@@ -195,9 +196,9 @@ func TestStoringRegistryUploadsPerRepository(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	push := func(repo string) int64 {
+	push := func(repo, tag string) int64 {
 		before := reg.uploadBytes.Load()
-		ref, err := name.ParseReference(reg.host + "/" + repo + ":t")
+		ref, err := name.ParseReference(reg.host + "/" + repo + ":" + tag)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,8 +207,31 @@ func TestStoringRegistryUploadsPerRepository(t *testing.T) {
 		}
 		return reg.uploadBytes.Load() - before
 	}
-	first, second, again := push("a"), push("b"), push("b")
+	first, second, again := push("a", "1"), push("b", "1"), push("b", "2")
 	if first < 128<<10 || second != first || again != 0 {
-		t.Errorf("uploaded %d B to a, %d B to b, %d B to b again; want the layers (≥ 128 KiB) twice, then nothing", first, second, again)
+		t.Errorf("uploaded %d B to a, %d B to b, %d B to b under a new tag; want the layers (≥ 128 KiB) twice, then nothing", first, second, again)
+	}
+	// Every blob reads back from where it was pushed.
+	ref, err := name.ParseReference(reg.host + "/b:2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := remote.Image(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := back.RawConfigFile(); err != nil {
+		t.Fatalf("config of b:2: %v", err)
+	}
+	layers, err := back.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range layers {
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatalf("layer of b:2: %v", err)
+		}
+		_ = rc.Close()
 	}
 }

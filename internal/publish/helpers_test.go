@@ -100,10 +100,14 @@ type repoBlobs struct {
 	blobs map[string][]byte // "<repo>@<digest>"
 }
 
+// key names a blob of a repository. ggcr's registry passes an upload's repository with
+// "/blobs" still on it (v0.22.1); it is the same repository.
+func key(repo string, h v1.Hash) string { return strings.TrimSuffix(repo, "/blobs") + "@" + h.String() }
+
 func (r *repoBlobs) blob(repo string, h v1.Hash) ([]byte, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	b, ok := r.blobs[repo+"@"+h.String()]
+	b, ok := r.blobs[key(repo, h)]
 	if !ok {
 		return nil, registry.ErrNotFound
 	}
@@ -131,7 +135,7 @@ func (r *repoBlobs) Put(_ context.Context, repo string, h v1.Hash, rc io.ReadClo
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.blobs[repo+"@"+h.String()] = b
+	r.blobs[key(repo, h)] = b
 	return nil
 }
 
