@@ -22,6 +22,7 @@ import (
 //	GET    /repos/{o}/{r}/tags                        tags with their commit SHAs
 //	GET    /repos/{o}/{r}/releases/tags/{tag}         the published release of a tag, else 404
 //	POST   /repos/{o}/{r}/releases                    create a release (422 if the tag has one)
+//	PATCH  /repos/{o}/{r}/releases/{id}               update a release (publish a draft)
 //	GET    /repos/{o}/{r}/releases/{id}/assets        its assets
 //	DELETE /repos/{o}/{r}/releases/assets/{id}        delete an asset
 //	POST   {upload_url}?name=<file>                   upload an asset (422 if the name exists)
@@ -42,6 +43,9 @@ type fakeGitHub struct {
 	nextID     int
 	log        []string // "METHOD path" of every request
 	refStatus  int      // when set, creating or moving a ref answers this status
+	// immutable: the repository has immutable releases on, so a published release's
+	// assets cannot be uploaded or deleted (422), as GitHub documents.
+	immutable bool
 }
 
 type fakeRelease struct {
@@ -182,6 +186,10 @@ func (g *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 			if rel.ID != id {
 				continue
 			}
+			if g.immutable && !rel.Draft {
+				reply(w, http.StatusUnprocessableEntity, map[string]string{"message": "Cannot modify an immutable release"})
+				return
+			}
 			for _, a := range rel.Assets {
 				if a.Name == name {
 					reply(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed", "errors": []map[string]string{{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}}})
@@ -285,6 +293,29 @@ func (g *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 		rel := &fakeRelease{ID: g.nextID, Tag: in.Tag, Name: in.Name, Prerelease: in.Prerelease, Draft: in.Draft, GenerateNotes: in.GenerateNotes, MakeLatest: in.MakeLatest}
 		g.releases = append(g.releases, rel)
 		reply(w, http.StatusCreated, g.releaseJSON(rel))
+	case r.Method == http.MethodPatch && strings.HasPrefix(path, "releases/"):
+		id, _ := strconv.Atoi(strings.TrimPrefix(path, "releases/"))
+		var in struct {
+			Draft      *bool  `json:"draft"`
+			MakeLatest string `json:"make_latest"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			g.t.Errorf("PATCH %s: %v", path, err)
+		}
+		for _, rel := range g.releases {
+			if rel.ID != id {
+				continue
+			}
+			if in.Draft != nil {
+				rel.Draft = *in.Draft
+			}
+			if in.MakeLatest != "" {
+				rel.MakeLatest = in.MakeLatest
+			}
+			reply(w, http.StatusOK, g.releaseJSON(rel))
+			return
+		}
+		reply(w, http.StatusNotFound, notFound)
 	case r.Method == http.MethodGet && strings.HasPrefix(path, "releases/") && strings.HasSuffix(path, "/assets"):
 		id, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(path, "releases/"), "/assets"))
 		for _, rel := range g.releases {
@@ -299,6 +330,10 @@ func (g *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 		for _, rel := range g.releases {
 			for i, a := range rel.Assets {
 				if a.ID == id {
+					if g.immutable && !rel.Draft {
+						reply(w, http.StatusUnprocessableEntity, map[string]string{"message": "Cannot modify an immutable release"})
+						return
+					}
 					rel.Assets = append(rel.Assets[:i], rel.Assets[i+1:]...)
 					w.WriteHeader(http.StatusNoContent)
 					return

@@ -475,6 +475,42 @@ func TestPublishReleaseCompletesPartialRun(t *testing.T) {
 	}
 }
 
+// TestPublishReleaseImmutable: with immutable releases on (the repository setting the
+// docs recommend), a release is created as a draft, gets every asset, and only then is
+// published; a re-run cannot replace the published assets and says so, changing nothing.
+func TestPublishReleaseImmutable(t *testing.T) {
+	t.Parallel()
+	dir, commits := versionsRepo(t)
+	gh := newFakeGitHub(t, publishRepo, publishToken)
+	gh.immutable = true
+	pushTags(t, gh, dir, commits)
+	dist := fakeDist(t, "v1.3.0", "alpha", "beta")
+
+	r := publish(t, dir, gh, "--dir", dist, "v1.3.0")
+	if r.err != nil {
+		t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", r.err, r.stdout, r.stderr)
+	}
+	rel := gh.release("v1.3.0")
+	checkAssets(t, rel, dist)
+	if rel.Draft || rel.MakeLatest != "false" {
+		t.Errorf("release %+v: want published, make_latest false (v1.3.0 is not the newest)", *rel)
+	}
+	writes := gh.writes()
+	if last := writes[len(writes)-1]; last != fmt.Sprintf("PATCH /repos/%s/releases/%d", publishRepo, rel.ID) {
+		t.Errorf("the last write is %s, want the draft published after every upload: %v", last, writes)
+	}
+
+	before := distFiles(t, dist)
+	again := publish(t, dir, gh, "--dir", dist, "v1.3.0")
+	if again.err == nil || !strings.Contains(again.stdout, "Cannot modify an immutable release") {
+		t.Errorf("a re-run on the immutable release: err %v, stdout:\n%s", again.err, again.stdout)
+	}
+	checkAssets(t, gh.release("v1.3.0"), dist)
+	if len(distFiles(t, dist)) != len(before) {
+		t.Error("the re-run changed the dist directory")
+	}
+}
+
 // TestPublishRelease is the release workflow's publishing end to end in a throwaway
 // repository with two commands: scripts/release builds the tagged commit for two
 // platforms, scripts/publish-release publishes exactly those files; the downloaded
