@@ -148,6 +148,10 @@ type Report struct {
 	// ScaledJob is the worker's ScaledJob; PollingInterval its spec.pollingInterval.
 	ScaledJob       string
 	PollingInterval time.Duration
+	// ScalingMode is how KEDA learns of a task for this ScaledJob: ModePoll (its
+	// nats-jetstream trigger only) or ModePush (the Daedalus scaler's trigger, with
+	// nats-jetstream beside it as the fallback); "" before the ScaledJob was read.
+	ScalingMode string
 }
 
 func newReport() *Report {

@@ -204,6 +204,7 @@ func (r *runner) baseline(ctx context.Context) error {
 		r.rep.PollingInterval = 30 * time.Second // KEDA's default
 	}
 	r.trigger = triggerOf(sj)
+	r.rep.ScalingMode = scalingMode(sj)
 	r.watch, err = startWatcher(ctx, r.deps.Kube, r.cfg.Namespace, sj.GetName(), r.deps.Now)
 	if err != nil {
 		return fail(CheckBaseline, "%v", err)
@@ -212,7 +213,7 @@ func (r *runner) baseline(ctx context.Context) error {
 		return fail(CheckBaseline, "%d Job(s) of ScaledJob %s are active before any task was published: %s",
 			len(active), sj.GetName(), strings.Join(active, ", "))
 	}
-	r.pass(CheckBaseline, "ScaledJob %s has 0 active Jobs (pollingInterval %s)", sj.GetName(), r.rep.PollingInterval)
+	r.pass(CheckBaseline, "ScaledJob %s has 0 active Jobs (%s mode, pollingInterval %s)", sj.GetName(), r.rep.ScalingMode, r.rep.PollingInterval)
 	return nil
 }
 
@@ -240,6 +241,24 @@ func triggerOf(sj *unstructured.Unstructured) triggerMeta {
 		return triggerMeta{stream: s("stream"), consumer: s("consumer"), endpoint: s("natsServerMonitoringEndpoint")}
 	}
 	return triggerMeta{}
+}
+
+// Scaling modes of a ScaledJob (the chart's scaler.mode).
+const (
+	ModePoll = "poll"
+	ModePush = "push"
+)
+
+// scalingMode tells the chart's scaler.mode from the ScaledJob's triggers: push when one
+// is the Daedalus scaler's (type external or external-push), else poll.
+func scalingMode(sj *unstructured.Unstructured) string {
+	triggers, _, _ := unstructured.NestedSlice(sj.Object, "spec", "triggers")
+	for _, t := range triggers {
+		if m, _ := t.(map[string]any); m["type"] == "external" || m["type"] == "external-push" {
+			return ModePush
+		}
+	}
+	return ModePoll
 }
 
 // condition returns the status and message of the object's condition typ.

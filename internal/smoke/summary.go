@@ -38,8 +38,8 @@ func (r *Report) Summary() string {
 	}
 
 	if len(r.Tasks) > 0 {
-		fmt.Fprintf(&b, "\n### Stage timings over %d task(s)\n\nAnswered by %s. From the API server's watch events; ScaledJob `%s`, pollingInterval %s.\n\n",
-			len(r.Tasks), r.Tasks[len(r.Tasks)-1].answeredBy(), r.ScaledJob, r.PollingInterval)
+		fmt.Fprintf(&b, "\n### Stage timings over %d task(s)\n\nAnswered by %s. From the API server's watch events; ScaledJob `%s`, %s mode, pollingInterval %s.\n\n",
+			len(r.Tasks), r.Tasks[len(r.Tasks)-1].answeredBy(), r.ScaledJob, r.ScalingMode, r.PollingInterval)
 		rows = rows[:0]
 		for _, s := range Stages {
 			st := Summarize(s, r.Tasks)
@@ -108,6 +108,7 @@ const (
 	OutputTasks       = "tasks"
 	OutputAgent       = "agent"
 	OutputAuthMethod  = "auth-method"
+	OutputScalingMode = "scaling-mode"
 )
 
 // Outputs are the step outputs: the verdict, the failed check and its diagnoses, and
@@ -135,8 +136,10 @@ func (r *Report) Outputs() map[string]string {
 		st := Summarize(s, r.Tasks)
 		stats[keys[i]] = stat{st.Min.Milliseconds(), st.Median.Milliseconds(), st.Max.Milliseconds()}
 	}
-	js, _ := json.Marshal(map[string]any{"tasks": len(r.Tasks), "pollingIntervalSeconds": r.PollingInterval.Seconds(), "stages": stats})
+	js, _ := json.Marshal(map[string]any{"tasks": len(r.Tasks), "pollingIntervalSeconds": r.PollingInterval.Seconds(),
+		"scalingMode": r.ScalingMode, "stages": stats})
 	out[OutputTimings] = string(js)
+	out[OutputScalingMode] = r.ScalingMode
 	out[OutputAgent], out[OutputAuthMethod] = "", ""
 	if len(r.Tasks) > 0 {
 		last := r.Tasks[len(r.Tasks)-1]

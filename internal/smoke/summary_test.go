@@ -54,7 +54,7 @@ func TestReportSummaryAndOutputs(t *testing.T) {
 	for _, c := range Checks {
 		r.set(c, Passed, "ok")
 	}
-	r.ScaledJob, r.PollingInterval = "daedalus-copilot", 15*time.Second
+	r.ScaledJob, r.PollingInterval, r.ScalingMode = "daedalus-copilot", 15*time.Second, ModePush
 	r.Tasks = []TaskTiming{
 		timing("t1", at, 1200*ms, 300*ms, 900*ms, 100*ms),
 		timing("t2", at, 15100*ms, 250*ms, 800*ms, 120*ms),
@@ -66,7 +66,7 @@ func TestReportSummaryAndOutputs(t *testing.T) {
 		"## Smoke test passed",
 		"| 6 | Cold-start timer | ✅ passed | ok |",
 		"| Cold start (publish → Job created) | 1.200s | 7.000s | 15.100s |",
-		"pollingInterval 15s",
+		"push mode, pollingInterval 15s",
 		"Answered by codex-acp 0.16.0 (ACP auth openai-api-key).",
 		"```mermaid\ngantt",
 		"title Task t3 (median end to end)",
@@ -79,7 +79,7 @@ func TestReportSummaryAndOutputs(t *testing.T) {
 	}
 	out := r.Outputs()
 	if out[OutputResult] != "passed" || out[OutputColdStart] != "7.000" || out[OutputTasks] != "3" || out[OutputFailedCheck] != "" ||
-		out[OutputAgent] != "codex-acp 0.16.0" || out[OutputAuthMethod] != "openai-api-key" {
+		out[OutputAgent] != "codex-acp 0.16.0" || out[OutputAuthMethod] != "openai-api-key" || out[OutputScalingMode] != ModePush {
 		t.Errorf("outputs %v", out)
 	}
 	var js struct {
@@ -88,11 +88,12 @@ func TestReportSummaryAndOutputs(t *testing.T) {
 			MinMs, MedianMs, MaxMs int64
 		} `json:"stages"`
 		Poll float64 `json:"pollingIntervalSeconds"`
+		Mode string  `json:"scalingMode"`
 	}
 	if err := json.Unmarshal([]byte(out[OutputTimings]), &js); err != nil {
 		t.Fatal(err)
 	}
-	if js.Tasks != 3 || js.Poll != 15 || js.Stages["coldStart"].MaxMs != 15100 || js.Stages["endToEnd"].MinMs != 2400 {
+	if js.Tasks != 3 || js.Poll != 15 || js.Mode != ModePush || js.Stages["coldStart"].MaxMs != 15100 || js.Stages["endToEnd"].MinMs != 2400 {
 		t.Errorf("timings-json %s", out[OutputTimings])
 	}
 
