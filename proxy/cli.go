@@ -8,8 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ErrUsage marks a bad command line or configuration: main prints it and exits 2.
@@ -80,15 +78,11 @@ func mainRun(ctx context.Context, args []string, getenv func(string) string, std
 			log.Warn("the agent may read the proxy's environment from /proc", "err", err)
 		}
 	}
-	nc, err := Connect(cfg.NATS, "daedalus-proxy/"+cfg.Worker, log)
+	nc, js, err := Connect(cfg.NATS, "daedalus-proxy/"+cfg.Worker, log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
 	r := NewRunner(cfg, js, d, log)
 	if cfg.Listen != "" {
 		sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -116,14 +110,10 @@ func mainBootstrap(ctx context.Context, args []string, getenv func(string) strin
 		return usageErr(err)
 	}
 	log := newLogger(stderr, slog.LevelInfo)
-	nc, err := Connect(cfg.NATS, "daedalus-bootstrap", log)
+	nc, js, err := Connect(cfg.NATS, "daedalus-bootstrap", log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
 	return Bootstrap(ctx, js, cfg, log)
 }

@@ -6,11 +6,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Connect dials NATS with the configured credentials. The connection reconnects forever, so a
-// NATS restart mid-task is ridden out; callers Drain or Close it.
-func Connect(c NATSConfig, name string, log *slog.Logger) (*nats.Conn, error) {
+// Connect dials NATS with the configured credentials and returns the connection with its
+// JetStream context. The connection reconnects forever, so a NATS restart mid-task is
+// ridden out; callers Drain or Close it.
+func Connect(c NATSConfig, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -36,7 +38,12 @@ func Connect(c NATSConfig, name string, log *slog.Logger) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(c.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to NATS at %s: %w", c.URL, err)
+		return nil, nil, fmt.Errorf("connecting to NATS at %s: %w", c.URL, err)
 	}
-	return nc, nil
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
+	}
+	return nc, js, nil
 }

@@ -10,8 +10,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/daedalus-dev/daedalus/internal/scaler"
 )
 
@@ -70,15 +68,11 @@ func mainScaler(ctx context.Context, args []string, getenv func(string) string, 
 			return err
 		}
 	}
-	nc, err := Connect(cfg.NATS, "daedalus-scaler", log)
+	nc, js, err := Connect(cfg.NATS, "daedalus-scaler", log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)

@@ -125,15 +125,11 @@ func Run(ctx context.Context, c Config, out io.Writer) error {
 	} else {
 		fmt.Fprintf(out, "NATS JetStream   %s\n", url)
 	}
-	nc, err := proxy.Connect(proxy.NATSConfig{URL: url}, "daedalus-demo", log)
+	nc, js, err := proxy.Connect(proxy.NATSConfig{URL: url}, "daedalus-demo", log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	bc := proxy.BootstrapConfig{
 		Workers: []string{c.Worker}, AckWait: time.Minute, MaxAttempts: 3, Replicas: 1,
 		TaskMaxAge: time.Hour, ResultMaxAge: 24 * time.Hour, StatusMaxAge: time.Hour, DuplicateWindow: time.Hour,
