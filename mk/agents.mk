@@ -1,7 +1,7 @@
 # Real ACP agents the tests drive through the proxy, offline: installed from npm at a pinned
 # version into the cache outside the clone. codex-acp ships a native binary per platform
 # (~225 MB, a few seconds to install); the tests point it at a loopback stand-in of its model
-# API (internal/agenttest).
+# API (internal/test/agenttest).
 
 CODEX_ACP_VERSION := 0.16.0
 CODEX_ACP_DIR     := $(DAEDALUS_CACHE)/codex-acp-$(CODEX_ACP_VERSION)

@@ -17,4 +17,4 @@ $(ACTIONLINT):
 
 .PHONY: bench-cleanup
 bench-cleanup: ## Cleanup: 1,000 expired groups, 200 ms per ARM call, concurrent vs one at a time (takes ~8 min).
-	$(GO) test -run '^$$' -bench 'BenchmarkReap1000$$' -benchtime 1x -timeout 30m -v ./internal/cleanup/
+	$(GO) test -run '^$$' -bench 'BenchmarkReap1000$$' -benchtime 1x -timeout 30m -v ./internal/step/cleanup/

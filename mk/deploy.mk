@@ -42,13 +42,13 @@ $(KEDA_CRDS):
 
 .PHONY: chart-test
 chart-test: ## Lint the Daedalus chart, check its golden renders, schema and nats.conf (no cluster).
-	$(GO) test -run 'TestHelmLint|TestGoldenRenders|TestValuesRejected|TestNATS' ./internal/deploy/
+	$(GO) test -run 'TestHelmLint|TestGoldenRenders|TestValuesRejected|TestNATS' ./internal/step/deploy/
 
 .PHONY: chart-golden
-chart-golden: ## Rewrite the chart's golden renders under internal/deploy/testdata (review the diff).
-	$(GO) test -run TestGoldenRenders ./internal/deploy/ -update
+chart-golden: ## Rewrite the chart's golden renders under internal/step/deploy/testdata (review the diff).
+	$(GO) test -run TestGoldenRenders ./internal/step/deploy/ -update
 
 .PHONY: deploy-test
 deploy-test: kube ## The deploy step and chart on a real kube-apiserver, etcd and kube-controller-manager.
 	KUBEBUILDER_ASSETS=$(KUBE_DIR) DAEDALUS_KUBE_ASSETS=$(KUBE_DIR) DAEDALUS_KEDA_CRDS=$(KEDA_CRD_DIR) DAEDALUS_REQUIRE_ENGINES=1 \
-		$(GO) test -race -count=1 ./internal/kubetest/ ./internal/deploy/
+		$(GO) test -race -count=1 ./internal/test/kubetest/ ./internal/step/deploy/

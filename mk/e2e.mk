@@ -1,7 +1,7 @@
 # `make e2e`: publish → deploy → smoke on one machine, no cloud. Real engines: the
 # control plane from mk/deploy.mk, the KEDA operator built here from the KEDA Go module
 # (run out-of-cluster against that API server), an embedded NATS JetStream and an
-# in-process OCI registry. Only the container runtime is stood in for (internal/testnode).
+# in-process OCI registry. Only the container runtime is stood in for (internal/test/testnode).
 
 KEDA_VERSION  := $(KEDA_MODULE_VERSION)
 KEDA_DIR      := $(DAEDALUS_CACHE)/keda-$(KEDA_VERSION)
@@ -35,7 +35,7 @@ $(KEDA_OPERATOR):
 e2e: kube keda ## The whole pipeline on a real control plane, KEDA and NATS: publish → deploy → smoke (tasks: 5), SIGTERM mid-task, broken set-ups.
 	KUBEBUILDER_ASSETS=$(KUBE_DIR) DAEDALUS_KUBE_ASSETS=$(KUBE_DIR) DAEDALUS_KEDA_CRDS=$(KEDA_CRD_DIR) \
 		DAEDALUS_KEDA_OPERATOR=$(KEDA_OPERATOR) DAEDALUS_REQUIRE_ENGINES=1 \
-		$(GO) test -tags e2e -race -count=1 -timeout 30m -v ./internal/e2e/
+		$(GO) test -tags e2e -race -count=1 -timeout 30m -v ./internal/test/e2e/
 
 # Publish → Job created on the real KEDA operator for poll at 15 s and 1 s and for the
 # Daedalus scaler (push mode) at the same intervals: DAEDALUS_COLDSTART_TASKS (default 20)
@@ -45,4 +45,4 @@ e2e: kube keda ## The whole pipeline on a real control plane, KEDA and NATS: pub
 bench-coldstart: kube keda ## Cold start per scaling mode on the real KEDA operator (publish → Job created, p50/p95).
 	KUBEBUILDER_ASSETS=$(KUBE_DIR) DAEDALUS_KUBE_ASSETS=$(KUBE_DIR) DAEDALUS_KEDA_CRDS=$(KEDA_CRD_DIR) \
 		DAEDALUS_KEDA_OPERATOR=$(KEDA_OPERATOR) DAEDALUS_REQUIRE_ENGINES=1 DAEDALUS_COLDSTART=1 \
-		$(GO) test -tags e2e -count=1 -timeout 30m -run '^TestColdStart$$' -v ./internal/e2e/
+		$(GO) test -tags e2e -count=1 -timeout 30m -run '^TestColdStart$$' -v ./internal/test/e2e/

@@ -5,7 +5,7 @@
 TERRAFORM_VERSION := 1.5.7
 TERRAFORM_DIR     := $(DAEDALUS_CACHE)/terraform-$(TERRAFORM_VERSION)
 TERRAFORM         := $(TERRAFORM_DIR)/terraform
-TERRAFORM_RC      := $(CURDIR)/internal/infra/testdata/terraformrc
+TERRAFORM_RC      := $(CURDIR)/internal/step/infra/testdata/terraformrc
 
 TEST_ENGINES += terraform
 TEST_ENV     += DAEDALUS_TERRAFORM=$(TERRAFORM) TF_CLI_CONFIG_FILE=$(TERRAFORM_RC)

@@ -1,4 +1,4 @@
-# publish step: the proxy image, built and pushed with no Docker daemon (internal/publish).
+# publish step: the proxy image, built and pushed with no Docker daemon (internal/step/publish).
 #
 # ko is only a yardstick for the benchmark: built from the Go module proxy into the cache,
 # never a test engine.
@@ -14,4 +14,4 @@ ko: $(KO) ## Build ko (for bench-publish only) into the cache.
 
 .PHONY: bench-publish
 bench-publish: $(KO) ## Publish benchmark: build+push of the proxy image vs ko on a loopback registry; ratio and size.
-	DAEDALUS_KO=$(KO) $(GO) test -run '^$$' -bench BenchmarkPublishVsKo -benchtime 1x -timeout 30m ./internal/publish/
+	DAEDALUS_KO=$(KO) $(GO) test -run '^$$' -bench BenchmarkPublishVsKo -benchtime 1x -timeout 30m ./internal/step/publish/

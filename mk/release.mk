@@ -3,7 +3,7 @@
 # scripts/release builds daedalus-<step>_<os>_<arch>.tar.gz for every cmd/<step> and a
 # checksums.txt; scripts/publish-release creates the GitHub release of the tag with them
 # (.github/workflows/release.yml runs both on every release tag push); actions/_bin/run
-# (how every action gets its binary) downloads them for a released ref and verifies them. The workflow tests (internal/workflows) run actionlint
+# (how every action gets its binary) downloads them for a released ref and verifies them. The workflow tests (internal/test/workflows) run actionlint
 # (the pinned build from mk/cleanup.mk) over every workflow and action, the fetcher
 # against a loopback release server, a snapshot release, and the workflows themselves
 # under act, built from the Go module proxy and cached outside the clone.
@@ -31,10 +31,10 @@ release-snapshot: ## Release assets of any commit for this machine's platform in
 
 .PHONY: lint-actions
 lint-actions: $(ACTIONLINT) ## actionlint (with shellcheck when installed) over every workflow and every action.yml.
-	DAEDALUS_ACTIONLINT=$(ACTIONLINT) $(GO) test -count=1 -run 'TestActionlint' ./internal/workflows/
+	DAEDALUS_ACTIONLINT=$(ACTIONLINT) $(GO) test -count=1 -run 'TestActionlint' ./internal/test/workflows/
 
 .PHONY: workflows-test
 workflows-test: $(ACTIONLINT) $(ACT) $(TERRAFORM) kube ## Workflow and action tests: actionlint, binary fetcher, snapshot release, publishing, act runs.
 	DAEDALUS_REQUIRE_ENGINES=1 DAEDALUS_ACTIONLINT=$(ACTIONLINT) DAEDALUS_ACT=$(ACT) DAEDALUS_TERRAFORM=$(TERRAFORM) \
 		TF_CLI_CONFIG_FILE=$(TERRAFORM_RC) KUBEBUILDER_ASSETS=$(KUBE_DIR) DAEDALUS_KUBE_ASSETS=$(KUBE_DIR) \
-		nice -n 10 $(GO) test -race -count=1 -timeout 30m ./internal/workflows/
+		nice -n 10 $(GO) test -race -count=1 -timeout 30m ./internal/test/workflows/

@@ -15,4 +15,4 @@ smoke: ## Run the smoke step against the current kubeconfig (SMOKE_TASKS, SMOKE_
 .PHONY: smoke-test
 smoke-test: kube ## The smoke checks and the test node on a real kube-apiserver, etcd, job controller and NATS.
 	KUBEBUILDER_ASSETS=$(KUBE_DIR) DAEDALUS_KUBE_ASSETS=$(KUBE_DIR) DAEDALUS_KEDA_CRDS=$(KEDA_CRD_DIR) DAEDALUS_REQUIRE_ENGINES=1 \
-		$(GO) test -race -count=1 ./internal/smoke/ ./internal/testnode/ ./cmd/smoke/
+		$(GO) test -race -count=1 ./internal/step/smoke/ ./internal/test/testnode/ ./cmd/smoke/

@@ -13,13 +13,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/daedalus-dev/daedalus/internal/agenttest"
-	"github.com/daedalus-dev/daedalus/internal/engine"
+	"github.com/daedalus-dev/daedalus/internal/test/agenttest"
+	"github.com/daedalus-dev/daedalus/internal/test/engine"
 	"github.com/daedalus-dev/daedalus/proxy/contract"
 )
 
 // Real ACP agents installed from npm (`make codex-acp`, `make claude-code-acp`), spawned by
-// the proxy over stdio, with their model APIs stood in for on loopback (internal/agenttest):
+// the proxy over stdio, with their model APIs stood in for on loopback (internal/test/agenttest):
 // the scripted model streams text, edits a file in the workspace and then runs a command that
 // needs approval, so each turn goes through the agent's auth, session/set_mode (and the model
 // choice), streamed updates and session/request_permission.

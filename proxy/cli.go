@@ -18,7 +18,7 @@ var ErrUsage = errors.New("usage")
 // TCP (see Bridge) and `proxy install DIR` copies the binary for it. `proxy noop` exits 0 at once
 // and `proxy pause` waits for SIGTERM: the chart's pre-pull DaemonSet runs them in images that
 // hold nothing else it could run. `proxy scaler [flags]` serves KEDA's external scaler for
-// the workers (internal/scaler), so the chart runs it from the same image. It reads the environment only through getenv. ctx ending
+// the workers (internal/lib/scaler), so the chart runs it from the same image. It reads the environment only through getenv. ctx ending
 // (SIGTERM) starts the graceful shutdown; Main returns once the in-flight task is settled.
 func Main(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	cmd := "run"

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/daedalus-dev/daedalus/internal/bytesize"
+	"github.com/daedalus-dev/daedalus/internal/lib/bytesize"
 )
 
 // Mode says whether a proxy handles one task (a KEDA Job) or loops (a Deployment).

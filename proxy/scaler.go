@@ -10,7 +10,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/daedalus-dev/daedalus/internal/scaler"
+	"github.com/daedalus-dev/daedalus/internal/lib/scaler"
 )
 
 // ScalerConfig configures `proxy scaler`, KEDA's external scaler for the workers.

@@ -33,7 +33,7 @@ func TestMainScalerRejectsBadConfigBeforeConnecting(t *testing.T) {
 	}
 }
 
-// `proxy scaler` as the chart runs it (TLS aside: internal/scaler tests it): it serves
+// `proxy scaler` as the chart runs it (TLS aside: internal/lib/scaler tests it): it serves
 // KEDA's external scaler for the bootstrap's consumers and stops on SIGTERM.
 func TestMainScalerServes(t *testing.T) {
 	t.Parallel()

@@ -11,7 +11,7 @@ import (
 
 	acp "github.com/coder/acp-go-sdk"
 
-	"github.com/daedalus-dev/daedalus/internal/acpconn"
+	"github.com/daedalus-dev/daedalus/internal/lib/acpconn"
 )
 
 // Update is what the proxy reports of one session/update notification.

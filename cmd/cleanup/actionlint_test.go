@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/daedalus-dev/daedalus/internal/engine"
+	"github.com/daedalus-dev/daedalus/internal/test/engine"
 )
 
 // actionlint runs the real actionlint on a workflow in repo (a repository root): syntax,

@@ -1,6 +1,6 @@
 // Command cleanup is the nightly TTL reaper as a GitHub Actions step: it deletes the
 // resource groups whose auto-destroy=true and expires-at tags say they have expired. See
-// internal/cleanup.
+// internal/step/cleanup.
 package main
 
 import (
@@ -10,8 +10,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/daedalus-dev/daedalus/internal/actions"
-	"github.com/daedalus-dev/daedalus/internal/cleanup"
+	"github.com/daedalus-dev/daedalus/internal/lib/actions"
+	"github.com/daedalus-dev/daedalus/internal/step/cleanup"
 )
 
 func main() {

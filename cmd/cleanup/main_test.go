@@ -16,7 +16,7 @@ var forbidden = []string{
 	"helm.sh/",
 	"k8s.io/",
 	"sigs.k8s.io/",
-	"github.com/daedalus-dev/daedalus/internal/cleanup/cleanuptest",
+	"github.com/daedalus-dev/daedalus/internal/step/cleanup/cleanuptest",
 }
 
 // sdkFake reports whether d is one of the Azure SDK's fake servers (azcore's own internal
@@ -55,7 +55,7 @@ func TestDependencyFence(t *testing.T) {
 	// The listing is real: it holds what the binary is known to use.
 	for _, want := range []string{
 		"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v3",
-		"github.com/daedalus-dev/daedalus/internal/azure",
+		"github.com/daedalus-dev/daedalus/internal/lib/azure",
 	} {
 		if !slices.Contains(deps, want) {
 			t.Fatalf("go list -deps lacks %s; got %d packages", want, len(deps))

@@ -11,7 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/daedalus-dev/daedalus/internal/demo"
+	"github.com/daedalus-dev/daedalus/internal/lib/demo"
 )
 
 func main() {

@@ -1,6 +1,6 @@
 // Command deploy installs or upgrades KEDA and the Daedalus Helm release on a
 // Kubernetes cluster (AKS through the Azure credential, or a kubeconfig) as a GitHub
-// Actions step. See internal/deploy.
+// Actions step. See internal/step/deploy.
 package main
 
 import (
@@ -9,8 +9,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/daedalus-dev/daedalus/internal/actions"
-	"github.com/daedalus-dev/daedalus/internal/deploy"
+	"github.com/daedalus-dev/daedalus/internal/lib/actions"
+	"github.com/daedalus-dev/daedalus/internal/step/deploy"
 )
 
 func main() {

@@ -1,5 +1,5 @@
 // Command infra plans, applies, destroys or reads the outputs of the Terraform stack
-// (deploy/terraform) as a GitHub Actions step. See internal/infra.
+// (deploy/terraform) as a GitHub Actions step. See internal/step/infra.
 package main
 
 import (
@@ -9,8 +9,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/daedalus-dev/daedalus/internal/actions"
-	"github.com/daedalus-dev/daedalus/internal/infra"
+	"github.com/daedalus-dev/daedalus/internal/lib/actions"
+	"github.com/daedalus-dev/daedalus/internal/step/infra"
 )
 
 func main() {

@@ -1,6 +1,6 @@
 // Command preflight checks, before the first plan, that a deploy or destroy can succeed:
 // the caller's Azure permissions, the resource providers and the agent images. See
-// internal/preflight.
+// internal/step/preflight.
 package main
 
 import (
@@ -9,8 +9,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/daedalus-dev/daedalus/internal/actions"
-	"github.com/daedalus-dev/daedalus/internal/preflight"
+	"github.com/daedalus-dev/daedalus/internal/lib/actions"
+	"github.com/daedalus-dev/daedalus/internal/step/preflight"
 )
 
 func main() {

@@ -1,5 +1,5 @@
 // Command publish builds the proxy image and pushes it to Azure Container Registry; it is
-// the binary behind actions/publish. See internal/publish.
+// the binary behind actions/publish. See internal/step/publish.
 package main
 
 import (
@@ -8,8 +8,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/daedalus-dev/daedalus/internal/actions"
-	"github.com/daedalus-dev/daedalus/internal/publish"
+	"github.com/daedalus-dev/daedalus/internal/lib/actions"
+	"github.com/daedalus-dev/daedalus/internal/step/publish"
 )
 
 func main() {

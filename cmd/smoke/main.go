@@ -1,6 +1,6 @@
 // Command smoke proves a deployed Daedalus release works end to end (the deployment
 // guide's ten validation checks, with stage timings from watch events) and diagnoses
-// known failures, as a GitHub Actions step. See internal/smoke.
+// known failures, as a GitHub Actions step. See internal/step/smoke.
 package main
 
 import (
@@ -9,8 +9,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/daedalus-dev/daedalus/internal/actions"
-	"github.com/daedalus-dev/daedalus/internal/smoke"
+	"github.com/daedalus-dev/daedalus/internal/lib/actions"
+	"github.com/daedalus-dev/daedalus/internal/step/smoke"
 )
 
 func main() {

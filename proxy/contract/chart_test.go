@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// internal/deploy's TestContractNamesMatchTheChart checks these against the rendered chart.
+// internal/step/deploy's TestContractNamesMatchTheChart checks these against the rendered chart.
 func TestFullname(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("b", 48) + "--zz"

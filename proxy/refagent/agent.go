@@ -17,8 +17,8 @@ import (
 
 	acp "github.com/coder/acp-go-sdk"
 
-	"github.com/daedalus-dev/daedalus/internal/acpconn"
-	"github.com/daedalus-dev/daedalus/internal/bytesize"
+	"github.com/daedalus-dev/daedalus/internal/lib/acpconn"
+	"github.com/daedalus-dev/daedalus/internal/lib/bytesize"
 )
 
 // Options shape every connection an agent serves.

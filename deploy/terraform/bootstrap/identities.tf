@@ -64,7 +64,7 @@ locals {
     )
   EOT
 
-  # What the nightly cleanup calls (internal/cleanup) and nothing else.
+  # What the nightly cleanup calls (internal/step/cleanup) and nothing else.
   cleanup_actions = [
     "Microsoft.Resources/subscriptions/resourceGroups/read",
     "Microsoft.Resources/subscriptions/resourceGroups/delete",
