@@ -16,10 +16,15 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	a := actions.New()
-	_, err := preflight.Main(ctx, a, preflight.Deps{})
+	err := realMain(ctx, a)
 	stop()
 	if err != nil {
 		a.Fail(err)
 		os.Exit(1)
 	}
+}
+
+func realMain(ctx context.Context, a *actions.Action) error {
+	_, err := preflight.Main(ctx, a, preflight.Deps{})
+	return err
 }
