@@ -131,8 +131,8 @@ type Result struct {
 
 // Run runs the configured command with deps.Terraform, reporting to deps.Report. The
 // Config must have been validated.
-func Run(ctx context.Context, cfg *Config, deps Deps) (*Result, error) {
-	r := &runner{Config: cfg, Terraform: deps.Terraform, Report: deps.Report, Now: deps.Now}
+func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
+	r := &runner{Config: &cfg, Terraform: deps.Terraform, Report: deps.Report, Now: deps.Now}
 	return r.run(ctx)
 }
 

@@ -48,7 +48,7 @@ func Main(ctx context.Context, a *actions.Action, deps Deps) (*Result, error) {
 	if deps.Report == nil {
 		deps.Report = a
 	}
-	res, err := Run(ctx, &cfg, deps)
+	res, err := Run(ctx, cfg, deps)
 	var le *LockedError
 	if errors.As(err, &le) {
 		a.Infof("%s", le.Guidance())
