@@ -94,6 +94,11 @@ type TaskTiming struct {
 	JobComplete time.Time
 	// State is the result's status.state.
 	State string
+	// TaskFetched and Prompted are when the proxy received the task and sent the prompt
+	// to the agent: the proxy's own offsets from the task's publish time in JetStream
+	// (metadata.timings), added to Published, so no clock of the cluster is compared with
+	// the runner's.
+	TaskFetched, Prompted time.Time
 	// AgentExecution is the proxy's own prompt → answer time (metadata.timings).
 	AgentExecution time.Duration
 	// Agent is the agent's name and version as it introduced itself to the proxy, and
@@ -115,20 +120,24 @@ func (t TaskTiming) answeredBy() string {
 	return agent + " (" + auth + ")"
 }
 
-// Stage is one measured span of a task.
+// Stage is one measured span of a task. Key names it in the timings-json output.
 type Stage struct {
 	Name string
+	Key  string
 	From func(TaskTiming) time.Time
 	To   func(TaskTiming) time.Time
 }
 
-// Stages are the spans the summary reports, in order.
+// Stages are the spans the summary reports, in order: cold start first and end to end
+// last (the cold-start-seconds and end-to-end-seconds outputs are theirs).
 var Stages = []Stage{
-	{"Cold start (publish → Job created)", func(t TaskTiming) time.Time { return t.Published }, func(t TaskTiming) time.Time { return t.JobCreated }},
-	{"Pod start (Job created → first container running)", func(t TaskTiming) time.Time { return t.JobCreated }, func(t TaskTiming) time.Time { return t.PodRunning }},
-	{"Execution (container running → result)", func(t TaskTiming) time.Time { return t.PodRunning }, func(t TaskTiming) time.Time { return t.Result }},
-	{"Job exit (result → Job complete)", func(t TaskTiming) time.Time { return t.Result }, func(t TaskTiming) time.Time { return t.JobComplete }},
-	{"End to end (publish → result)", func(t TaskTiming) time.Time { return t.Published }, func(t TaskTiming) time.Time { return t.Result }},
+	{"Cold start (publish → Job created)", "coldStart", func(t TaskTiming) time.Time { return t.Published }, func(t TaskTiming) time.Time { return t.JobCreated }},
+	{"Pod start (Job created → first container running)", "podStart", func(t TaskTiming) time.Time { return t.JobCreated }, func(t TaskTiming) time.Time { return t.PodRunning }},
+	{"Task fetched (Job created → the proxy has the task)", "taskFetched", func(t TaskTiming) time.Time { return t.JobCreated }, func(t TaskTiming) time.Time { return t.TaskFetched }},
+	{"Prompt (publish → prompt at the agent)", "prompt", func(t TaskTiming) time.Time { return t.Published }, func(t TaskTiming) time.Time { return t.Prompted }},
+	{"Execution (container running → result)", "execution", func(t TaskTiming) time.Time { return t.PodRunning }, func(t TaskTiming) time.Time { return t.Result }},
+	{"Job exit (result → Job complete)", "jobExit", func(t TaskTiming) time.Time { return t.Result }, func(t TaskTiming) time.Time { return t.JobComplete }},
+	{"End to end (publish → result)", "endToEnd", func(t TaskTiming) time.Time { return t.Published }, func(t TaskTiming) time.Time { return t.Result }},
 }
 
 // Duration is the stage's length for t (0 when an end is unknown or out of order).

@@ -361,6 +361,8 @@ func (r *runner) task(ctx context.Context, i int) error {
 	t.Result, t.State = res.at, res.task.Status.State
 	t.Agent, t.AuthMethod = res.task.Metadata.Agent, res.task.Metadata.AuthMethod
 	if tm := res.task.Metadata.Timings; tm != nil {
+		offset := func(ms float64) time.Time { return t.Published.Add(time.Duration(ms * float64(time.Millisecond))) }
+		t.TaskFetched, t.Prompted = offset(tm.QueuedMs), offset(tm.DispatchMs)
 		t.AgentExecution = time.Duration(tm.ExecutionMs * float64(time.Millisecond))
 	}
 	if !r.watch.until(ctx, r.cfg.JobTimeout, func() bool { return !r.watch.get(job.name).active() }) {

@@ -131,10 +131,9 @@ func (r *Report) Outputs() map[string]string {
 		MaxMs    int64 `json:"maxMs"`
 	}
 	stats := map[string]stat{}
-	keys := []string{"coldStart", "podStart", "execution", "jobExit", "endToEnd"}
-	for i, s := range Stages {
+	for _, s := range Stages {
 		st := Summarize(s, r.Tasks)
-		stats[keys[i]] = stat{st.Min.Milliseconds(), st.Median.Milliseconds(), st.Max.Milliseconds()}
+		stats[s.Key] = stat{st.Min.Milliseconds(), st.Median.Milliseconds(), st.Max.Milliseconds()}
 	}
 	js, _ := json.Marshal(map[string]any{"tasks": len(r.Tasks), "pollingIntervalSeconds": r.PollingInterval.Seconds(),
 		"scalingMode": r.ScalingMode, "stages": stats})

@@ -11,6 +11,9 @@ func timing(id string, at0 time.Time, cold, pod, exec, exit time.Duration) TaskT
 	t := TaskTiming{TaskID: id, Job: "job-" + id, Published: at0, State: "completed"}
 	t.JobCreated = t.Published.Add(cold)
 	t.PodRunning = t.JobCreated.Add(pod)
+	// The proxy has the task 40 ms after its container runs and prompts 10 ms later.
+	t.TaskFetched = t.PodRunning.Add(40 * time.Millisecond)
+	t.Prompted = t.TaskFetched.Add(10 * time.Millisecond)
 	t.Result = t.PodRunning.Add(exec)
 	t.JobComplete = t.Result.Add(exit)
 	return t
@@ -72,6 +75,8 @@ func TestReportSummaryAndOutputs(t *testing.T) {
 		"title Task t3 (median end to end)",
 		"Cold start 7.000s :s0, 0, 7000",
 		"Pod start 0.280s :s1, 7000, 7280",
+		"| Task fetched (Job created → the proxy has the task) | 0.290s | 0.320s | 0.340s |",
+		"| Prompt (publish → prompt at the agent) | 1.550s | 7.330s | 15.400s |",
 	} {
 		if !strings.Contains(sum, want) {
 			t.Errorf("summary lacks %q:\n%s", want, sum)
@@ -93,7 +98,8 @@ func TestReportSummaryAndOutputs(t *testing.T) {
 	if err := json.Unmarshal([]byte(out[OutputTimings]), &js); err != nil {
 		t.Fatal(err)
 	}
-	if js.Tasks != 3 || js.Poll != 15 || js.Mode != ModePush || js.Stages["coldStart"].MaxMs != 15100 || js.Stages["endToEnd"].MinMs != 2400 {
+	if js.Tasks != 3 || js.Poll != 15 || js.Mode != ModePush || js.Stages["coldStart"].MaxMs != 15100 || js.Stages["endToEnd"].MinMs != 2400 ||
+		js.Stages["taskFetched"].MedianMs != 320 || js.Stages["prompt"].MaxMs != 15400 || len(js.Stages) != len(Stages) {
 		t.Errorf("timings-json %s", out[OutputTimings])
 	}
 
