@@ -108,9 +108,14 @@ func originRepository(ctx context.Context, dir string) string {
 	if err != nil {
 		return ""
 	}
-	m := remoteRe.FindStringSubmatch(strings.TrimSpace(string(out)))
-	if m == nil {
-		return ""
+	return repositoryOf(strings.TrimSpace(string(out)))
+}
+
+// repositoryOf is owner/repo of a git remote URL (https or scp-like ssh); empty when it
+// names none.
+func repositoryOf(url string) string {
+	if m := remoteRe.FindStringSubmatch(url); m != nil {
+		return m[1]
 	}
-	return m[1]
+	return ""
 }
