@@ -23,7 +23,7 @@ SMOKE     ?= true
 TFVARS    ?= $(wildcard deploy/terraform/terraform.tfvars)
 
 # Sign in when needed; the steps read the subscription from AZURE_SUBSCRIPTION_ID.
-AKS_RUN = az account show >/dev/null 2>&1 || az login --use-device-code >/dev/null; \
+AKS_RUN = { az account show >/dev/null 2>&1 || az login --use-device-code >/dev/null; } && \
 	AZURE_SUBSCRIPTION_ID=$${AZURE_SUBSCRIPTION_ID:-$$(az account show --query id -o tsv)} \
 	DAEDALUS_BIN_SOURCE=source TFVARS='$(TFVARS)' \
 	GITHUB_TOKEN=$${GITHUB_TOKEN:-$$(sed -n "s/^\(export \)\{0,1\}GITHUB_TOKEN=[\"']\{0,1\}\([^\"']*\).*/\2/p" smoke.env 2>/dev/null | head -n1)} \
