@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/daedalus-dev/daedalus/internal/lib/actions/actionstest"
+	"github.com/daedalus-dev/daedalus/internal/lib/actions"
 	"github.com/daedalus-dev/daedalus/internal/test/engine"
 )
 
@@ -50,7 +50,7 @@ func runRootStep(t *testing.T, id string, env map[string]string) (map[string]str
 	if rerr != nil {
 		t.Fatal(rerr)
 	}
-	outs, perr := actionstest.ParseOutputs(string(raw))
+	outs, perr := actions.ParseOutputs(string(raw))
 	if perr != nil {
 		t.Fatalf("GITHUB_OUTPUT of step %s: %v\n%s", id, perr, raw)
 	}

@@ -36,16 +36,3 @@ func TestStep(t *testing.T) {
 		t.Errorf("err = %v", got.Err)
 	}
 }
-
-func TestParseOutputs(t *testing.T) {
-	t.Parallel()
-	got, err := actionstest.ParseOutputs("a=1\n\nb<<EOF\nx=y\nz\nEOF\na=2\n")
-	if err != nil || !reflect.DeepEqual(got, map[string]string{"a": "2", "b": "x=y\nz"}) {
-		t.Errorf("ParseOutputs = %q, %v", got, err)
-	}
-	for _, bad := range []string{"just text\n", "b<<EOF\nno end\n"} {
-		if _, err := actionstest.ParseOutputs(bad); err == nil {
-			t.Errorf("ParseOutputs(%q) accepted it", bad)
-		}
-	}
-}
