@@ -3,11 +3,11 @@ package aks
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
-	"net/http/httptest"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -16,7 +16,15 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	azarm "github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+	authfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
+	csfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6/fake"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -47,11 +55,11 @@ func (c *scopeCredential) GetToken(_ context.Context, o policy.TokenRequestOptio
 }
 
 const (
-	testSub     = "00000000-0000-0000-0000-0000000000aa"
-	testTenant  = "00000000-0000-0000-0000-0000000000bb"
-	testClient  = "00000000-0000-0000-0000-0000000000cc"
-	kubeletOID  = "99999999-0000-0000-0000-000000000001"
-	clusterPath = "/subscriptions/" + testSub + "/resourceGroups/rg-daedalus/providers/Microsoft.ContainerService/managedClusters/aks-daedalus"
+	testSub    = "00000000-0000-0000-0000-0000000000aa"
+	testTenant = "00000000-0000-0000-0000-0000000000bb"
+	testClient = "00000000-0000-0000-0000-0000000000cc"
+	kubeletOID = "99999999-0000-0000-0000-000000000001"
+	groupPath  = "/subscriptions/" + testSub + "/resourceGroups/rg-daedalus"
 )
 
 // entraKubeconfig is what listClusterUserCredential returns for an Entra ID cluster: the
@@ -78,49 +86,130 @@ users:
 `, cl.Config.Host, base64.StdEncoding.EncodeToString(cl.Config.CAData))
 }
 
-// fakeARM stands in for Azure Resource Manager's documented answers:
-// managedClusters/listClusterUserCredential (a base64 kubeconfig), managedClusters GET
-// (identityProfile.kubeletidentity), and roleAssignments filtered with
-// assignedTo('<principal>'). armToken says whether a bearer token is one ARM accepts.
-func fakeARM(t *testing.T, kubeconfig []byte, acrPull bool, armToken func(string) bool) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); !ok || !armToken(tok) {
-			http.Error(w, `{"error":{"code":"InvalidAuthenticationToken","message":"bad token"}}`, http.StatusUnauthorized)
-			return
-		}
-		if r.URL.Query().Get("api-version") == "" {
-			http.Error(w, `{"error":{"code":"MissingApiVersionParameter","message":"no api-version"}}`, http.StatusBadRequest)
-			return
-		}
-		switch {
-		case r.Method == http.MethodPost && r.URL.Path == clusterPath+"/listClusterUserCredential":
-			_ = json.NewEncoder(w).Encode(map[string]any{"kubeconfigs": []any{map[string]any{
-				"name": "clusterUser", "value": base64.StdEncoding.EncodeToString(kubeconfig)}}})
-		case r.Method == http.MethodGet && r.URL.Path == clusterPath:
-			fmt.Fprintf(w, `{"properties":{"identityProfile":{"kubeletidentity":{"objectId":%q}}}}`, kubeletOID)
-		case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/registries/daedalusacr/providers/Microsoft.Authorization/roleAssignments"):
-			if r.URL.Query().Get("$filter") != "assignedTo('"+kubeletOID+"')" {
-				http.Error(w, `{"error":{"code":"BadFilter","message":"unexpected filter"}}`, http.StatusBadRequest)
-				return
-			}
-			role := "acdd72a7-3385-48ef-bd42-f606fba81ae7" // Reader
-			if acrPull {
-				role = AcrPullRoleID
-			}
-			fmt.Fprintf(w, `{"value":[{"properties":{"roleDefinitionId":"/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s","principalId":%q}}]}`, testSub, role, kubeletOID)
-		default:
-			t.Errorf("unexpected ARM call %s %s", r.Method, r.URL.Path)
-			http.Error(w, `{"error":{"code":"NotFound","message":"no such thing"}}`, http.StatusNotFound)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+// armScope is the scope an ARM token is issued for in the public cloud: its audience
+// https://management.core.windows.net/ with /.default appended, as the SDK asks for it.
+const armScope = "https://management.core.windows.net//.default"
+
+// fakeARM stands in for Azure Resource Manager through the Azure SDK's own fake servers,
+// behind the real SDK clients. armcontainerservice's ManagedClustersServer answers
+// managedClusters/listClusterUserCredential (a kubeconfig, base64 on the wire) and
+// managedClusters GET (identityProfile.kubeletidentity) for aks-daedalus in rg-daedalus,
+// and 404 ResourceNotFound for any other cluster; armauthorization's
+// RoleAssignmentsServer lists the role assignments on registry daedalusacr filtered with
+// assignedTo('<principal>') over two pages (nextLink), a Reader assignment first and,
+// with acrPull, AcrPull on the second. In front of them it does what ARM does and the
+// SDK fakes do not: a request whose bearer token ARM does not accept (armToken) is
+// refused 401 InvalidAuthenticationToken, one without an api-version 400
+// MissingApiVersionParameter, and any request outside the cluster's resource group in
+// testSub fails the test.
+type fakeARM struct {
+	t        *testing.T
+	armToken func(string) bool
+	clusters *csfake.ManagedClustersServerTransport
+	roles    *authfake.RoleAssignmentsServerTransport
+
+	mu   sync.Mutex
+	urls []*url.URL // every request, in order
 }
 
-// armCluster is cluster name in resource group rg-daedalus, read through arm with cred.
-func armCluster(arm *httptest.Server, cred azcore.TokenCredential, name string) *Cluster {
-	return &Cluster{Credential: cred, Endpoint: arm.URL, Audience: "https://management.core.windows.net/", HTTP: arm.Client(),
+func newFakeARM(t *testing.T, kubeconfig []byte, acrPull bool, armToken func(string) bool) *fakeARM {
+	f := &fakeARM{t: t, armToken: armToken}
+	found := func(group, name string) bool { return group == "rg-daedalus" && name == "aks-daedalus" }
+	f.clusters = csfake.NewManagedClustersServerTransport(&csfake.ManagedClustersServer{
+		ListClusterUserCredentials: func(_ context.Context, group, name string, _ *armcontainerservice.ManagedClustersClientListClusterUserCredentialsOptions) (resp azfake.Responder[armcontainerservice.ManagedClustersClientListClusterUserCredentialsResponse], errResp azfake.ErrorResponder) {
+			if !found(group, name) {
+				errResp.SetResponseError(http.StatusNotFound, "ResourceNotFound")
+				return
+			}
+			resp.SetResponse(http.StatusOK, armcontainerservice.ManagedClustersClientListClusterUserCredentialsResponse{
+				CredentialResults: armcontainerservice.CredentialResults{Kubeconfigs: []*armcontainerservice.CredentialResult{
+					{Name: to.Ptr("clusterUser"), Value: kubeconfig}}}}, nil)
+			return
+		},
+		Get: func(_ context.Context, group, name string, _ *armcontainerservice.ManagedClustersClientGetOptions) (resp azfake.Responder[armcontainerservice.ManagedClustersClientGetResponse], errResp azfake.ErrorResponder) {
+			if !found(group, name) {
+				errResp.SetResponseError(http.StatusNotFound, "ResourceNotFound")
+				return
+			}
+			resp.SetResponse(http.StatusOK, armcontainerservice.ManagedClustersClientGetResponse{ManagedCluster: armcontainerservice.ManagedCluster{
+				Name: to.Ptr(name),
+				Properties: &armcontainerservice.ManagedClusterProperties{IdentityProfile: map[string]*armcontainerservice.UserAssignedIdentity{
+					"kubeletidentity": {ObjectID: to.Ptr(kubeletOID)}}},
+			}}, nil)
+			return
+		},
+	})
+	f.roles = authfake.NewRoleAssignmentsServerTransport(&authfake.RoleAssignmentsServer{
+		NewListForScopePager: func(scope string, o *armauthorization.RoleAssignmentsClientListForScopeOptions) (resp azfake.PagerResponder[armauthorization.RoleAssignmentsClientListForScopeResponse]) {
+			if strings.TrimPrefix(scope, "/") != strings.TrimPrefix(groupPath, "/")+"/providers/Microsoft.ContainerRegistry/registries/daedalusacr" {
+				resp.AddResponseError(http.StatusNotFound, "ResourceNotFound")
+				return
+			}
+			if o == nil || o.Filter == nil || *o.Filter != "assignedTo('"+kubeletOID+"')" {
+				resp.AddResponseError(http.StatusBadRequest, "BadFilter")
+				return
+			}
+			page := func(role string) armauthorization.RoleAssignmentsClientListForScopeResponse {
+				return armauthorization.RoleAssignmentsClientListForScopeResponse{RoleAssignmentListResult: armauthorization.RoleAssignmentListResult{
+					Value: []*armauthorization.RoleAssignment{{Properties: &armauthorization.RoleAssignmentProperties{
+						RoleDefinitionID: to.Ptr("/subscriptions/" + testSub + "/providers/Microsoft.Authorization/roleDefinitions/" + role),
+						PrincipalID:      to.Ptr(kubeletOID),
+					}}}}}
+			}
+			resp.AddPage(http.StatusOK, page("acdd72a7-3385-48ef-bd42-f606fba81ae7"), nil) // Reader
+			if acrPull {
+				resp.AddPage(http.StatusOK, page(AcrPullRoleID), nil)
+			} else {
+				resp.AddPage(http.StatusOK, armauthorization.RoleAssignmentsClientListForScopeResponse{}, nil)
+			}
+			return
+		},
+	})
+	return f
+}
+
+// Do implements policy.Transporter.
+func (f *fakeARM) Do(req *http.Request) (*http.Response, error) {
+	f.mu.Lock()
+	f.urls = append(f.urls, req.URL)
+	f.mu.Unlock()
+	if tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); !ok || !f.armToken(tok) {
+		return armError(req, http.StatusUnauthorized, "InvalidAuthenticationToken"), nil
+	}
+	if req.URL.Query().Get("api-version") == "" {
+		return armError(req, http.StatusBadRequest, "MissingApiVersionParameter"), nil
+	}
+	api, _ := req.Context().Value(runtime.CtxAPINameKey{}).(string) // e.g. ManagedClustersClient.Get
+	if strings.HasPrefix(req.URL.Path, groupPath+"/providers/") {
+		switch {
+		case strings.HasPrefix(api, "ManagedClustersClient."):
+			return f.clusters.Do(req)
+		case strings.HasPrefix(api, "RoleAssignmentsClient."):
+			return f.roles.Do(req)
+		}
+	}
+	f.t.Errorf("unexpected ARM call %s %s (%s)", req.Method, req.URL, api)
+	return armError(req, http.StatusNotFound, "NotFound"), nil
+}
+
+// requests returns the URL of every request ARM was sent.
+func (f *fakeARM) requests() []*url.URL {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.urls)
+}
+
+// armError is ARM's error answer: {"error":{"code":…,"message":…}}.
+func armError(req *http.Request, status int, code string) *http.Response {
+	body := fmt.Sprintf(`{"error":{"code":%q,"message":"refused by the ARM stand-in"}}`, code)
+	return &http.Response{StatusCode: status, Status: http.StatusText(status), Request: req,
+		Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body))}
+}
+
+// armCluster is cluster name in resource group rg-daedalus of the public cloud, read
+// through arm with cred.
+func armCluster(arm *fakeARM, cred azcore.TokenCredential, name string) *Cluster {
+	return &Cluster{Credential: cred, ARM: &azarm.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: arm}},
 		SubscriptionID: testSub, ResourceGroup: "rg-daedalus", Name: name}
 }
 
@@ -145,7 +234,7 @@ func TestCluster(t *testing.T) {
 
 	t.Run("entra", func(t *testing.T) {
 		for _, acrPull := range []bool{true, false} {
-			arm := fakeARM(t, entraKC, acrPull, func(tok string) bool { return tok == "arm-token" })
+			arm := newFakeARM(t, entraKC, acrPull, func(tok string) bool { return tok == "arm-token" })
 			cred := &scopeCredential{}
 			c := armCluster(arm, cred, "aks-daedalus")
 			rc, err := c.RESTConfig(ctx)
@@ -164,7 +253,7 @@ func TestCluster(t *testing.T) {
 				t.Errorf("KubeletHasAcrPull = %v, want %v", ok, acrPull)
 			}
 			cred.mu.Lock()
-			if cred.scopes[0] != "https://management.core.windows.net/.default" || !slices.Contains(cred.scopes, ServerScope) {
+			if cred.scopes[0] != armScope || !slices.Contains(cred.scopes, ServerScope) {
 				t.Errorf("scopes asked for = %q, want ARM's first, then the AKS server's", cred.scopes)
 			}
 			cred.mu.Unlock()
@@ -172,7 +261,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("local account", func(t *testing.T) {
-		arm := fakeARM(t, localKC, true, func(tok string) bool { return tok == "arm-token" })
+		arm := newFakeARM(t, localKC, true, func(tok string) bool { return tok == "arm-token" })
 		cred := &scopeCredential{}
 		c := armCluster(arm, cred, "aks-daedalus")
 		rc, err := c.RESTConfig(ctx)
@@ -189,7 +278,7 @@ func TestCluster(t *testing.T) {
 
 	t.Run("entra token refused", func(t *testing.T) {
 		// Without the AKS token the API server refuses: the bearer wrapper is what admits.
-		arm := fakeARM(t, entraKC, true, func(string) bool { return true })
+		arm := newFakeARM(t, entraKC, true, func(string) bool { return true })
 		c := armCluster(arm, constCredential("not-entra"), "aks-daedalus")
 		rc, err := c.RESTConfig(ctx)
 		if err != nil {
@@ -204,9 +293,9 @@ func TestCluster(t *testing.T) {
 	// The whole path a step takes in Actions: GitHub OIDC → Entra → ARM → the cluster.
 	t.Run("open with GitHub OIDC", func(t *testing.T) {
 		gh := azuretest.NewGitHub(t, azuretest.GitHubOptions{})
-		arm := fakeARM(t, entraKC, true, func(tok string) bool {
+		arm := newFakeARM(t, entraKC, true, func(tok string) bool {
 			scope, ok := entra.Scope(tok)
-			return ok && scope == "https://management.core.windows.net/.default"
+			return ok && scope == armScope
 		})
 		env := gh.Env()
 		out := &syncbuf.Buffer{}
@@ -216,7 +305,7 @@ func TestCluster(t *testing.T) {
 		if err := target.Validate(a.InActions()); err != nil {
 			t.Fatal(err)
 		}
-		acc, err := target.Open(a, &Options{Azure: &azure.Options{Transport: entra.Client()}, ARMEndpoint: arm.URL, ARM: arm.Client()})
+		acc, err := target.Open(a, &Options{Azure: &azure.Options{Transport: entra.Client()}, Transport: arm})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -267,15 +356,53 @@ func listNamespaces(t *testing.T, rc *rest.Config) {
 
 func TestClusterARMError(t *testing.T) {
 	t.Parallel()
-	arm := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusNotFound)
-		fmt.Fprint(w, `{"error":{"code":"ResourceNotFound","message":"The Resource 'Microsoft.ContainerService/managedClusters/nope' was not found."}}`)
-	}))
-	defer arm.Close()
-	c := armCluster(arm, &scopeCredential{}, "nope")
-	_, err := c.RESTConfig(context.Background())
-	var armErr *ARMError
-	if !errors.As(err, &armErr) || armErr.Code != "ResourceNotFound" || !strings.Contains(err.Error(), "nope") {
-		t.Errorf("err = %v, want the ARM error naming the cluster", err)
+	arm := newFakeARM(t, nil, false, func(string) bool { return true })
+	_, err := armCluster(arm, &scopeCredential{}, "nope").RESTConfig(t.Context())
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) || re.StatusCode != http.StatusNotFound || re.ErrorCode != "ResourceNotFound" || !strings.Contains(err.Error(), "AKS cluster nope") {
+		t.Errorf("err = %v, want ARM's 404 ResourceNotFound naming the cluster", err)
+	}
+}
+
+// TestClusterARMRefuses: what ARM refuses comes back as its error, naming what was read.
+func TestClusterARMRefuses(t *testing.T) {
+	t.Parallel()
+	arm := newFakeARM(t, nil, true, func(string) bool { return false })
+	_, err := armCluster(arm, constCredential("expired"), "aks-daedalus").KubeletHasAcrPull(t.Context(), "daedalusacr")
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) || re.StatusCode != http.StatusUnauthorized || re.ErrorCode != "InvalidAuthenticationToken" ||
+		!strings.Contains(err.Error(), "reading AKS cluster aks-daedalus") {
+		t.Errorf("err = %v, want ARM's 401 InvalidAuthenticationToken naming the cluster", err)
+	}
+}
+
+// TestClusterSovereignCloud: the cloud input picks the Resource Manager the clients call
+// and the audience their token is for (Azure China's, documented with the cloud).
+func TestClusterSovereignCloud(t *testing.T) {
+	t.Parallel()
+	arm := newFakeARM(t, nil, true, func(string) bool { return true })
+	cred := &scopeCredential{}
+	target := Target{ResourceGroup: "rg-daedalus", ClusterName: "aks-daedalus"}
+	target.Azure.SubscriptionID, target.Azure.Cloud = testSub, azure.CloudChina
+	if err := target.Validate(false); err != nil {
+		t.Fatal(err)
+	}
+	acc, err := target.Open(actions.New(actions.WithGetenv(func(string) string { return "" }), actions.WithWriter(io.Discard)),
+		&Options{Azure: &azure.Options{Credential: cred}, Transport: arm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := acc.AKS.KubeletHasAcrPull(t.Context(), "daedalusacr"); err != nil || !ok {
+		t.Fatalf("KubeletHasAcrPull = %v, %v; want true", ok, err)
+	}
+	for _, u := range arm.requests() {
+		if u.Host != "management.chinacloudapi.cn" {
+			t.Errorf("request to %s, want Azure China's Resource Manager", u)
+		}
+	}
+	cred.mu.Lock()
+	defer cred.mu.Unlock()
+	if len(cred.scopes) == 0 || cred.scopes[0] != "https://management.core.chinacloudapi.cn//.default" {
+		t.Errorf("scopes asked for = %q, want Azure China's Resource Manager audience", cred.scopes)
 	}
 }

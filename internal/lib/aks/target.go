@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -104,9 +105,10 @@ type Access struct {
 
 // Options point Open at stand-ins; nil means the real endpoints.
 type Options struct {
-	Azure       *azure.Options // how the credential reaches Entra ID
-	ARMEndpoint string         // replaces the cloud's Resource Manager endpoint
-	ARM         *http.Client   // nil: a client with a one-minute timeout
+	Azure *azure.Options // how the credential reaches Entra ID
+	// Transport carries the Resource Manager requests of the cloud the target names
+	// (tests hand in the SDK's fake servers); nil means azcore's default transport.
+	Transport policy.Transporter
 }
 
 // Open returns the access for a validated target. For AKS it builds the Azure
@@ -123,15 +125,12 @@ func (t Target) Open(a *actions.Action, opts *Options) (Access, error) {
 	if err != nil {
 		return Access{}, err
 	}
-	arm := t.Azure.CloudConfig().Services[cloud.ResourceManager]
-	if opts.ARMEndpoint != "" {
-		arm.Endpoint = opts.ARMEndpoint
-	}
 	c := &Cluster{
-		Credential:     cred,
-		Endpoint:       arm.Endpoint,
-		Audience:       arm.Audience,
-		HTTP:           opts.ARM,
+		Credential: cred,
+		ARM: &arm.ClientOptions{ClientOptions: azcore.ClientOptions{
+			Cloud:     t.Azure.CloudConfig(),
+			Transport: opts.Transport,
+		}},
 		SubscriptionID: t.Azure.SubscriptionID,
 		ResourceGroup:  t.ResourceGroup,
 		Name:           t.ClusterName,
