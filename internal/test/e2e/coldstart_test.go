@@ -36,8 +36,9 @@ const ColdStartEnv = "DAEDALUS_COLDSTART"
 //
 //   - publish → Job created: when the API server's watch delivers the Job's creation (its
 //     creationTimestamp has a resolution of one second). The k-th Job answers the k-th
-//     task: each publish raises the lag by one over the Jobs already running, and KEDA
-//     creates the difference.
+//     task: each publish raises the lag by one over the Jobs still running, and KEDA
+//     creates the difference. The last column counts the Jobs: more Jobs than tasks
+//     would mean KEDA made a Job no task needed, and the pairing would drift.
 //   - Job created → task fetched: from the creation of the Job whose pod took the task to
 //     the timestamp of the proxy's first status event for it ("working", published as the
 //     proxy receives the task). This span holds the pod's start: the job controller, the
@@ -107,7 +108,7 @@ func TestColdStart(t *testing.T) {
 
 	rows := []string{
 		fmt.Sprintf("%-10s |%s |%s |%s", "", column("publish → Job created"), column("Job created → task fetched"), column("publish → prompt at agent")),
-		fmt.Sprintf("%-10s |%s |%s |%s", "mode", statsHeader, statsHeader, statsHeader),
+		fmt.Sprintf("%-10s |%s |%s |%s | Jobs", "mode", statsHeader, statsHeader, statsHeader),
 	}
 	for i, m := range modes {
 		created := jobs.waitFor(t, key(i), tasks, time.Minute)
@@ -132,7 +133,7 @@ func TestColdStart(t *testing.T) {
 			}
 			toPrompt = append(toPrompt, run.prompted.Sub(pub))
 		}
-		rows = append(rows, fmt.Sprintf("%-10s |%s |%s |%s", m.name, stats(toJob), stats(toFetch), stats(toPrompt)))
+		rows = append(rows, fmt.Sprintf("%-10s |%s |%s |%s | %d", m.name, stats(toJob), stats(toFetch), stats(toPrompt), len(created)))
 	}
 	t.Logf("cold start on KEDA's operator, %d tasks per mode, seconds:\n%s", tasks, strings.Join(rows, "\n"))
 }
