@@ -122,8 +122,10 @@ func TestColdStart(t *testing.T) {
 				t.Errorf("%s: no pod's proxy logged receiving %s", m.name, id)
 				continue
 			}
-			if at, ok := fetched[id]; ok && !jobs.createdAt(run.job).IsZero() {
-				toFetch = append(toFetch, at.Sub(jobs.createdAt(run.job)))
+			at, ok := fetched[id]
+			jobAt := jobs.createdAt(run.job)
+			if ok && !jobAt.IsZero() {
+				toFetch = append(toFetch, at.Sub(jobAt))
 			} else {
 				t.Errorf("%s: %s has no working status event (%v) or its Job %q was not seen created", m.name, id, ok, run.job)
 			}
