@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/daedalus-dev/daedalus/proxy/refagent"
 )
@@ -44,11 +45,15 @@ func realMain(ctx context.Context) error {
 	if *crashRate < 0 || *crashRate > 1 {
 		return fmt.Errorf("--crash-rate %v: want a probability from 0 to 1", *crashRate)
 	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	opts := refagent.Options{
 		CrashRate: *crashRate,
 		Latency:   *latency,
 		Crash:     func() { os.Exit(3) },
-		Log:       slog.New(slog.NewJSONHandler(os.Stderr, nil)),
+		// The arrival of each prompt, so a pod's log shows when its task reached the agent
+		// (the e2e's cold-start measurement reads it). The prompt's text is not logged.
+		OnPrompt: func(text string, at time.Time) { log.Info("prompt received", "at", at, "bytes", len(text)) },
+		Log:      log,
 	}
 	if *stdio {
 		refagent.Serve(ctx, stdioConn{}, opts)

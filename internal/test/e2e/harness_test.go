@@ -78,12 +78,20 @@ func newWorld(t *testing.T) *world {
 	w.cluster = kubetest.Start(t, kubetest.Options{Controllers: kubetest.DefaultControllers, CRDDirs: []string{crds}})
 	t.Logf("control plane up in %s", time.Since(start).Round(time.Millisecond))
 
-	var err error
 	w.nats = embednats.Run(t, embednats.Options{MonitorPort: -1})
 	w.natsURL = w.nats.ClientURL()
 	_, w.js = embednats.Connect(t, w.natsURL)
 	w.monitor = newMonitorProxy(t, w.nats.MonitorAddr().String())
 
+	w.startNode()
+	w.startKEDA(kedaBin)
+	return w
+}
+
+// startNode starts the in-process registry, publishes the proxy and reference-agent
+// images to it and starts the node that runs pods from them.
+func (w *world) startNode() {
+	t := w.t
 	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(reg.Close)
 	w.registry = strings.TrimPrefix(reg.URL, "http://")
@@ -96,8 +104,6 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	w.startKEDA(kedaBin)
-	return w
 }
 
 // publishImages runs the publish step's build and push (the ACR sign-in is the only

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/daedalus-dev/daedalus/internal/lib/scaler"
+	"github.com/daedalus-dev/daedalus/internal/step/deploy"
 	"github.com/daedalus-dev/daedalus/internal/test/embednats"
 	"github.com/daedalus-dev/daedalus/internal/test/engine"
 	"github.com/daedalus-dev/daedalus/internal/test/kubetest"
@@ -30,9 +32,11 @@ import (
 	"github.com/daedalus-dev/daedalus/proxy/contract"
 )
 
-// scalerWorld is the control plane (no controllers: KEDA creating the Job is what is
-// measured), the KEDA operator, an embedded NATS JetStream with the bootstrap's stream,
-// and the Daedalus scaler served in-process over mutual TLS.
+// scalerWorld is the control plane, the KEDA operator, an embedded NATS JetStream with
+// the bootstrap's streams, and the Daedalus scaler served in-process over mutual TLS.
+// Without pods no controller runs (KEDA creating the Job is what is tested) and a Job's
+// pod template names an image nothing pulls; with pods the job controller runs, the node
+// runs each Job's pod from the published images, and ScaledJobs carry the chart's own Job.
 type scalerWorld struct {
 	*world
 	nc      *nats.Conn
@@ -49,19 +53,29 @@ var (
 	triggerAuths = schema.GroupVersionResource{Group: "keda.sh", Version: "v1alpha1", Resource: "triggerauthentications"}
 )
 
-func newScalerWorld(t *testing.T) *scalerWorld {
+func newScalerWorld(t *testing.T, pods bool) *scalerWorld {
 	t.Helper()
 	kedaBin := engine.Path(t, KEDAEnv, "keda-operator", "keda")
 	crds := engine.Path(t, "DAEDALUS_KEDA_CRDS", "keda-crds", kubetest.MakeTarget)
 	w := &scalerWorld{world: &world{t: t}}
-	w.cluster = kubetest.Start(t, kubetest.Options{CRDDirs: []string{crds}})
+	opts := kubetest.Options{CRDDirs: []string{crds}}
+	if pods {
+		opts.Controllers = []string{"job"}
+	}
+	w.cluster = kubetest.Start(t, opts)
 	w.nats = embednats.Run(t, embednats.Options{MonitorPort: -1})
-	w.nc, w.js = embednats.Connect(t, w.nats.ClientURL())
-	if _, err := w.js.CreateStream(t.Context(), jetstream.StreamConfig{Name: contract.TasksStream, Subjects: []string{contract.TasksPrefix + ">"}}); err != nil {
+	w.natsURL = w.nats.ClientURL()
+	w.nc, w.js = embednats.Connect(t, w.natsURL)
+	// The streams as the chart's bootstrap Job makes them; each scaledJob adds its consumer.
+	boot, err := proxy.ParseBootstrapConfig(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot.Workers = nil
+	if err := proxy.Bootstrap(t.Context(), w.js, boot, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	w.monitor = newMonitorProxy(t, w.nats.MonitorAddr().String())
-	var err error
 	if w.dyn, err = dynamic.NewForConfig(w.cluster.Config); err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +86,9 @@ func newScalerWorld(t *testing.T) *scalerWorld {
 	w.addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	w.startScaler()
 	t.Cleanup(w.stopScaler)
+	if pods {
+		w.startNode()
+	}
 	w.startKEDA(kedaBin)
 	return w
 }
@@ -170,8 +187,8 @@ spec:
       metadata: {natsServerMonitoringEndpoint: %q, account: "$G", stream: %q, consumer: %q, lagThreshold: "1", useHttps: "false"}`,
 			monitorHost, contract.TasksStream, worker))
 	}
-	hits := w.monitor.Hits(monitorHost)
-	w.apply(ctx, scaledJobs, ns, fmt.Sprintf(`
+	var sj unstructured.Unstructured
+	if err := yaml.Unmarshal([]byte(fmt.Sprintf(`
 apiVersion: keda.sh/v1alpha1
 kind: ScaledJob
 metadata: {name: %s}
@@ -184,7 +201,18 @@ spec:
         restartPolicy: Never
         containers: [{name: proxy, image: "registry.invalid/proxy:none"}]
   triggers:%s
-`, worker, pollingInterval, strings.Join(trig, "")))
+`, worker, pollingInterval, strings.Join(trig, ""))), &sj.Object); err != nil {
+		t.Fatal(err)
+	}
+	if w.node != nil {
+		if err := unstructured.SetNestedField(sj.Object, w.chartJob(ctx, ns, worker), "spec", "jobTargetRef"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hits := w.monitor.Hits(monitorHost)
+	if _, err := w.dyn.Resource(scaledJobs).Namespace(ns).Create(ctx, &sj, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating ScaledJob %s/%s: %v", ns, worker, err)
+	}
 	// KEDA's scale loop polls every trigger once when it starts: wait for that poll, so
 	// that a publish from here on is seen by the next poll or by a push.
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -206,6 +234,62 @@ spec:
 		t.Fatalf("ScaledJob %s/%s never became ready and polled: %v", ns, worker, err)
 	}
 	time.Sleep(500 * time.Millisecond) // the first poll's answers are in
+}
+
+// chartJob renders the chart in KEDA mode for worker (the published proxy and reference
+// agent images, the embedded NATS server) and returns its ScaledJob's jobTargetRef: the
+// Job, and the pod, a task gets in a cluster. It creates the ServiceAccount that pod runs
+// as in ns.
+func (w *scalerWorld) chartJob(ctx context.Context, ns, worker string) map[string]any {
+	t := w.t
+	t.Helper()
+	dir := filepath.Join(engine.RepoRoot(t), "deploy", "helm", "daedalus")
+	ch, err := deploy.LoadChart(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxyRepo, proxyTag, ok1 := deploy.SplitImage(w.proxyImg)
+	agentRepo, agentTag, ok2 := deploy.SplitImage(w.agentImg)
+	if !ok1 || !ok2 {
+		t.Fatalf("published images %q and %q are not references", w.proxyImg, w.agentImg)
+	}
+	vals, err := deploy.Values(dir, nil, []string{
+		"keda.enabled=true",
+		"nats.enabled=false",
+		"nats.externalUrl=" + w.natsURL,
+		"nats.externalMonitoringEndpoint=" + monitorHost,
+		"proxy.image.repository=" + proxyRepo,
+		"proxy.image.tag=" + proxyTag,
+		"proxy.idleTimeout=30s",
+		"workers[0].name=" + worker,
+		"workers[0].image.repository=" + agentRepo,
+		"workers[0].image.tag=" + agentTag,
+		"workers[0].terminationGracePeriodSeconds=10",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := deploy.Render(ch, vals, worker, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range strings.Split(rel.Manifest, "\n---\n") {
+		var obj unstructured.Unstructured
+		if err := yaml.Unmarshal([]byte(doc), &obj.Object); err != nil {
+			t.Fatal(err)
+		}
+		if obj.GetKind() != "ScaledJob" {
+			continue
+		}
+		job, _, _ := unstructured.NestedMap(obj.Object, "spec", "jobTargetRef")
+		sa, _, _ := unstructured.NestedString(job, "template", "spec", "serviceAccountName")
+		if _, err := w.cluster.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return job
+	}
+	t.Fatalf("the chart rendered no ScaledJob for worker %s", worker)
+	return nil
 }
 
 func (w *scalerWorld) apply(ctx context.Context, gvr schema.GroupVersionResource, ns, doc string) {
@@ -256,7 +340,7 @@ func (w *scalerWorld) jobs(ctx context.Context, ns string, want int, wait time.D
 
 // TestScalerOnKEDA runs the scaler's gRPC contract against KEDA's real operator.
 func TestScalerOnKEDA(t *testing.T) {
-	w := newScalerWorld(t)
+	w := newScalerWorld(t, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
