@@ -12,24 +12,39 @@ import (
 	"testing"
 )
 
-// fakeGitHub stands in for the parts of GitHub that scripts/publish-release and
-// actions/_bin/run use, as the REST API (2022-11-28) documents them:
+// The hosts gh talks to when GH_HOST=github.localhost (cli/cli's ghinstance: plain HTTP,
+// REST at http://api.github.localhost/, GraphQL at /graphql), and the uploads host this
+// stand-in names in upload_url, as GitHub names uploads.github.com. gh reaches both
+// through HTTP_PROXY set to fakeGitHub.URL.
+const (
+	ghLocalHost = "github.localhost"
+	ghAPIHost   = "api." + ghLocalHost
+	ghUploads   = "uploads." + ghLocalHost
+)
+
+// fakeGitHub stands in for the parts of GitHub that gh (as scripts/publish-release runs
+// it) and actions/_bin/run use, as the REST API (2022-11-28) and the GraphQL API
+// document them:
 //
 //	GET    /repos/{o}/{r}/git/ref/tags/{tag}          the tag's ref (object type commit or tag)
 //	GET    /repos/{o}/{r}/git/tags/{sha}              an annotated tag object
-//	POST   /repos/{o}/{r}/git/refs                    create a ref
-//	PATCH  /repos/{o}/{r}/git/refs/tags/{tag}         move a ref (force)
+//	POST   /repos/{o}/{r}/git/refs                    create a ref (422 if it exists)
+//	PATCH  /repos/{o}/{r}/git/refs/tags/{tag}         move a ref (force; 422 if it does not exist)
 //	GET    /repos/{o}/{r}/tags                        tags with their commit SHAs
-//	GET    /repos/{o}/{r}/releases/tags/{tag}         the published release of a tag, else 404
+//	GET    /repos/{o}/{r}/releases/tags/{tag}         the published release of a tag, else 404 (also HEAD)
+//	GET    /repos/{o}/{r}/releases/{id}               a release, drafts too
 //	POST   /repos/{o}/{r}/releases                    create a release (422 if the tag has one)
 //	PATCH  /repos/{o}/{r}/releases/{id}               update a release (publish a draft)
-//	GET    /repos/{o}/{r}/releases/{id}/assets        its assets
-//	DELETE /repos/{o}/{r}/releases/assets/{id}        delete an asset
+//	DELETE /repos/{o}/{r}/releases/{id}               delete a release
+//	DELETE /repos/{o}/{r}/releases/assets/{id}        delete an asset (logged with its name)
 //	POST   {upload_url}?name=<file>                   upload an asset (422 if the name exists)
+//	POST   /graphql                                   repository.ref(qualifiedName) and
+//	                                                  repository.release(tagName), drafts too
 //	GET    /{o}/{r}/releases/download/{tag}/{file}    the download the fetcher uses
 //
-// The API calls need the token (except the tags list, which the fetcher may call without
-// one). Any other request fails the test.
+// gh reaches it as a proxy for its hosts, the fetcher directly at URL. The API calls need
+// the token (except the tags list, which the fetcher may call without one). Any other
+// request fails the test.
 type fakeGitHub struct {
 	URL   string
 	repo  string
@@ -41,7 +56,7 @@ type fakeGitHub struct {
 	tagObjects map[string]string // annotated tag object SHA → commit SHA
 	releases   []*fakeRelease
 	nextID     int
-	log        []string // "METHOD path" of every request
+	log        []string // "METHOD path" of every request; uploads add ?name=<file>
 	refStatus  int      // when set, creating or moving a ref answers this status
 	// immutable: the repository has immutable releases on, so a published release's
 	// assets cannot be uploaded or deleted (422), as GitHub documents.
@@ -64,6 +79,10 @@ type fakeAsset struct {
 	Name        string
 	ContentType string
 	Body        []byte
+	Draft       bool // the release was a draft when the asset was uploaded
+	// Exposed: the release was published with a checksums.txt when this asset was
+	// uploaded, so the fetcher could have taken it for whole while it was half-replaced.
+	Exposed bool
 }
 
 func newFakeGitHub(t *testing.T, repo, token string) *fakeGitHub {
@@ -81,11 +100,11 @@ func (g *fakeGitHub) requests() []string {
 	return append([]string(nil), g.log...)
 }
 
-// writes lists the requests that change something.
+// writes lists the requests that change something (GraphQL queries do not).
 func (g *fakeGitHub) writes() []string {
 	var out []string
 	for _, r := range g.requests() {
-		if !strings.HasPrefix(r, "GET ") {
+		if !strings.HasPrefix(r, "GET ") && !strings.HasPrefix(r, "HEAD ") && r != "POST /graphql" {
 			out = append(out, r)
 		}
 	}
@@ -110,20 +129,18 @@ func (g *fakeGitHub) ref(tag string) string {
 }
 
 func (g *fakeGitHub) releaseJSON(r *fakeRelease) map[string]any {
+	api := fmt.Sprintf("http://%s/repos/%s/releases/%d", ghAPIHost, g.repo, r.ID)
+	assets := []map[string]any{}
+	for _, a := range r.Assets {
+		assets = append(assets, map[string]any{"id": a.ID, "name": a.Name, "size": len(a.Body), "content_type": a.ContentType,
+			"state": "uploaded", "url": fmt.Sprintf("http://%s/repos/%s/releases/assets/%d", ghAPIHost, g.repo, a.ID)})
+	}
 	return map[string]any{
 		"id": r.ID, "tag_name": r.Tag, "name": r.Name, "prerelease": r.Prerelease, "draft": r.Draft,
+		"immutable": g.immutable && !r.Draft, "url": api, "assets": assets,
 		"html_url":   fmt.Sprintf("%s/%s/releases/tag/%s", g.URL, g.repo, r.Tag),
-		"upload_url": fmt.Sprintf("%s/uploads/repos/%s/releases/%d/assets{?name,label}", g.URL, g.repo, r.ID),
-		"assets":     g.assetsJSON(r),
+		"upload_url": fmt.Sprintf("http://%s/repos/%s/releases/%d/assets{?name,label}", ghUploads, g.repo, r.ID),
 	}
-}
-
-func (g *fakeGitHub) assetsJSON(r *fakeRelease) []map[string]any {
-	out := []map[string]any{}
-	for _, a := range r.Assets {
-		out = append(out, map[string]any{"id": a.ID, "name": a.Name, "size": len(a.Body), "content_type": a.ContentType})
-	}
-	return out
 }
 
 func reply(w http.ResponseWriter, status int, v any) {
@@ -135,7 +152,11 @@ func reply(w http.ResponseWriter, status int, v any) {
 func (g *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.log = append(g.log, r.Method+" "+r.URL.Path)
+	entry := r.Method + " " + r.URL.Path
+	if r.Host == ghUploads {
+		entry += "?name=" + r.URL.Query().Get("name")
+	}
+	g.log = append(g.log, entry)
 	api := "/repos/" + g.repo + "/"
 	notFound := map[string]string{"message": "Not Found"}
 
@@ -170,39 +191,18 @@ func (g *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	if got := r.Header.Get("Authorization"); got != "Bearer "+g.token {
+	// gh sends "token <t>"; GitHub takes "Bearer <t>" as well.
+	if got := r.Header.Get("Authorization"); got != "token "+g.token && got != "Bearer "+g.token {
 		g.t.Errorf("%s %s without the token (Authorization %q)", r.Method, r.URL.Path, got)
 		reply(w, http.StatusUnauthorized, map[string]string{"message": "Bad credentials"})
 		return
 	}
-	if rest, ok := strings.CutPrefix(r.URL.Path, "/uploads"+api+"releases/"); ok && r.Method == http.MethodPost {
-		id, _ := strconv.Atoi(strings.TrimSuffix(rest, "/assets"))
-		name := r.URL.Query().Get("name")
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			g.t.Error(err)
-		}
-		for _, rel := range g.releases {
-			if rel.ID != id {
-				continue
-			}
-			if g.immutable && !rel.Draft {
-				reply(w, http.StatusUnprocessableEntity, map[string]string{"message": "Cannot modify an immutable release"})
-				return
-			}
-			for _, a := range rel.Assets {
-				if a.Name == name {
-					reply(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed", "errors": []map[string]string{{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}}})
-					return
-				}
-			}
-			g.nextID++
-			a := &fakeAsset{ID: g.nextID, Name: name, ContentType: r.Header.Get("Content-Type"), Body: body}
-			rel.Assets = append(rel.Assets, a)
-			reply(w, http.StatusCreated, map[string]any{"id": a.ID, "name": a.Name, "size": len(a.Body)})
-			return
-		}
-		reply(w, http.StatusNotFound, notFound)
+	if r.Host == ghUploads && r.Method == http.MethodPost {
+		g.upload(w, r)
+		return
+	}
+	if r.URL.Path == "/graphql" && r.Method == http.MethodPost {
+		g.graphql(w, r)
 		return
 	}
 	path, ok := strings.CutPrefix(r.URL.Path, api)
@@ -232,32 +232,8 @@ func (g *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		reply(w, http.StatusOK, map[string]any{"object": map[string]string{"sha": commit, "type": "commit"}})
 	case r.Method == http.MethodPost && path == "git/refs", r.Method == http.MethodPatch && strings.HasPrefix(path, "git/refs/tags/"):
-		var in struct {
-			Ref   string `json:"ref"`
-			SHA   string `json:"sha"`
-			Force bool   `json:"force"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-			g.t.Errorf("%s %s: %v", r.Method, path, err)
-		}
-		if g.refStatus != 0 {
-			reply(w, g.refStatus, map[string]string{"message": "Resource not accessible by integration"})
-			return
-		}
-		tag := strings.TrimPrefix(path, "git/refs/tags/")
-		status := http.StatusOK
-		if r.Method == http.MethodPost {
-			tag, status = strings.TrimPrefix(in.Ref, "refs/tags/"), http.StatusCreated
-			if _, exists := g.refs[tag]; exists {
-				reply(w, http.StatusUnprocessableEntity, map[string]string{"message": "Reference already exists"})
-				return
-			}
-		} else if _, exists := g.refs[tag]; !exists || !in.Force {
-			g.t.Errorf("PATCH of tag %s (exists %v) without force: %+v", tag, exists, in)
-		}
-		g.refs[tag] = in.SHA
-		reply(w, status, map[string]any{"ref": "refs/tags/" + tag, "object": map[string]string{"sha": in.SHA, "type": "commit"}})
-	case r.Method == http.MethodGet && strings.HasPrefix(path, "releases/tags/"):
+		g.writeRef(w, r, path)
+	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.HasPrefix(path, "releases/tags/"):
 		tag := strings.TrimPrefix(path, "releases/tags/")
 		for _, rel := range g.releases {
 			if rel.Tag == tag && !rel.Draft {
@@ -267,69 +243,13 @@ func (g *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		reply(w, http.StatusNotFound, notFound)
 	case r.Method == http.MethodPost && path == "releases":
-		var in struct {
-			Tag           string `json:"tag_name"`
-			Name          string `json:"name"`
-			Prerelease    bool   `json:"prerelease"`
-			Draft         bool   `json:"draft"`
-			GenerateNotes bool   `json:"generate_release_notes"`
-			MakeLatest    string `json:"make_latest"`
-			Target        string `json:"target_commitish"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-			g.t.Errorf("POST releases: %v", err)
-		}
-		if _, ok := g.refs[in.Tag]; !ok {
-			// GitHub would create the tag from the default branch: never wanted here.
-			g.t.Errorf("release created for tag %s, which does not exist", in.Tag)
-		}
-		for _, rel := range g.releases {
-			if rel.Tag == in.Tag {
-				reply(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed", "errors": []map[string]string{{"resource": "Release", "code": "already_exists", "field": "tag_name"}}})
-				return
-			}
-		}
-		g.nextID++
-		rel := &fakeRelease{ID: g.nextID, Tag: in.Tag, Name: in.Name, Prerelease: in.Prerelease, Draft: in.Draft, GenerateNotes: in.GenerateNotes, MakeLatest: in.MakeLatest}
-		g.releases = append(g.releases, rel)
-		reply(w, http.StatusCreated, g.releaseJSON(rel))
-	case r.Method == http.MethodPatch && strings.HasPrefix(path, "releases/"):
-		id, _ := strconv.Atoi(strings.TrimPrefix(path, "releases/"))
-		var in struct {
-			Draft      *bool  `json:"draft"`
-			MakeLatest string `json:"make_latest"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-			g.t.Errorf("PATCH %s: %v", path, err)
-		}
-		for _, rel := range g.releases {
-			if rel.ID != id {
-				continue
-			}
-			if in.Draft != nil {
-				rel.Draft = *in.Draft
-			}
-			if in.MakeLatest != "" {
-				rel.MakeLatest = in.MakeLatest
-			}
-			reply(w, http.StatusOK, g.releaseJSON(rel))
-			return
-		}
-		reply(w, http.StatusNotFound, notFound)
-	case r.Method == http.MethodGet && strings.HasPrefix(path, "releases/") && strings.HasSuffix(path, "/assets"):
-		id, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(path, "releases/"), "/assets"))
-		for _, rel := range g.releases {
-			if rel.ID == id {
-				reply(w, http.StatusOK, g.assetsJSON(rel))
-				return
-			}
-		}
-		reply(w, http.StatusNotFound, notFound)
-	case r.Method == http.MethodDelete && strings.HasPrefix(path, "releases/assets/"):
+		g.createRelease(w, r)
+	case strings.HasPrefix(path, "releases/assets/") && r.Method == http.MethodDelete:
 		id, _ := strconv.Atoi(strings.TrimPrefix(path, "releases/assets/"))
 		for _, rel := range g.releases {
 			for i, a := range rel.Assets {
 				if a.ID == id {
+					g.log[len(g.log)-1] += " (" + a.Name + ")"
 					if g.immutable && !rel.Draft {
 						reply(w, http.StatusUnprocessableEntity, map[string]string{"message": "Cannot modify an immutable release"})
 						return
@@ -341,8 +261,179 @@ func (g *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		reply(w, http.StatusNotFound, notFound)
+	case strings.HasPrefix(path, "releases/"):
+		id, err := strconv.Atoi(strings.TrimPrefix(path, "releases/"))
+		for i, rel := range g.releases {
+			if err != nil || rel.ID != id {
+				continue
+			}
+			switch r.Method {
+			case http.MethodGet:
+				reply(w, http.StatusOK, g.releaseJSON(rel))
+			case http.MethodPatch:
+				g.updateRelease(w, r, rel)
+			case http.MethodDelete:
+				g.releases = append(g.releases[:i], g.releases[i+1:]...)
+				w.WriteHeader(http.StatusNoContent)
+			default:
+				g.t.Errorf("unexpected request %s %s", r.Method, r.URL)
+				reply(w, http.StatusMethodNotAllowed, notFound)
+			}
+			return
+		}
+		reply(w, http.StatusNotFound, notFound)
 	default:
 		g.t.Errorf("unexpected request %s %s", r.Method, r.URL)
 		reply(w, http.StatusNotFound, notFound)
 	}
+}
+
+// graphql answers the two queries gh sends about releases: RepositoryFindRef
+// (`release create --verify-tag`) and RepositoryReleaseByTag (finding a draft).
+func (g *fakeGitHub) graphql(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Query     string            `json:"query"`
+		Variables map[string]string `json:"variables"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		g.t.Errorf("POST /graphql: %v", err)
+	}
+	if in.Variables["owner"]+"/"+in.Variables["name"] != g.repo {
+		g.t.Errorf("GraphQL query for repository %s/%s", in.Variables["owner"], in.Variables["name"])
+	}
+	repo := map[string]any{}
+	switch {
+	case strings.HasPrefix(in.Query, "query RepositoryFindRef("):
+		repo["ref"] = nil
+		if _, ok := g.refs[strings.TrimPrefix(in.Variables["tagName"], "refs/tags/")]; ok {
+			repo["ref"] = map[string]string{"id": "REF_" + in.Variables["tagName"]}
+		}
+	case strings.HasPrefix(in.Query, "query RepositoryReleaseByTag("):
+		repo["release"] = nil
+		for _, rel := range g.releases {
+			if rel.Tag == in.Variables["tagName"] {
+				repo["release"] = map[string]any{"databaseId": rel.ID, "isDraft": rel.Draft}
+			}
+		}
+	default:
+		g.t.Errorf("unexpected GraphQL query %q", in.Query)
+	}
+	reply(w, http.StatusOK, map[string]any{"data": map[string]any{"repository": repo}})
+}
+
+func (g *fakeGitHub) writeRef(w http.ResponseWriter, r *http.Request, path string) {
+	var in struct {
+		Ref   string `json:"ref"`
+		SHA   string `json:"sha"`
+		Force bool   `json:"force"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		g.t.Errorf("%s %s: %v", r.Method, path, err)
+	}
+	if g.refStatus != 0 {
+		reply(w, g.refStatus, map[string]string{"message": "Resource not accessible by integration"})
+		return
+	}
+	tag, status := strings.TrimPrefix(path, "git/refs/tags/"), http.StatusOK
+	if r.Method == http.MethodPost {
+		tag, status = strings.TrimPrefix(in.Ref, "refs/tags/"), http.StatusCreated
+	}
+	_, exists := g.refs[tag]
+	switch {
+	case r.Method == http.MethodPost && exists:
+		reply(w, http.StatusUnprocessableEntity, map[string]string{"message": "Reference already exists"})
+		return
+	case r.Method == http.MethodPatch && !exists:
+		reply(w, http.StatusUnprocessableEntity, map[string]string{"message": "Reference does not exist"})
+		return
+	case r.Method == http.MethodPatch && !in.Force:
+		g.t.Errorf("PATCH of tag %s without force: %+v", tag, in)
+	}
+	g.refs[tag] = in.SHA
+	reply(w, status, map[string]any{"ref": "refs/tags/" + tag, "object": map[string]string{"sha": in.SHA, "type": "commit"}})
+}
+
+func (g *fakeGitHub) createRelease(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Tag           string `json:"tag_name"`
+		Name          string `json:"name"`
+		Prerelease    bool   `json:"prerelease"`
+		Draft         bool   `json:"draft"`
+		GenerateNotes bool   `json:"generate_release_notes"`
+		MakeLatest    string `json:"make_latest"`
+		Target        string `json:"target_commitish"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		g.t.Errorf("POST releases: %v", err)
+	}
+	if _, ok := g.refs[in.Tag]; !ok || in.Target != "" {
+		// GitHub would create the tag from the default branch or the target: never wanted here.
+		g.t.Errorf("release created for tag %s (exists %v, target %q)", in.Tag, ok, in.Target)
+	}
+	for _, rel := range g.releases {
+		if rel.Tag == in.Tag {
+			reply(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed", "errors": []map[string]string{{"resource": "Release", "code": "already_exists", "field": "tag_name"}}})
+			return
+		}
+	}
+	g.nextID++
+	rel := &fakeRelease{ID: g.nextID, Tag: in.Tag, Name: in.Name, Prerelease: in.Prerelease, Draft: in.Draft, GenerateNotes: in.GenerateNotes, MakeLatest: in.MakeLatest}
+	g.releases = append(g.releases, rel)
+	reply(w, http.StatusCreated, g.releaseJSON(rel))
+}
+
+func (g *fakeGitHub) updateRelease(w http.ResponseWriter, r *http.Request, rel *fakeRelease) {
+	var in struct {
+		Tag        string `json:"tag_name"`
+		Draft      *bool  `json:"draft"`
+		MakeLatest string `json:"make_latest"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		g.t.Errorf("PATCH release %d: %v", rel.ID, err)
+	}
+	if in.Tag != "" && in.Tag != rel.Tag {
+		g.t.Errorf("PATCH release %d moves it from tag %s to %s", rel.ID, rel.Tag, in.Tag)
+	}
+	if in.Draft != nil {
+		rel.Draft = *in.Draft
+	}
+	if in.MakeLatest != "" {
+		rel.MakeLatest = in.MakeLatest
+	}
+	reply(w, http.StatusOK, g.releaseJSON(rel))
+}
+
+func (g *fakeGitHub) upload(w http.ResponseWriter, r *http.Request) {
+	rest, _ := strings.CutPrefix(r.URL.Path, "/repos/"+g.repo+"/releases/")
+	id, _ := strconv.Atoi(strings.TrimSuffix(rest, "/assets"))
+	name := r.URL.Query().Get("name")
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		g.t.Error(err)
+	}
+	for _, rel := range g.releases {
+		if rel.ID != id {
+			continue
+		}
+		if g.immutable && !rel.Draft {
+			reply(w, http.StatusUnprocessableEntity, map[string]string{"message": "Cannot modify an immutable release"})
+			return
+		}
+		for _, a := range rel.Assets {
+			if a.Name == name {
+				reply(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed", "errors": []map[string]string{{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}}})
+				return
+			}
+		}
+		exposed := false
+		for _, a := range rel.Assets {
+			exposed = exposed || (a.Name == "checksums.txt" && !rel.Draft)
+		}
+		g.nextID++
+		a := &fakeAsset{ID: g.nextID, Name: name, ContentType: r.Header.Get("Content-Type"), Body: body, Draft: rel.Draft, Exposed: exposed}
+		rel.Assets = append(rel.Assets, a)
+		reply(w, http.StatusCreated, map[string]any{"id": a.ID, "name": a.Name, "size": len(a.Body)})
+		return
+	}
+	reply(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
 }
