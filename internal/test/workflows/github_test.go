@@ -35,7 +35,6 @@ const (
 //	GET    /repos/{o}/{r}/releases/{id}               a release, drafts too
 //	POST   /repos/{o}/{r}/releases                    create a release (422 if the tag has one)
 //	PATCH  /repos/{o}/{r}/releases/{id}               update a release (publish a draft)
-//	DELETE /repos/{o}/{r}/releases/{id}               delete a release
 //	DELETE /repos/{o}/{r}/releases/assets/{id}        delete an asset (logged with its name)
 //	POST   {upload_url}?name=<file>                   upload an asset (422 if the name exists)
 //	POST   /graphql                                   repository.ref(qualifiedName) and
@@ -75,11 +74,10 @@ type fakeRelease struct {
 }
 
 type fakeAsset struct {
-	ID          int
-	Name        string
-	ContentType string
-	Body        []byte
-	Draft       bool // the release was a draft when the asset was uploaded
+	ID    int
+	Name  string
+	Body  []byte
+	Draft bool // the release was a draft when the asset was uploaded
 	// Exposed: the release was published with a checksums.txt when this asset was
 	// uploaded, so the fetcher could have taken it for whole while it was half-replaced.
 	Exposed bool
@@ -88,7 +86,7 @@ type fakeAsset struct {
 func newFakeGitHub(t *testing.T, repo, token string) *fakeGitHub {
 	t.Helper()
 	g := &fakeGitHub{repo: repo, token: token, t: t, refs: map[string]string{}, tagObjects: map[string]string{}, nextID: 100}
-	srv := httptest.NewServer(http.HandlerFunc(g.serve))
+	srv := httptest.NewServer(g.routes())
 	t.Cleanup(srv.Close)
 	g.URL = srv.URL
 	return g
@@ -111,15 +109,11 @@ func (g *fakeGitHub) writes() []string {
 	return out
 }
 
-func (g *fakeGitHub) release(tag string) *fakeRelease {
+// releaseOf is the release of tag, drafts too (nil if none).
+func (g *fakeGitHub) releaseOf(tag string) *fakeRelease {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, r := range g.releases {
-		if r.Tag == tag {
-			return r
-		}
-	}
-	return nil
+	return g.release(tag, true)
 }
 
 func (g *fakeGitHub) ref(tag string) string {
@@ -132,8 +126,8 @@ func (g *fakeGitHub) releaseJSON(r *fakeRelease) map[string]any {
 	api := fmt.Sprintf("http://%s/repos/%s/releases/%d", ghAPIHost, g.repo, r.ID)
 	assets := []map[string]any{}
 	for _, a := range r.Assets {
-		assets = append(assets, map[string]any{"id": a.ID, "name": a.Name, "size": len(a.Body), "content_type": a.ContentType,
-			"state": "uploaded", "url": fmt.Sprintf("http://%s/repos/%s/releases/assets/%d", ghAPIHost, g.repo, a.ID)})
+		assets = append(assets, map[string]any{"id": a.ID, "name": a.Name, "size": len(a.Body), "state": "uploaded",
+			"url": fmt.Sprintf("http://%s/repos/%s/releases/assets/%d", ghAPIHost, g.repo, a.ID)})
 	}
 	return map[string]any{
 		"id": r.ID, "tag_name": r.Tag, "name": r.Name, "prerelease": r.Prerelease, "draft": r.Draft,
@@ -149,72 +143,46 @@ func reply(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func (g *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	entry := r.Method + " " + r.URL.Path
-	if r.Host == ghUploads {
-		entry += "?name=" + r.URL.Query().Get("name")
-	}
-	g.log = append(g.log, entry)
-	api := "/repos/" + g.repo + "/"
-	notFound := map[string]string{"message": "Not Found"}
-
-	// The fetcher's download and tags list.
-	if r.Method == http.MethodGet {
-		if rest, ok := strings.CutPrefix(r.URL.Path, "/"+g.repo+"/releases/download/"); ok {
-			tag, name, _ := strings.Cut(rest, "/")
-			for _, rel := range g.releases {
-				if rel.Tag != tag || rel.Draft {
-					continue
-				}
-				for _, a := range rel.Assets {
-					if a.Name == name {
-						_, _ = w.Write(a.Body)
-						return
-					}
-				}
+// routes serves the documented endpoints (a GET pattern answers HEAD too), logging every
+// request and holding the lock while it is answered.
+func (g *fakeGitHub) routes() http.Handler {
+	mux := http.NewServeMux()
+	api, notFound := "/repos/"+g.repo, map[string]string{"message": "Not Found"}
+	handle := func(pattern string, public bool, h func(w http.ResponseWriter, r *http.Request)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			// gh sends "token <t>"; GitHub takes "Bearer <t>" as well.
+			if got := r.Header.Get("Authorization"); !public && got != "token "+g.token && got != "Bearer "+g.token {
+				g.t.Errorf("%s %s without the token (Authorization %q)", r.Method, r.URL.Path, got)
+				reply(w, http.StatusUnauthorized, map[string]string{"message": "Bad credentials"})
+				return
 			}
-			http.NotFound(w, r)
-			return
-		}
-		if r.URL.Path == api+"tags" {
-			commits := map[string]string{} // an annotated tag lists its commit
-			for n, sha := range g.refs {
-				if c, ok := g.tagObjects[sha]; ok {
-					sha = c
-				}
-				commits[n] = sha
-			}
-			serveTags(w, r, commits)
-			return
-		}
+			h(w, r)
+		})
 	}
 
-	// gh sends "token <t>"; GitHub takes "Bearer <t>" as well.
-	if got := r.Header.Get("Authorization"); got != "token "+g.token && got != "Bearer "+g.token {
-		g.t.Errorf("%s %s without the token (Authorization %q)", r.Method, r.URL.Path, got)
-		reply(w, http.StatusUnauthorized, map[string]string{"message": "Bad credentials"})
-		return
-	}
-	if r.Host == ghUploads && r.Method == http.MethodPost {
-		g.upload(w, r)
-		return
-	}
-	if r.URL.Path == "/graphql" && r.Method == http.MethodPost {
-		g.graphql(w, r)
-		return
-	}
-	path, ok := strings.CutPrefix(r.URL.Path, api)
-	if !ok {
-		g.t.Errorf("unexpected request %s %s", r.Method, r.URL)
-		reply(w, http.StatusNotFound, notFound)
-		return
-	}
-	switch {
-	case r.Method == http.MethodGet && strings.HasPrefix(path, "git/ref/tags/"):
-		tag := strings.TrimPrefix(path, "git/ref/tags/")
-		sha, ok := g.refs[tag]
+	// The fetcher's download (published releases only) and tags list.
+	handle("GET /"+g.repo+"/releases/download/{tag}/{file}", true, func(w http.ResponseWriter, r *http.Request) {
+		if rel := g.release(r.PathValue("tag"), false); rel != nil {
+			if a := rel.asset(r.PathValue("file")); a != nil {
+				_, _ = w.Write(a.Body)
+				return
+			}
+		}
+		http.NotFound(w, r)
+	})
+	handle("GET "+api+"/tags", true, func(w http.ResponseWriter, r *http.Request) {
+		commits := map[string]string{} // an annotated tag lists its commit
+		for n, sha := range g.refs {
+			if c, ok := g.tagObjects[sha]; ok {
+				sha = c
+			}
+			commits[n] = sha
+		}
+		serveTags(w, r, commits)
+	})
+
+	handle("GET "+api+"/git/ref/tags/{tag}", false, func(w http.ResponseWriter, r *http.Request) {
+		sha, ok := g.refs[r.PathValue("tag")]
 		if !ok {
 			reply(w, http.StatusNotFound, notFound)
 			return
@@ -223,69 +191,103 @@ func (g *fakeGitHub) serve(w http.ResponseWriter, r *http.Request) {
 		if _, ok := g.tagObjects[sha]; ok {
 			typ = "tag"
 		}
-		reply(w, http.StatusOK, map[string]any{"ref": "refs/tags/" + tag, "object": map[string]string{"sha": sha, "type": typ}})
-	case r.Method == http.MethodGet && strings.HasPrefix(path, "git/tags/"):
-		commit, ok := g.tagObjects[strings.TrimPrefix(path, "git/tags/")]
+		reply(w, http.StatusOK, map[string]any{"ref": "refs/tags/" + r.PathValue("tag"), "object": map[string]string{"sha": sha, "type": typ}})
+	})
+	handle("GET "+api+"/git/tags/{sha}", false, func(w http.ResponseWriter, r *http.Request) {
+		commit, ok := g.tagObjects[r.PathValue("sha")]
 		if !ok {
 			reply(w, http.StatusNotFound, notFound)
 			return
 		}
 		reply(w, http.StatusOK, map[string]any{"object": map[string]string{"sha": commit, "type": "commit"}})
-	case r.Method == http.MethodPost && path == "git/refs", r.Method == http.MethodPatch && strings.HasPrefix(path, "git/refs/tags/"):
-		g.writeRef(w, r, path)
-	case (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.HasPrefix(path, "releases/tags/"):
-		tag := strings.TrimPrefix(path, "releases/tags/")
+	})
+	handle("POST "+api+"/git/refs", false, g.writeRef)
+	handle("PATCH "+api+"/git/refs/tags/{tag}", false, g.writeRef)
+
+	handle("GET "+api+"/releases/tags/{tag}", false, func(w http.ResponseWriter, r *http.Request) {
+		if rel := g.release(r.PathValue("tag"), false); rel != nil {
+			reply(w, http.StatusOK, g.releaseJSON(rel))
+			return
+		}
+		reply(w, http.StatusNotFound, notFound)
+	})
+	handle("POST "+api+"/releases", false, g.createRelease)
+	handle("GET "+api+"/releases/{id}", false, func(w http.ResponseWriter, r *http.Request) {
+		if rel := g.releaseByID(r.PathValue("id")); rel != nil {
+			reply(w, http.StatusOK, g.releaseJSON(rel))
+			return
+		}
+		reply(w, http.StatusNotFound, notFound)
+	})
+	handle("PATCH "+api+"/releases/{id}", false, func(w http.ResponseWriter, r *http.Request) {
+		if rel := g.releaseByID(r.PathValue("id")); rel != nil {
+			g.updateRelease(w, r, rel)
+			return
+		}
+		reply(w, http.StatusNotFound, notFound)
+	})
+	handle("DELETE "+api+"/releases/assets/{id}", false, func(w http.ResponseWriter, r *http.Request) {
 		for _, rel := range g.releases {
-			if rel.Tag == tag && !rel.Draft {
-				reply(w, http.StatusOK, g.releaseJSON(rel))
+			for i, a := range rel.Assets {
+				if strconv.Itoa(a.ID) != r.PathValue("id") {
+					continue
+				}
+				g.log[len(g.log)-1] += " (" + a.Name + ")"
+				if g.immutable && !rel.Draft {
+					reply(w, http.StatusUnprocessableEntity, map[string]string{"message": "Cannot modify an immutable release"})
+					return
+				}
+				rel.Assets = append(rel.Assets[:i], rel.Assets[i+1:]...)
+				w.WriteHeader(http.StatusNoContent)
 				return
 			}
 		}
 		reply(w, http.StatusNotFound, notFound)
-	case r.Method == http.MethodPost && path == "releases":
-		g.createRelease(w, r)
-	case strings.HasPrefix(path, "releases/assets/") && r.Method == http.MethodDelete:
-		id, _ := strconv.Atoi(strings.TrimPrefix(path, "releases/assets/"))
-		for _, rel := range g.releases {
-			for i, a := range rel.Assets {
-				if a.ID == id {
-					g.log[len(g.log)-1] += " (" + a.Name + ")"
-					if g.immutable && !rel.Draft {
-						reply(w, http.StatusUnprocessableEntity, map[string]string{"message": "Cannot modify an immutable release"})
-						return
-					}
-					rel.Assets = append(rel.Assets[:i], rel.Assets[i+1:]...)
-					w.WriteHeader(http.StatusNoContent)
-					return
-				}
-			}
+	})
+	handle("POST "+ghUploads+api+"/releases/{id}/assets", false, g.upload)
+	handle("POST "+ghAPIHost+"/graphql", false, g.graphql)
+
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		entry := r.Method + " " + r.URL.Path
+		if r.Host == ghUploads {
+			entry += "?name=" + r.URL.Query().Get("name")
 		}
-		reply(w, http.StatusNotFound, notFound)
-	case strings.HasPrefix(path, "releases/"):
-		id, err := strconv.Atoi(strings.TrimPrefix(path, "releases/"))
-		for i, rel := range g.releases {
-			if err != nil || rel.ID != id {
-				continue
-			}
-			switch r.Method {
-			case http.MethodGet:
-				reply(w, http.StatusOK, g.releaseJSON(rel))
-			case http.MethodPatch:
-				g.updateRelease(w, r, rel)
-			case http.MethodDelete:
-				g.releases = append(g.releases[:i], g.releases[i+1:]...)
-				w.WriteHeader(http.StatusNoContent)
-			default:
-				g.t.Errorf("unexpected request %s %s", r.Method, r.URL)
-				reply(w, http.StatusMethodNotAllowed, notFound)
-			}
-			return
+		g.log = append(g.log, entry)
+		if _, pattern := mux.Handler(r); pattern == "" {
+			g.t.Errorf("unexpected request %s %s%s", r.Method, r.Host, r.URL.Path)
 		}
-		reply(w, http.StatusNotFound, notFound)
-	default:
-		g.t.Errorf("unexpected request %s %s", r.Method, r.URL)
-		reply(w, http.StatusNotFound, notFound)
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// release is the release of tag (a draft only if drafts); the lock is held.
+func (g *fakeGitHub) release(tag string, drafts bool) *fakeRelease {
+	for _, r := range g.releases {
+		if r.Tag == tag && (drafts || !r.Draft) {
+			return r
+		}
 	}
+	return nil
+}
+
+func (g *fakeGitHub) releaseByID(id string) *fakeRelease {
+	for _, r := range g.releases {
+		if strconv.Itoa(r.ID) == id {
+			return r
+		}
+	}
+	return nil
+}
+
+func (r *fakeRelease) asset(name string) *fakeAsset {
+	for _, a := range r.Assets {
+		if a.Name == name {
+			return a
+		}
+	}
+	return nil
 }
 
 // graphql answers the two queries gh sends about releases: RepositoryFindRef
@@ -310,10 +312,8 @@ func (g *fakeGitHub) graphql(w http.ResponseWriter, r *http.Request) {
 		}
 	case strings.HasPrefix(in.Query, "query RepositoryReleaseByTag("):
 		repo["release"] = nil
-		for _, rel := range g.releases {
-			if rel.Tag == in.Variables["tagName"] {
-				repo["release"] = map[string]any{"databaseId": rel.ID, "isDraft": rel.Draft}
-			}
+		if rel := g.release(in.Variables["tagName"], true); rel != nil {
+			repo["release"] = map[string]any{"databaseId": rel.ID, "isDraft": rel.Draft}
 		}
 	default:
 		g.t.Errorf("unexpected GraphQL query %q", in.Query)
@@ -321,20 +321,20 @@ func (g *fakeGitHub) graphql(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, map[string]any{"data": map[string]any{"repository": repo}})
 }
 
-func (g *fakeGitHub) writeRef(w http.ResponseWriter, r *http.Request, path string) {
+func (g *fakeGitHub) writeRef(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Ref   string `json:"ref"`
 		SHA   string `json:"sha"`
 		Force bool   `json:"force"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		g.t.Errorf("%s %s: %v", r.Method, path, err)
+		g.t.Errorf("%s %s: %v", r.Method, r.URL.Path, err)
 	}
 	if g.refStatus != 0 {
 		reply(w, g.refStatus, map[string]string{"message": "Resource not accessible by integration"})
 		return
 	}
-	tag, status := strings.TrimPrefix(path, "git/refs/tags/"), http.StatusOK
+	tag, status := r.PathValue("tag"), http.StatusOK
 	if r.Method == http.MethodPost {
 		tag, status = strings.TrimPrefix(in.Ref, "refs/tags/"), http.StatusCreated
 	}
@@ -370,11 +370,9 @@ func (g *fakeGitHub) createRelease(w http.ResponseWriter, r *http.Request) {
 		// GitHub would create the tag from the default branch or the target: never wanted here.
 		g.t.Errorf("release created for tag %s (exists %v, target %q)", in.Tag, ok, in.Target)
 	}
-	for _, rel := range g.releases {
-		if rel.Tag == in.Tag {
-			reply(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed", "errors": []map[string]string{{"resource": "Release", "code": "already_exists", "field": "tag_name"}}})
-			return
-		}
+	if g.release(in.Tag, true) != nil {
+		reply(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed", "errors": []map[string]string{{"resource": "Release", "code": "already_exists", "field": "tag_name"}}})
+		return
 	}
 	g.nextID++
 	rel := &fakeRelease{ID: g.nextID, Tag: in.Tag, Name: in.Name, Prerelease: in.Prerelease, Draft: in.Draft, GenerateNotes: in.GenerateNotes, MakeLatest: in.MakeLatest}
@@ -404,36 +402,24 @@ func (g *fakeGitHub) updateRelease(w http.ResponseWriter, r *http.Request, rel *
 }
 
 func (g *fakeGitHub) upload(w http.ResponseWriter, r *http.Request) {
-	rest, _ := strings.CutPrefix(r.URL.Path, "/repos/"+g.repo+"/releases/")
-	id, _ := strconv.Atoi(strings.TrimSuffix(rest, "/assets"))
 	name := r.URL.Query().Get("name")
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		g.t.Error(err)
 	}
-	for _, rel := range g.releases {
-		if rel.ID != id {
-			continue
-		}
-		if g.immutable && !rel.Draft {
-			reply(w, http.StatusUnprocessableEntity, map[string]string{"message": "Cannot modify an immutable release"})
-			return
-		}
-		for _, a := range rel.Assets {
-			if a.Name == name {
-				reply(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed", "errors": []map[string]string{{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}}})
-				return
-			}
-		}
-		exposed := false
-		for _, a := range rel.Assets {
-			exposed = exposed || (a.Name == "checksums.txt" && !rel.Draft)
-		}
+	rel := g.releaseByID(r.PathValue("id"))
+	switch {
+	case rel == nil:
+		reply(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
+	case g.immutable && !rel.Draft:
+		reply(w, http.StatusUnprocessableEntity, map[string]string{"message": "Cannot modify an immutable release"})
+	case rel.asset(name) != nil:
+		reply(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed", "errors": []map[string]string{{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}}})
+	default:
 		g.nextID++
-		a := &fakeAsset{ID: g.nextID, Name: name, ContentType: r.Header.Get("Content-Type"), Body: body, Draft: rel.Draft, Exposed: exposed}
+		a := &fakeAsset{ID: g.nextID, Name: name, Body: body, Draft: rel.Draft,
+			Exposed: !rel.Draft && rel.asset("checksums.txt") != nil}
 		rel.Assets = append(rel.Assets, a)
 		reply(w, http.StatusCreated, map[string]any{"id": a.ID, "name": a.Name, "size": len(a.Body)})
-		return
 	}
-	reply(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
 }

@@ -334,7 +334,7 @@ func TestPublishReleaseVersions(t *testing.T) {
 			if !strings.Contains(r.stdout, tc.wantInStdout) {
 				t.Errorf("stdout lacks %q:\n%s", tc.wantInStdout, r.stdout)
 			}
-			rel := gh.release(tc.tag)
+			rel := gh.releaseOf(tc.tag)
 			checkAssets(t, rel, dist)
 			if rel.Name != tc.tag || rel.Prerelease != tc.prerelease || rel.MakeLatest != tc.latest || !rel.GenerateNotes || rel.Draft {
 				t.Errorf("release %+v: want name %s, prerelease %v, make_latest %s, generated notes, published", *rel, tc.tag, tc.prerelease, tc.latest)
@@ -466,7 +466,7 @@ func TestPublishReleaseCompletesPartialRun(t *testing.T) {
 			if r.err != nil {
 				t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", r.err, r.stdout, r.stderr)
 			}
-			rel := gh.release("v1.3.0")
+			rel := gh.releaseOf("v1.3.0")
 			checkAssets(t, rel, dist, "NOTES.md")
 			if rel.Name != "v1.3.0 (edited)" || rel.Draft {
 				t.Errorf("release %+v: want it published, keeping its name and notes", *rel)
@@ -504,7 +504,7 @@ func TestPublishReleaseImmutable(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", r.err, r.stdout, r.stderr)
 	}
-	rel := gh.release("v1.3.0")
+	rel := gh.releaseOf("v1.3.0")
 	checkAssets(t, rel, dist)
 	if rel.Draft || rel.MakeLatest != "false" {
 		t.Errorf("release %+v: want published, make_latest false (v1.3.0 is not the newest)", *rel)
@@ -527,7 +527,7 @@ func TestPublishReleaseImmutable(t *testing.T) {
 	if again.err == nil || !strings.Contains(again.stdout, "::error title=Release assets::") || !strings.Contains(again.stdout, "Cannot modify an immutable release") {
 		t.Errorf("a re-run on the immutable release: err %v, stdout:\n%s\nstderr:\n%s", again.err, again.stdout, again.stderr)
 	}
-	rel = gh.release("v1.3.0")
+	rel = gh.releaseOf("v1.3.0")
 	checkAssets(t, rel, dist)
 	if rel.Draft {
 		t.Error("the re-run turned the release back into a draft")
@@ -607,7 +607,7 @@ func TestPublishRelease(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("run %d: %d releases, want 1", run, n)
 		}
-		rel := gh.release("v1.1.0")
+		rel := gh.releaseOf("v1.1.0")
 		checkAssets(t, rel, dist)
 		if rel.Prerelease || rel.MakeLatest != "true" || !rel.GenerateNotes {
 			t.Errorf("run %d: release %+v: want a full release, latest, generated notes", run, *rel)
