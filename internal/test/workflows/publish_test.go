@@ -537,16 +537,6 @@ func TestPublishReleaseImmutable(t *testing.T) {
 	}
 }
 
-func lastUpload(writes []string) string {
-	last := ""
-	for _, w := range writes {
-		if strings.Contains(w, "?name=") {
-			last = w
-		}
-	}
-	return last
-}
-
 // TestPublishRelease is the release workflow's publishing end to end in a throwaway
 // repository with two commands: scripts/release builds the tagged commit for two
 // platforms, scripts/publish-release publishes exactly those files; the downloaded
@@ -624,7 +614,7 @@ func TestPublishRelease(t *testing.T) {
 				uploads += strings.Count(w, "?name=")
 			}
 			if deletes != len(built) || uploads != len(built) || !strings.HasSuffix(writes[0], "(checksums.txt)") ||
-				!strings.HasSuffix(lastUpload(writes), "?name=checksums.txt") {
+				rel.Assets[len(rel.Assets)-1].Name != "checksums.txt" {
 				t.Errorf("the re-run: %d deletes and %d uploads, want %d each, checksums.txt deleted first and uploaded last: %v",
 					deletes, uploads, len(built), writes)
 			}
