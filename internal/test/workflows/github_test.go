@@ -35,6 +35,7 @@ const (
 //	GET    /repos/{o}/{r}/releases/{id}               a release, drafts too
 //	POST   /repos/{o}/{r}/releases                    create a release (422 if the tag has one)
 //	PATCH  /repos/{o}/{r}/releases/{id}               update a release (publish a draft)
+//	DELETE /repos/{o}/{r}/releases/{id}               delete a release
 //	DELETE /repos/{o}/{r}/releases/assets/{id}        delete an asset (logged with its name)
 //	POST   {upload_url}?name=<file>                   upload an asset (422 if the name exists)
 //	POST   /graphql                                   repository.ref(qualifiedName) and
@@ -57,6 +58,7 @@ type fakeGitHub struct {
 	nextID     int
 	log        []string // "METHOD path" of every request; uploads add ?name=<file>
 	refStatus  int      // when set, creating or moving a ref answers this status
+	refuse     string   // the name of an asset whose upload GitHub refuses (422)
 	// immutable: the repository has immutable releases on, so a published release's
 	// assets cannot be uploaded or deleted (422), as GitHub documents.
 	immutable bool
@@ -223,6 +225,16 @@ func (g *fakeGitHub) routes() http.Handler {
 		if rel := g.releaseByID(r.PathValue("id")); rel != nil {
 			g.updateRelease(w, r, rel)
 			return
+		}
+		reply(w, http.StatusNotFound, notFound)
+	})
+	handle("DELETE "+api+"/releases/{id}", false, func(w http.ResponseWriter, r *http.Request) {
+		for i, rel := range g.releases {
+			if strconv.Itoa(rel.ID) == r.PathValue("id") {
+				g.releases = append(g.releases[:i], g.releases[i+1:]...)
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
 		}
 		reply(w, http.StatusNotFound, notFound)
 	})
@@ -413,7 +425,7 @@ func (g *fakeGitHub) upload(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusNotFound, map[string]string{"message": "Not Found"})
 	case g.immutable && !rel.Draft:
 		reply(w, http.StatusUnprocessableEntity, map[string]string{"message": "Cannot modify an immutable release"})
-	case rel.asset(name) != nil:
+	case rel.asset(name) != nil || name == g.refuse:
 		reply(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed", "errors": []map[string]string{{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}}})
 	default:
 		g.nextID++

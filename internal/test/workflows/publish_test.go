@@ -537,6 +537,36 @@ func TestPublishReleaseImmutable(t *testing.T) {
 	}
 }
 
+// TestPublishReleaseFailedUpload: when GitHub refuses an upload, gh deletes the draft it
+// created, so nothing half-made stays and the next run starts afresh.
+func TestPublishReleaseFailedUpload(t *testing.T) {
+	t.Parallel()
+	dir, commits := versionsRepo(t)
+	gh := newFakeGitHub(t, publishRepo, publishToken)
+	pushTags(t, gh, dir, commits)
+	gh.refuse = "checksums.txt"
+	dist := fakeDist(t, "v1.3.0", "alpha", "beta")
+
+	r := publish(t, dir, gh, "--dir", dist, "--move-major", "v1.3.0")
+	if r.err == nil || !strings.Contains(r.stdout, "::error title=Release::creating release v1.3.0: HTTP 422: Validation Failed") {
+		t.Errorf("a refused upload: err %v, stdout:\n%s\nstderr:\n%s", r.err, r.stdout, r.stderr)
+	}
+	if rel := gh.releaseOf("v1.3.0"); rel != nil {
+		t.Errorf("release %+v stayed after the failed upload", *rel)
+	}
+	if got := gh.ref("v1"); got != commits["v1.0.0"] {
+		t.Errorf("v1 moved to %s for a release that failed", got)
+	}
+
+	gh.mu.Lock()
+	gh.refuse = ""
+	gh.mu.Unlock()
+	if r := publish(t, dir, gh, "--dir", dist, "--move-major", "v1.3.0"); r.err != nil {
+		t.Fatalf("the next run: %v\nstdout:\n%s\nstderr:\n%s", r.err, r.stdout, r.stderr)
+	}
+	checkAssets(t, gh.releaseOf("v1.3.0"), dist)
+}
+
 // TestPublishRelease is the release workflow's publishing end to end in a throwaway
 // repository with two commands: scripts/release builds the tagged commit for two
 // platforms, scripts/publish-release publishes exactly those files; the downloaded
