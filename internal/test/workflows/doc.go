@@ -18,9 +18,11 @@
 //     by the test stands in for it (documented exit status 0 or 1) and records the
 //     arguments, so the fetcher's decisions are tested, not the verification.
 //   - A snapshot release of every cmd/<step>, fed back through the fetcher.
-//   - scripts/publish-release (what release.yml runs) against a loopback stand-in for
-//     the GitHub REST API's releases, release assets and git refs (fakeGitHub), and end
-//     to end: scripts/release → publish → download → sha256sum -c → the fetcher.
+//   - scripts/publish-release (what release.yml runs) driving the real gh (`make gh`)
+//     against a loopback stand-in for GitHub's REST and GraphQL APIs for releases,
+//     release assets and git refs (fakeGitHub; gh's GH_HOST=github.localhost, routed
+//     there by HTTP_PROXY), and end to end: scripts/release → publish → download →
+//     sha256sum -c → the fetcher.
 //   - act (nektos/act, host mode, no Docker) running the CI workflow's lint job, a
 //     workflow that calls the infra composite action twice against the real terraform
 //     engine with GitHub OIDC pointed at a loopback token server, and a workflow that

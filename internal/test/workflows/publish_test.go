@@ -17,8 +17,8 @@ import (
 )
 
 // These tests run scripts/publish-release (what .github/workflows/release.yml runs after
-// scripts/release) against fakeGitHub, in throwaway git repositories laid out like the
-// workflow's checkout.
+// scripts/release) with the real gh (`make gh`) against fakeGitHub, in throwaway git
+// repositories laid out like the workflow's checkout.
 
 const (
 	publishRepo  = "daedalus-dev/daedalus"
@@ -83,21 +83,32 @@ type publishRun struct {
 	summary        string // GITHUB_STEP_SUMMARY
 }
 
-// publish runs <dir>/scripts/publish-release in dir with the variables the runner sets.
+// publish runs <dir>/scripts/publish-release in dir with the variables the runner sets,
+// and gh (the pinned build) pointed at gh: GH_HOST=github.localhost makes gh speak plain
+// HTTP to api.github.localhost, and HTTP_PROXY hands those requests to the stand-in. With
+// gh nil, any request the script made would fail.
 func publish(t *testing.T, dir string, gh *fakeGitHub, args ...string) publishRun {
+	t.Helper()
+	return publishEnv(t, dir, gh, nil, args...)
+}
+
+// publishEnv is publish with env added last (overriding).
+func publishEnv(t *testing.T, dir string, gh *fakeGitHub, env []string, args ...string) publishRun {
 	t.Helper()
 	tmp := t.TempDir()
 	outFile, summary := filepath.Join(tmp, "output"), filepath.Join(tmp, "summary")
 	cmd := exec.Command(filepath.Join(dir, "scripts", "publish-release"), args...)
 	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + tmp,
+	path, proxy := os.Getenv("PATH"), "http://127.0.0.1:1"
+	if gh != nil {
+		path = filepath.Dir(engine.Path(t, "DAEDALUS_GH", "gh", "gh")) + string(os.PathListSeparator) + path
+		proxy = gh.URL
+	}
+	cmd.Env = append([]string{"PATH=" + path, "HOME=" + tmp, "GH_CONFIG_DIR=" + filepath.Join(tmp, "gh"),
+		"GH_HOST=" + ghLocalHost, "HTTP_PROXY=" + proxy,
 		"GITHUB_REPOSITORY=" + publishRepo, "GITHUB_TOKEN=" + publishToken,
 		"GITHUB_OUTPUT=" + outFile, "GITHUB_STEP_SUMMARY=" + summary}, gitEnv...)
-	if gh != nil {
-		cmd.Env = append(cmd.Env, "GITHUB_API_URL="+gh.URL)
-	} else {
-		cmd.Env = append(cmd.Env, "GITHUB_API_URL=http://127.0.0.1:1")
-	}
+	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	r := publishRun{err: cmd.Run(), stdout: stdout.String(), stderr: stderr.String()}
@@ -152,7 +163,8 @@ func fakeDist(t *testing.T, version string, names ...string) string {
 }
 
 // checkAssets fails unless the release holds exactly the dist files (plus extra names),
-// byte for byte, and checksums.txt was the last upload.
+// byte for byte, and no archive was uploaded while the published release had a
+// checksums.txt (the fetcher would have taken it for whole).
 func checkAssets(t *testing.T, rel *fakeRelease, dist string, extra ...string) {
 	t.Helper()
 	if rel == nil {
@@ -175,8 +187,10 @@ func checkAssets(t *testing.T, rel *fakeRelease, dist string, extra ...string) {
 	if strings.Join(got, " ") != strings.Join(wantNames, " ") {
 		t.Errorf("release %s has assets %v, want %v", rel.Tag, got, wantNames)
 	}
-	if n := len(rel.Assets); n > 0 && rel.Assets[n-1].Name != "checksums.txt" {
-		t.Errorf("last upload was %s, want checksums.txt (the fetcher must never see it before the archives)", rel.Assets[n-1].Name)
+	for _, a := range rel.Assets {
+		if a.Exposed && a.Name != "checksums.txt" {
+			t.Errorf("%s was uploaded while the published release had a checksums.txt", a.Name)
+		}
 	}
 }
 
@@ -305,7 +319,7 @@ func TestPublishReleaseVersions(t *testing.T) {
 		{"backport moves nothing", "v1.2.4", false, "false", commits["v1.0.0"], "", 0, "latest false)", false},
 		{"prerelease moves nothing", "v1.4.0-rc.1", true, "false", commits["v1.0.0"], "", 0, "prerelease true", false},
 		{"floating tag refused: a warning, the release stands", "v2.0.0", false, "true", commits["v1.0.0"], "", 403,
-			"::warning title=Floating tag::could not move v2 to v2.0.0 (HTTP 403); move it by hand: git tag -f v2 v2.0.0 && git push -f origin v2", true},
+			"::warning title=Floating tag::could not move v2 to v2.0.0 (gh: Resource not accessible by integration (HTTP 403)); move it by hand: git tag -f v2 v2.0.0 && git push -f origin v2", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -320,7 +334,7 @@ func TestPublishReleaseVersions(t *testing.T) {
 			if !strings.Contains(r.stdout, tc.wantInStdout) {
 				t.Errorf("stdout lacks %q:\n%s", tc.wantInStdout, r.stdout)
 			}
-			rel := gh.release(tc.tag)
+			rel := gh.releaseOf(tc.tag)
 			checkAssets(t, rel, dist)
 			if rel.Name != tc.tag || rel.Prerelease != tc.prerelease || rel.MakeLatest != tc.latest || !rel.GenerateNotes || rel.Draft {
 				t.Errorf("release %+v: want name %s, prerelease %v, make_latest %s, generated notes, published", *rel, tc.tag, tc.prerelease, tc.latest)
@@ -402,7 +416,7 @@ func TestPublishReleaseRefuses(t *testing.T) {
 			gh.refs["v1.9.0"] = commits["v1.3.0"]
 			gh.mu.Unlock()
 		}, nil, "tag v1.9.0 is not in this checkout: check it out with its tags (actions/checkout with fetch-depth: 0)"},
-		{"no token", "v1.3.0", nil, []string{"GITHUB_TOKEN="}, "no token: set GITHUB_TOKEN (or GH_TOKEN)"},
+		{"no token", "v1.3.0", nil, []string{"GITHUB_TOKEN=", "GH_TOKEN="}, "no token: set GITHUB_TOKEN (or GH_TOKEN)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -412,16 +426,7 @@ func TestPublishReleaseRefuses(t *testing.T) {
 			if tc.prepare != nil {
 				tc.prepare(t, gh, dist)
 			}
-			var r publishRun
-			if tc.env != nil {
-				cmd := exec.Command(filepath.Join(dir, "scripts", "publish-release"), "--dir", dist, tc.tag)
-				cmd.Dir = dir
-				cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "GITHUB_REPOSITORY=" + publishRepo, "GITHUB_API_URL=" + gh.URL}, gitEnv...), tc.env...)
-				out, err := cmd.CombinedOutput()
-				r = publishRun{stdout: string(out), err: err}
-			} else {
-				r = publish(t, dir, gh, "--dir", dist, "--move-major", tc.tag)
-			}
+			r := publishEnv(t, dir, gh, tc.env, "--dir", dist, "--move-major", tc.tag)
 			want := strings.ReplaceAll(tc.want, "%DIST%", dist)
 			if r.err == nil {
 				t.Fatalf("published:\n%s%s", r.stdout, r.stderr)
@@ -436,42 +441,51 @@ func TestPublishReleaseRefuses(t *testing.T) {
 	}
 }
 
-// TestPublishReleaseCompletesPartialRun: a run that died half-way (release created, one
-// archive uploaded with other bytes, no checksums.txt) is completed by the next one; an
+// TestPublishReleaseCompletesPartialRun: a run that died half-way is completed by the
+// next one: a published release with one archive of other bytes and no checksums.txt, or
+// a draft that was never published (the run killed during `gh release create`). An
 // asset this build did not produce stays, with a warning.
 func TestPublishReleaseCompletesPartialRun(t *testing.T) {
 	t.Parallel()
 	dir, commits := versionsRepo(t)
-	gh := newFakeGitHub(t, publishRepo, publishToken)
-	pushTags(t, gh, dir, commits)
-	dist := fakeDist(t, "v1.3.0", "alpha", "beta")
 	alpha := fmt.Sprintf("daedalus-alpha_%s_%s.tar.gz", runtime.GOOS, runtime.GOARCH)
-	gh.mu.Lock()
-	gh.releases = append(gh.releases, &fakeRelease{ID: 7, Tag: "v1.3.0", Name: "v1.3.0 (edited)", MakeLatest: "true", Assets: []*fakeAsset{
-		{ID: 8, Name: alpha, Body: []byte("half an archive")},
-		{ID: 9, Name: "NOTES.md", Body: []byte("added by hand")},
-	}})
-	gh.mu.Unlock()
+	for _, draft := range []bool{false, true} {
+		t.Run(fmt.Sprintf("draft %v", draft), func(t *testing.T) {
+			t.Parallel()
+			gh := newFakeGitHub(t, publishRepo, publishToken)
+			pushTags(t, gh, dir, commits)
+			dist := fakeDist(t, "v1.3.0", "alpha", "beta")
+			gh.mu.Lock()
+			gh.releases = append(gh.releases, &fakeRelease{ID: 7, Tag: "v1.3.0", Name: "v1.3.0 (edited)", Draft: draft, MakeLatest: "true", Assets: []*fakeAsset{
+				{ID: 8, Name: alpha, Body: []byte("half an archive")},
+				{ID: 9, Name: "NOTES.md", Body: []byte("added by hand")},
+			}})
+			gh.mu.Unlock()
 
-	r := publish(t, dir, gh, "--dir", dist, "--move-major", "v1.3.0")
-	if r.err != nil {
-		t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", r.err, r.stdout, r.stderr)
-	}
-	rel := gh.release("v1.3.0")
-	checkAssets(t, rel, dist, "NOTES.md")
-	if rel.Name != "v1.3.0 (edited)" {
-		t.Errorf("the existing release was renamed to %q: a re-run must keep its notes and name", rel.Name)
-	}
-	if !strings.Contains(r.stdout, "::warning title=Release assets::release v1.3.0 also has NOTES.md") {
-		t.Errorf("no warning about the asset this build did not produce:\n%s", r.stdout)
-	}
-	for _, w := range gh.writes() {
-		if w == "POST /repos/"+publishRepo+"/releases" {
-			t.Errorf("a second release was created: %v", gh.writes())
-		}
-	}
-	if got := gh.ref("v1"); got != commits["v1.3.0"] {
-		t.Errorf("v1 at %s, want v1.3.0's commit %s", got, commits["v1.3.0"])
+			r := publish(t, dir, gh, "--dir", dist, "--move-major", "v1.3.0")
+			if r.err != nil {
+				t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", r.err, r.stdout, r.stderr)
+			}
+			rel := gh.releaseOf("v1.3.0")
+			checkAssets(t, rel, dist, "NOTES.md")
+			if rel.Name != "v1.3.0 (edited)" || rel.Draft {
+				t.Errorf("release %+v: want it published, keeping its name and notes", *rel)
+			}
+			if draft && rel.MakeLatest != "false" {
+				t.Errorf("the published draft has make_latest %q, want false (v2.0.0 is newer)", rel.MakeLatest)
+			}
+			if !strings.Contains(r.stdout, "::warning title=Release assets::release v1.3.0 also has NOTES.md") {
+				t.Errorf("no warning about the asset this build did not produce:\n%s", r.stdout)
+			}
+			for _, w := range gh.writes() {
+				if w == "POST /repos/"+publishRepo+"/releases" {
+					t.Errorf("a second release was created: %v", gh.writes())
+				}
+			}
+			if got := gh.ref("v1"); got != commits["v1.3.0"] {
+				t.Errorf("v1 at %s, want v1.3.0's commit %s", got, commits["v1.3.0"])
+			}
+		})
 	}
 }
 
@@ -490,25 +504,67 @@ func TestPublishReleaseImmutable(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("%v\nstdout:\n%s\nstderr:\n%s", r.err, r.stdout, r.stderr)
 	}
-	rel := gh.release("v1.3.0")
+	rel := gh.releaseOf("v1.3.0")
 	checkAssets(t, rel, dist)
 	if rel.Draft || rel.MakeLatest != "false" {
 		t.Errorf("release %+v: want published, make_latest false (v1.3.0 is not the newest)", *rel)
 	}
+	for _, a := range rel.Assets {
+		if !a.Draft {
+			t.Errorf("%s was uploaded after the release was published", a.Name)
+		}
+	}
 	writes := gh.writes()
+	if first := writes[0]; first != "POST /repos/"+publishRepo+"/releases" {
+		t.Errorf("the first write is %s, want the release created: %v", first, writes)
+	}
 	if last := writes[len(writes)-1]; last != fmt.Sprintf("PATCH /repos/%s/releases/%d", publishRepo, rel.ID) {
 		t.Errorf("the last write is %s, want the draft published after every upload: %v", last, writes)
 	}
 
 	before := distFiles(t, dist)
 	again := publish(t, dir, gh, "--dir", dist, "v1.3.0")
-	if again.err == nil || !strings.Contains(again.stdout, "Cannot modify an immutable release") {
-		t.Errorf("a re-run on the immutable release: err %v, stdout:\n%s", again.err, again.stdout)
+	if again.err == nil || !strings.Contains(again.stdout, "::error title=Release assets::") || !strings.Contains(again.stdout, "Cannot modify an immutable release") {
+		t.Errorf("a re-run on the immutable release: err %v, stdout:\n%s\nstderr:\n%s", again.err, again.stdout, again.stderr)
 	}
-	checkAssets(t, gh.release("v1.3.0"), dist)
+	rel = gh.releaseOf("v1.3.0")
+	checkAssets(t, rel, dist)
+	if rel.Draft {
+		t.Error("the re-run turned the release back into a draft")
+	}
 	if len(distFiles(t, dist)) != len(before) {
 		t.Error("the re-run changed the dist directory")
 	}
+}
+
+// TestPublishReleaseFailedUpload: when GitHub refuses an upload, gh deletes the draft it
+// created, so nothing half-made stays and the next run starts afresh.
+func TestPublishReleaseFailedUpload(t *testing.T) {
+	t.Parallel()
+	dir, commits := versionsRepo(t)
+	gh := newFakeGitHub(t, publishRepo, publishToken)
+	pushTags(t, gh, dir, commits)
+	gh.refuse = "checksums.txt"
+	dist := fakeDist(t, "v1.3.0", "alpha", "beta")
+
+	r := publish(t, dir, gh, "--dir", dist, "--move-major", "v1.3.0")
+	if r.err == nil || !strings.Contains(r.stdout, "::error title=Release::creating release v1.3.0: HTTP 422: Validation Failed") {
+		t.Errorf("a refused upload: err %v, stdout:\n%s\nstderr:\n%s", r.err, r.stdout, r.stderr)
+	}
+	if rel := gh.releaseOf("v1.3.0"); rel != nil {
+		t.Errorf("release %+v stayed after the failed upload", *rel)
+	}
+	if got := gh.ref("v1"); got != commits["v1.0.0"] {
+		t.Errorf("v1 moved to %s for a release that failed", got)
+	}
+
+	gh.mu.Lock()
+	gh.refuse = ""
+	gh.mu.Unlock()
+	if r := publish(t, dir, gh, "--dir", dist, "--move-major", "v1.3.0"); r.err != nil {
+		t.Fatalf("the next run: %v\nstdout:\n%s\nstderr:\n%s", r.err, r.stdout, r.stderr)
+	}
+	checkAssets(t, gh.releaseOf("v1.3.0"), dist)
 }
 
 // TestPublishRelease is the release workflow's publishing end to end in a throwaway
@@ -559,6 +615,7 @@ func TestPublishRelease(t *testing.T) {
 	gh.mu.Unlock()
 
 	for run := 1; run <= 2; run++ {
+		before := len(gh.writes())
 		r := publish(t, dir, gh, "--dir", "dist", "--move-major", "v1.1.0")
 		if r.err != nil {
 			t.Fatalf("run %d: %v\nstdout:\n%s\nstderr:\n%s", run, r.err, r.stdout, r.stderr)
@@ -570,7 +627,7 @@ func TestPublishRelease(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("run %d: %d releases, want 1", run, n)
 		}
-		rel := gh.release("v1.1.0")
+		rel := gh.releaseOf("v1.1.0")
 		checkAssets(t, rel, dist)
 		if rel.Prerelease || rel.MakeLatest != "true" || !rel.GenerateNotes {
 			t.Errorf("run %d: release %+v: want a full release, latest, generated notes", run, *rel)
@@ -579,14 +636,17 @@ func TestPublishRelease(t *testing.T) {
 			t.Errorf("run %d: v1 at %q, want %s", run, got, commit)
 		}
 		if run == 2 {
-			deletes := 0
-			for _, w := range gh.writes() {
-				if strings.HasPrefix(w, "DELETE ") {
-					deletes++
-				}
+			// checksums.txt first out and last in; every old asset deleted, then uploaded again.
+			writes := gh.writes()[before:]
+			deletes, uploads := 0, 0
+			for _, w := range writes {
+				deletes += strings.Count(w, "DELETE ")
+				uploads += strings.Count(w, "?name=")
 			}
-			if deletes != len(built) {
-				t.Errorf("the re-run deleted %d assets before uploading them again, want %d: %v", deletes, len(built), gh.writes())
+			if deletes != len(built) || uploads != len(built) || !strings.HasSuffix(writes[0], "(checksums.txt)") ||
+				rel.Assets[len(rel.Assets)-1].Name != "checksums.txt" {
+				t.Errorf("the re-run: %d deletes and %d uploads, want %d each, checksums.txt deleted first and uploaded last: %v",
+					deletes, uploads, len(built), writes)
 			}
 		}
 	}
