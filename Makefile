@@ -17,6 +17,9 @@ export CHECKPOINT_DISABLE := 1
 
 TEST_ENGINES :=
 TEST_ENV     := DAEDALUS_REQUIRE_ENGINES=1
+# Tests `make test` leaves to their own target (each mk/ file says which and why).
+TEST_SKIP    :=
+space        := $(subst ,, )
 
 # $(call go-install,BINARY,PACKAGE@VERSION,NAME): build the Go command PACKAGE (its
 # executable is called NAME) from the module proxy into the cache as BINARY, whole or not
@@ -43,7 +46,7 @@ demo: ## Run the proxy end to end on an embedded NATS JetStream and the referenc
 
 .PHONY: test
 test: $(TEST_ENGINES) ## Build or fetch every engine the tests need, then run all tests with -race.
-	$(TEST_ENV) $(GO) test $(TEST_FLAGS) ./...
+	$(TEST_ENV) $(GO) test $(TEST_FLAGS) $(if $(strip $(TEST_SKIP)),-skip '$(subst $(space),|,$(strip $(TEST_SKIP)))') ./...
 
 .PHONY: test-short
 test-short: ## Unit tests only (heavy engine tests skip).
