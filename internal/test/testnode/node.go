@@ -125,15 +125,27 @@ func (n *Node) register(ctx context.Context) error {
 	}
 	// The API server's admission taints a new node not-ready, and the node lifecycle
 	// controller lifts the taint once the node reports Ready. That controller does not
-	// run here; the DaemonSet controller places no pod on a tainted node.
+	// run here; the DaemonSet controller places no pod on a tainted node. A node that
+	// already existed gets the labels too.
 	taints := slices.DeleteFunc(slices.Clone(got.Spec.Taints), func(t corev1.Taint) bool { return t.Key == corev1.TaintNodeNotReady })
-	if len(taints) != len(got.Spec.Taints) {
-		got.Spec.Taints = taints
-		if _, err := n.Client.CoreV1().Nodes().Update(ctx, got, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("lifting the not-ready taint of node %s: %w", n.Name, err)
-		}
+	if len(taints) == len(got.Spec.Taints) && maps.Equal(got.Labels, mergeLabels(got.Labels, labels)) {
+		return nil
+	}
+	got.Spec.Taints = taints
+	got.Labels = mergeLabels(got.Labels, labels)
+	if _, err := n.Client.CoreV1().Nodes().Update(ctx, got, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("updating node %s: %w", n.Name, err)
 	}
 	return nil
+}
+
+func mergeLabels(have, add map[string]string) map[string]string {
+	m := maps.Clone(have)
+	if m == nil {
+		m = map[string]string{}
+	}
+	maps.Copy(m, add)
+	return m
 }
 
 // observe starts a pod the node has not seen and passes deletions to running ones.
