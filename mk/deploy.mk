@@ -49,6 +49,6 @@ chart-golden: ## Rewrite the chart's golden renders under internal/step/deploy/t
 	$(GO) test -run TestGoldenRenders ./internal/step/deploy/ -update
 
 .PHONY: deploy-test
-deploy-test: kube ## The deploy step and chart on a real kube-apiserver, etcd and kube-controller-manager.
+deploy-test: kube ## The deploy step and chart on a real kube-apiserver, etcd and kube-controller-manager, with a test node standing in for the images.
 	KUBEBUILDER_ASSETS=$(KUBE_DIR) DAEDALUS_KUBE_ASSETS=$(KUBE_DIR) DAEDALUS_KEDA_CRDS=$(KEDA_CRD_DIR) DAEDALUS_REQUIRE_ENGINES=1 \
 		$(GO) test -race -count=1 ./internal/test/kubetest/ ./internal/step/deploy/

@@ -23,6 +23,7 @@ import (
 	"github.com/daedalus-dev/daedalus/internal/lib/attest"
 	"github.com/daedalus-dev/daedalus/internal/test/engine"
 	"github.com/daedalus-dev/daedalus/internal/test/kubetest"
+	"github.com/daedalus-dev/daedalus/internal/test/testnode"
 )
 
 const (
@@ -96,22 +97,27 @@ func runStep(ctx context.Context, t *testing.T, inputs map[string]string) *stepR
 }
 
 // TestDeployOnAPIServer drives the deploy step against a real kube-apiserver, etcd and
-// kube-controller-manager, with a stand-in kubelet that makes pods ready (and leaves
-// pods of images named "broken" pending, which is how installs fail on purpose here).
+// kube-controller-manager, with a node that stands in for the images: their pods are
+// healthy, but images named "broken" cannot be pulled (ImagePullBackOff, the pod stays
+// Pending), which is how installs fail on purpose here.
 func TestDeployOnAPIServer(t *testing.T) {
 	cl := kubetest.Start(t, kubetest.Options{Controllers: kubetest.DefaultControllers})
 	keda := kedaChart(t)
-	kubelet := &kubetest.Kubelet{Client: cl.Client, Policy: func(p *corev1.Pod) kubetest.Phase {
-		for _, c := range append(p.Spec.InitContainers, p.Spec.Containers...) {
-			if strings.Contains(c.Image, "broken") {
-				return kubetest.Leave
-			}
-		}
-		return kubetest.DefaultPolicy(p)
-	}}
-	defer kubelet.Start()()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	node := &testnode.Node{Client: cl.Client, Dir: t.TempDir(), Logf: t.Logf, Policy: func(p *corev1.Pod) testnode.Outcome {
+		for _, c := range append(p.Spec.InitContainers, p.Spec.Containers...) {
+			if strings.Contains(c.Image, "broken") {
+				return testnode.Unpullable
+			}
+		}
+		return testnode.Healthy
+	}}
+	stop, err := node.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
 	k := cl.Client
 
 	base := func(ns string, extra map[string]string) map[string]string {
@@ -230,7 +236,7 @@ func TestDeployOnAPIServer(t *testing.T) {
 	t.Run("install in job mode", func(t *testing.T) {
 		r := runStep(ctx, t, base("daedalus", nil))
 		if r.err != nil {
-			t.Fatalf("deploy: %v\n%s\nkubelet:\n%s", r.err, r.out.String(), kubelet.Log())
+			t.Fatalf("deploy: %v\n%s\nnode:\n%s", r.err, r.out.String(), node.Describe())
 		}
 		if r.res.Revision != 1 || r.res.KEDAVersion != "" {
 			t.Errorf("result = %+v, want revision 1 and no KEDA installed by the step", r.res)
@@ -334,7 +340,7 @@ func TestDeployOnAPIServer(t *testing.T) {
 	t.Run("install in push mode", func(t *testing.T) {
 		r := runStep(ctx, t, base("push", map[string]string{InputSet: "scaler.mode=push\nscaler.tls.secretName=scaler-tls"}))
 		if r.err != nil {
-			t.Fatalf("deploy: %v\n%s\nkubelet:\n%s", r.err, r.out.String(), kubelet.Log())
+			t.Fatalf("deploy: %v\n%s\nnode:\n%s", r.err, r.out.String(), node.Describe())
 		}
 		dep, err := k.AppsV1().Deployments("push").Get(ctx, "daedalus-scaler", metav1.GetOptions{})
 		if err != nil {

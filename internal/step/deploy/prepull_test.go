@@ -9,60 +9,35 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/daedalus-dev/daedalus/internal/test/kubetest"
+	"github.com/daedalus-dev/daedalus/internal/test/testnode"
 )
 
 // TestPrepullOnAPIServer installs the chart on a real kube-apiserver with the
-// DaemonSet controller and one node (the stand-in kubelet makes its pods ready):
-// prepull.enabled runs one pull per distinct image, a new agent digest rolls the
-// pods, and turning it off removes the DaemonSet.
+// DaemonSet controller and one node in the workers pool (testnode, standing in for
+// the images: the init containers finish, the pod runs, ready): prepull.enabled runs
+// one pull per distinct image, a new agent digest rolls the pods, and turning it off
+// removes the DaemonSet.
 func TestPrepullOnAPIServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane")
 	}
 	cl := kubetest.Start(t, kubetest.Options{Controllers: append(slices.Clone(kubetest.DefaultControllers), "daemonset")})
-	defer (&kubetest.Kubelet{Client: cl.Client}).Start()()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	k := cl.Client
-	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1", Labels: map[string]string{"agentpool": "workers"}}}
-	// Register it as a kubelet would: Ready, which lifts the not-ready taint the API
-	// server's admission put on the new node.
-	node, err := k.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+	// The node binds the DaemonSet's pods to itself, as kube-scheduler would (the
+	// DaemonSet controller only pins them to it by node affinity), and ends the deleted
+	// ones once their containers stopped.
+	node := &testnode.Node{Client: k, Name: "node-1", Labels: map[string]string{"agentpool": "workers"}, Dir: t.TempDir(), Logf: t.Logf}
+	stop, err := node.Start(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	node.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Now()}}
-	if node, err = k.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	node.Spec.Taints = nil
-	if _, err := k.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	// No scheduler runs here: bind the DaemonSet's pods to the node, as kube-scheduler
-	// would (the DaemonSet controller only pins them to it by node affinity), and end
-	// the deleted ones, as the node's kubelet would once their containers stopped.
-	go func() {
-		zero := int64(0)
-		for ctx.Err() == nil {
-			pods, _ := k.CoreV1().Pods("warm").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=prepull"})
-			for _, p := range pods.Items {
-				switch {
-				case p.DeletionTimestamp != nil:
-					_ = k.CoreV1().Pods("warm").Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
-				case p.Spec.NodeName == "":
-					b := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: p.Name}, Target: corev1.ObjectReference{Kind: "Node", Name: node.Name}}
-					_ = k.CoreV1().Pods("warm").Bind(ctx, b, metav1.CreateOptions{})
-				}
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
+	defer stop()
 	ch, err := LoadChart(chartDir(t))
 	if err != nil {
 		t.Fatal(err)
@@ -134,12 +109,7 @@ func TestPrepullOnAPIServer(t *testing.T) {
 			return s.ObservedGeneration == ds.Generation && s.DesiredNumberScheduled == 1 && s.UpdatedNumberScheduled == 1 && s.NumberReady == 1, nil
 		}); err != nil {
 			ds, _ := k.AppsV1().DaemonSets("warm").Get(ctx, "daedalus-prepull", metav1.GetOptions{})
-			pods, _ := k.CoreV1().Pods("warm").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=prepull"})
-			var states []string
-			for _, p := range pods.Items {
-				states = append(states, p.Name+" on "+p.Spec.NodeName+": "+string(p.Status.Phase))
-			}
-			t.Fatalf("the DaemonSet's pod on node-1 never became ready and current: %v\nstatus %+v\npods %v", err, ds.Status, states)
+			t.Fatalf("the DaemonSet's pod on node-1 never became ready and current: %v\nstatus %+v\nnode:\n%s", err, ds.Status, node.Describe())
 		}
 		return got
 	}

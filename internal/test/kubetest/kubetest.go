@@ -48,7 +48,7 @@ type Options struct {
 }
 
 // DefaultControllers are the controllers a chart's workloads need to reach readiness
-// (with the stand-in kubelet) and to be cleaned up.
+// (on a testnode.Node) and to be cleaned up.
 var DefaultControllers = []string{"job", "statefulset", "deployment", "replicaset", "garbagecollector"}
 
 // Cluster is a running control plane. Stop it with Stop (Start registers it with

@@ -12,11 +12,13 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/daedalus-dev/daedalus/internal/test/kubetest"
+	"github.com/daedalus-dev/daedalus/internal/test/testnode"
 )
 
-// TestControlPlane starts the real control plane with the workload controllers and
-// the stand-in kubelet, and checks that a Job completes, a Job whose pod fails is marked
-// failed, and a Deployment becomes available: what Helm's waits depend on.
+// TestControlPlane starts the real control plane with the workload controllers and a
+// node (testnode, standing in for the images), and checks that a Job completes, a Job
+// whose pod fails is marked failed, and a Deployment becomes available: what Helm's
+// waits depend on.
 func TestControlPlane(t *testing.T) {
 	c := kubetest.Start(t, kubetest.Options{Controllers: kubetest.DefaultControllers})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -30,13 +32,17 @@ func TestControlPlane(t *testing.T) {
 		t.Errorf("server version = %q, want v1.37.2 (the -X version flags of `make kube`)", v.GitVersion)
 	}
 
-	k := &kubetest.Kubelet{Client: c.Client, Policy: func(p *corev1.Pod) kubetest.Phase {
+	node := &testnode.Node{Client: c.Client, Dir: t.TempDir(), Logf: t.Logf, Policy: func(p *corev1.Pod) testnode.Outcome {
 		if p.Labels["outcome"] == "fail" {
-			return kubetest.Failed
+			return testnode.Failing
 		}
-		return kubetest.DefaultPolicy(p)
+		return testnode.Healthy
 	}}
-	defer k.Start()()
+	stop, err := node.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
 
 	ns := "default"
 	pod := corev1.PodTemplateSpec{
@@ -77,10 +83,10 @@ func TestControlPlane(t *testing.T) {
 		}
 	}
 	if err := kubetest.WaitFor(ctx, jobDone("ok", batchv1.JobComplete)); err != nil {
-		t.Fatalf("job ok never completed: %v\nkubelet:\n%s", err, k.Log())
+		t.Fatalf("job ok never completed: %v\nnode:\n%s", err, node.Describe())
 	}
 	if err := kubetest.WaitFor(ctx, jobDone("bad", batchv1.JobFailed)); err != nil {
-		t.Fatalf("job bad never failed: %v\nkubelet:\n%s", err, k.Log())
+		t.Fatalf("job bad never failed: %v\nnode:\n%s", err, node.Describe())
 	}
 	err = kubetest.WaitFor(ctx, func(ctx context.Context) (bool, error) {
 		d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
@@ -90,6 +96,6 @@ func TestControlPlane(t *testing.T) {
 		return d.Status.AvailableReplicas == 2, nil
 	})
 	if err != nil {
-		t.Fatalf("deployment never became available: %v\nkubelet:\n%s", err, k.Log())
+		t.Fatalf("deployment never became available: %v\nnode:\n%s", err, node.Describe())
 	}
 }

@@ -3,7 +3,8 @@
 // runtime) stood in for by fork/exec, so that everything above it — the job
 // controller, KEDA, Helm's hooks — works on a real API server.
 //
-// A Node registers a Node object, binds every pending pod to itself (there is no
+// It is the tests' one kubelet. A Node registers a Node object (Ready, with Labels and
+// without the not-ready taint), binds every pending pod to itself (there is no
 // scheduler) and then behaves like a kubelet: it resolves each container's image to an
 // executable through Images (an error is reported as ErrImagePull, then
 // ImagePullBackOff), builds the environment from literal values and secret, config map
@@ -15,6 +16,15 @@
 // the containers of a pod with restartPolicy Never or OnFailure have all succeeded the
 // sidecars get SIGTERM and the pod ends Succeeded (Failed if one failed). Deleting a pod
 // sends SIGTERM to its containers, SIGKILL after the grace period, then removes it.
+// A container is ready once it runs: probes are not run.
+//
+// A test that needs pods to reach a state rather than do work (Helm's readiness waits,
+// a Job's completion, a rollout) sets no Images, or a Policy: the node then stands in
+// for a pod's images with a /bin/sh script in each container's place that does what a
+// working image does (Healthy: a Job's pod succeeds, any other runs, ready), fails
+// (Failing: Failed, or CrashLoopBackOff under restartPolicy Always or OnFailure), or
+// cannot be pulled (Unpullable: ImagePullBackOff). Everything else above — environment,
+// sidecars, restarts, status, deletion — is the same as for executables.
 //
 // What is not a container runtime: there is no file system or user isolation
 // (securityContext is ignored), emptyDir volumes are temporary directories and the

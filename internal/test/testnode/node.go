@@ -2,10 +2,14 @@ package testnode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,12 +32,20 @@ type Node struct {
 	Client kubernetes.Interface
 	// Name of the Node object (default "testnode").
 	Name string
+	// Labels are added to the Node object's own, for the nodeSelectors of the pods
+	// that a controller places by node (a DaemonSet's).
+	Labels map[string]string
 	// Images resolves images to executables.
 	Images Images
+	// Policy chooses, per pod, between running its images (Exec) and standing in for
+	// them (Healthy, Failing, Unpullable). Nil means Exec when Images is set and Healthy
+	// otherwise: a Node without Images makes every pod do what a working image does.
+	Policy Policy
 	// Env is the base environment of every process (PATH and the like); the
 	// container's own environment is appended.
 	Env []string
-	// Dir holds the containers' logs and the pods' emptyDir volumes (a test's TempDir).
+	// Dir holds the containers' logs and the pods' emptyDir volumes (a test's TempDir;
+	// required).
 	Dir string
 	// Output, when set, also receives every container's output, each line prefixed
 	// with namespace/pod/container.
@@ -53,6 +65,9 @@ type Node struct {
 // Start registers the node and runs pods until the returned stop function is called;
 // stop kills every process still running and waits for them.
 func (n *Node) Start(ctx context.Context) (stop func(), err error) {
+	if n.Dir == "" {
+		return nil, errors.New("testnode: Dir is required (a test's TempDir)")
+	}
 	if n.Name == "" {
 		n.Name = "testnode"
 	}
@@ -88,9 +103,9 @@ func (n *Node) Start(ctx context.Context) (stop func(), err error) {
 }
 
 func (n *Node) register(ctx context.Context) error {
-	node := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: map[string]string{"kubernetes.io/hostname": n.Name, "kubernetes.io/os": "linux"}},
-	}
+	labels := map[string]string{"kubernetes.io/hostname": n.Name, "kubernetes.io/os": "linux"}
+	maps.Copy(labels, n.Labels)
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: labels}}
 	got, err := n.Client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		got, err = n.Client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
@@ -105,10 +120,32 @@ func (n *Node) register(ctx context.Context) error {
 		Conditions:  []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: now, LastTransitionTime: now}},
 		Addresses:   []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}, {Type: corev1.NodeHostName, Address: n.Name}},
 	}
-	if _, err := n.Client.CoreV1().Nodes().UpdateStatus(ctx, got, metav1.UpdateOptions{}); err != nil {
+	if got, err = n.Client.CoreV1().Nodes().UpdateStatus(ctx, got, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("marking node %s ready: %w", n.Name, err)
 	}
+	// The API server's admission taints a new node not-ready, and the node lifecycle
+	// controller lifts the taint once the node reports Ready. That controller does not
+	// run here; the DaemonSet controller places no pod on a tainted node. A node that
+	// already existed gets the labels too.
+	taints := slices.DeleteFunc(slices.Clone(got.Spec.Taints), func(t corev1.Taint) bool { return t.Key == corev1.TaintNodeNotReady })
+	if len(taints) == len(got.Spec.Taints) && maps.Equal(got.Labels, mergeLabels(got.Labels, labels)) {
+		return nil
+	}
+	got.Spec.Taints = taints
+	got.Labels = mergeLabels(got.Labels, labels)
+	if _, err := n.Client.CoreV1().Nodes().Update(ctx, got, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("updating node %s: %w", n.Name, err)
+	}
 	return nil
+}
+
+func mergeLabels(have, add map[string]string) map[string]string {
+	m := maps.Clone(have)
+	if m == nil {
+		m = map[string]string{}
+	}
+	maps.Copy(m, add)
+	return m
 }
 
 // observe starts a pod the node has not seen and passes deletions to running ones.
@@ -141,6 +178,21 @@ func (n *Node) observe(ctx context.Context, o any) {
 		}
 		p.terminate(time.Duration(grace) * time.Second)
 	}
+}
+
+// Describe returns one line per pod the node has run, deleted ones included:
+// namespace/name, its outcome when the node stood in for its images, its phase and
+// each container's state. Tests print it when a wait fails.
+func (n *Node) Describe() string {
+	n.mu.Lock()
+	pods := slices.Collect(maps.Values(n.pods))
+	n.mu.Unlock()
+	lines := make([]string, 0, len(pods))
+	for _, p := range pods {
+		lines = append(lines, p.describe())
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
 }
 
 // Logs returns what the container namespace/pod/container has printed so far.

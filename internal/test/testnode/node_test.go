@@ -30,18 +30,44 @@ func sh(name, script string) corev1.Container {
 	return corev1.Container{Name: name, Image: "example.test/sh:1", Command: []string{"sh", "-c", script}}
 }
 
+// outcome is the test's Policy: the label "outcome" names a stand-in outcome, and a pod
+// without it runs its images.
+func outcome(p *corev1.Pod) testnode.Outcome {
+	for _, o := range []testnode.Outcome{testnode.Healthy, testnode.Failing, testnode.Unpullable} {
+		if p.Labels["outcome"] == o.String() {
+			return o
+		}
+	}
+	return testnode.Exec
+}
+
 // TestNode runs pods on a real API server with the job controller: a Job whose
 // container reads a secret and whose native sidecar is stopped when it ends, the
 // kubelet's waiting reasons for an unpullable image and a missing secret or key, the
-// loopback address per pod, a crash loop, and SIGTERM on deletion.
+// loopback address per pod, a crash loop, and SIGTERM on deletion; and pods whose
+// images the node stands in for, healthy, failing or unpullable.
 func TestNode(t *testing.T) {
 	c := kubetest.Start(t, kubetest.Options{Controllers: []string{"job"}})
-	n := &testnode.Node{Client: c.Client, Images: images, Env: []string{"PATH=" + os.Getenv("PATH")}, Dir: t.TempDir(), RestartBackoff: 200 * time.Millisecond, Logf: t.Logf}
+	n := &testnode.Node{Client: c.Client, Images: images, Policy: outcome, Labels: map[string]string{"agentpool": "workers"},
+		Env: []string{"PATH=" + os.Getenv("PATH")}, Dir: t.TempDir(), RestartBackoff: 200 * time.Millisecond, Logf: t.Logf}
 	stop, err := n.Start(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
+
+	// Registered as a kubelet registers, with the not-ready taint lifted as the node
+	// lifecycle controller lifts it once the node is Ready.
+	node, err := c.Client.CoreV1().Nodes().Get(t.Context(), "testnode", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if node.Labels["agentpool"] != "workers" || node.Labels["kubernetes.io/hostname"] != "testnode" {
+		t.Errorf("node labels = %v, want agentpool=workers and kubernetes.io/hostname=testnode", node.Labels)
+	}
+	if len(node.Spec.Taints) != 0 {
+		t.Errorf("node taints = %v, want none once Ready", node.Spec.Taints)
+	}
 
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "token"}, Data: map[string][]byte{"github-token": []byte("ghp_example")}}
 	never := corev1.RestartPolicyNever
@@ -64,6 +90,8 @@ func TestNode(t *testing.T) {
 	tests := []struct {
 		name string
 		spec corev1.PodSpec
+		// outcome, when set, labels the pod for the node's Policy.
+		outcome testnode.Outcome
 		// check returns "" once the pod shows what it should.
 		check func(*corev1.Pod) string
 		// log is a line the container "main" must print.
@@ -147,8 +175,72 @@ func TestNode(t *testing.T) {
 			log: "listen=127.0.",
 		},
 		{
+			// No executable: the init container finishes, the sidecar and the container of
+			// a pod that restarts them run until SIGTERM.
+			name: "stand-in healthy",
+			spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyAlways,
+				InitContainers: []corev1.Container{{Name: "setup", Image: "example.test/none:1"},
+					{Name: "agent", Image: "example.test/none:1", RestartPolicy: &always}},
+				Containers: []corev1.Container{{Name: "main", Image: "example.test/none:1", Args: []string{"serve"}}}},
+			outcome: testnode.Healthy,
+			check: func(p *corev1.Pod) string {
+				ready := false
+				for _, cd := range p.Status.Conditions {
+					ready = ready || cd.Type == corev1.PodReady && cd.Status == corev1.ConditionTrue
+				}
+				init := p.Status.InitContainerStatuses
+				if p.Status.Phase != corev1.PodRunning || !ready || len(init) != 2 || init[0].State.Terminated == nil ||
+					init[0].State.Terminated.ExitCode != 0 || init[1].State.Running == nil {
+					return fmt.Sprintf("phase %s, ready %t, init containers %+v", p.Status.Phase, ready, init)
+				}
+				return ""
+			},
+			log:               "standing in for example.test/none:1: running until SIGTERM",
+			deleteWhenRunning: true,
+		},
+		{
+			name: "stand-in failing, never restarted",
+			spec: corev1.PodSpec{RestartPolicy: never, Containers: []corev1.Container{
+				{Name: "main", Image: "example.test/none:1"}, {Name: "other", Image: "example.test/none:1"}}},
+			outcome: testnode.Failing,
+			check: func(p *corev1.Pod) string {
+				s := p.Status.ContainerStatuses
+				if p.Status.Phase != corev1.PodFailed || len(s) != 2 || s[0].State.Terminated == nil || s[0].State.Terminated.ExitCode != 1 ||
+					s[1].State.Terminated == nil || s[1].State.Terminated.ExitCode != 0 {
+					return fmt.Sprintf("phase %s, containers %+v", p.Status.Phase, s)
+				}
+				return ""
+			},
+			log: "standing in for example.test/none:1: failing",
+		},
+		{
+			name:    "stand-in failing, restarted",
+			spec:    corev1.PodSpec{RestartPolicy: corev1.RestartPolicyAlways, Containers: []corev1.Container{{Name: "main", Image: "example.test/none:1"}}},
+			outcome: testnode.Failing,
+			check: func(p *corev1.Pod) string {
+				if msg := podWaiting("CrashLoopBackOff", "back-off restarting failed container main")(p); msg != "" {
+					return msg
+				}
+				if d := n.Describe(); !strings.Contains(d, "/p (Failing): Running; main waiting: CrashLoopBackOff") {
+					return "the node describes no crash loop:\n" + d
+				}
+				return ""
+			},
+		},
+		{
+			name:    "stand-in unpullable",
+			spec:    corev1.PodSpec{RestartPolicy: never, Containers: []corev1.Container{sh("main", "true")}},
+			outcome: testnode.Unpullable,
+			check: func(p *corev1.Pod) string {
+				if p.Status.Phase != corev1.PodPending {
+					return "phase " + string(p.Status.Phase)
+				}
+				return podWaiting("ImagePullBackOff", `Failed to pull image "example.test/sh:1"`)(p)
+			},
+		},
+		{
 			name:              "sigterm on deletion",
-			spec:              corev1.PodSpec{RestartPolicy: never, TerminationGracePeriodSeconds: ptr.To[int64](5), Containers: []corev1.Container{sh("main", `trap 'echo got SIGTERM; exit 0' TERM; echo started; while :; do sleep 0.1; done`)}},
+			spec:              corev1.PodSpec{RestartPolicy: never, TerminationGracePeriodSeconds: ptr.To[int64](5), Containers: []corev1.Container{sh("main", `trap 'echo got SIGTERM; exit 0' TERM; echo running until SIGTERM; while :; do sleep 0.1; done`)}},
 			deleteWhenRunning: true,
 			log:               "got SIGTERM",
 		},
@@ -191,6 +283,9 @@ func TestNode(t *testing.T) {
 				podName = pods.Items[0].Name
 			} else {
 				p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: tc.spec}
+				if tc.outcome != testnode.Exec {
+					p.Labels = map[string]string{"outcome": tc.outcome.String()}
+				}
 				if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
 					t.Fatal(err)
 				}
@@ -207,7 +302,7 @@ func TestNode(t *testing.T) {
 			}
 			if tc.deleteWhenRunning {
 				waitFor(ctx, t, "the container to start", func() string {
-					if strings.Contains(n.Logs(ns, podName, "main"), "started") {
+					if strings.Contains(n.Logs(ns, podName, "main"), "running until SIGTERM") {
 						return ""
 					}
 					return "no output yet"

@@ -33,6 +33,7 @@ type container struct {
 	spec     corev1.Container
 	kind     kind
 	exe      string
+	args     []string
 	env      []string
 	state    corev1.ContainerState
 	restarts int32
@@ -42,10 +43,11 @@ type container struct {
 }
 
 type pod struct {
-	n   *Node
-	obj *corev1.Pod
-	ip  string
-	dir string
+	n       *Node
+	obj     *corev1.Pod
+	ip      string
+	dir     string
+	outcome Outcome
 
 	mu          sync.Mutex
 	containers  []*container
@@ -59,7 +61,7 @@ type pod struct {
 }
 
 func newPod(n *Node, obj *corev1.Pod, ip string) *pod {
-	p := &pod{n: n, obj: obj, ip: ip, phase: corev1.PodPending, terminating: make(chan struct{}), started: metav1.Now()}
+	p := &pod{n: n, obj: obj, ip: ip, outcome: n.outcome(obj), phase: corev1.PodPending, terminating: make(chan struct{}), started: metav1.Now()}
 	p.dir = filepath.Join(n.Dir, "pods", obj.Namespace+"_"+obj.Name+"_"+string(obj.UID))
 	for _, c := range obj.Spec.InitContainers {
 		k := initContainer
@@ -167,7 +169,7 @@ func (p *pod) bind(ctx context.Context) error {
 	return nil
 }
 
-// prepare resolves images, volumes and environments, reporting the kubelet's waiting
+// prepare resolves programs, volumes and environments, reporting the kubelet's waiting
 // reasons and retrying until everything resolves or the pod is deleted.
 func (p *pod) prepare(ctx context.Context) bool {
 	if err := os.MkdirAll(p.dir, 0o755); err != nil {
@@ -180,7 +182,7 @@ func (p *pod) prepare(ctx context.Context) bool {
 	for {
 		var problem bool
 		for _, c := range p.containers {
-			exe, err := p.n.Images(ctx, c.spec.Image)
+			exe, args, err := p.program(ctx, c)
 			if err != nil {
 				reason := "ErrImagePull"
 				if backoff {
@@ -197,7 +199,7 @@ func (p *pod) prepare(ctx context.Context) bool {
 				continue
 			}
 			p.mu.Lock()
-			c.exe, c.env = exe, env
+			c.exe, c.args, c.env = exe, args, env
 			p.mu.Unlock()
 		}
 		if !problem {
@@ -345,15 +347,7 @@ func (p *pod) crashBackoff(ctx context.Context, c *container) bool {
 
 // start runs c's process; c.exited is closed when it ends, with c.state terminated.
 func (p *pod) start(ctx context.Context, c *container) {
-	args := []string{}
-	if len(c.spec.Command) > 1 {
-		args = append(args, c.spec.Command[1:]...)
-	}
-	args = append(args, c.spec.Args...)
-	for i := range args {
-		args[i] = p.rewrite(c.spec, args[i])
-	}
-	cmd := exec.Command(c.exe, args...)
+	cmd := exec.Command(c.exe, c.args...)
 	cmd.Env = append(append(append([]string{}, p.n.Env...), "HOSTNAME="+p.obj.Name), c.env...)
 	cmd.Dir = p.dir
 	if c.spec.WorkingDir != "" {
@@ -586,4 +580,34 @@ func (p *pod) status() corev1.PodStatus {
 		cond(corev1.ContainersReady, allReady), cond(corev1.PodReady, allReady),
 	}
 	return st
+}
+
+// describe is the pod's line in Node.Describe.
+func (p *pod) describe() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var b strings.Builder
+	b.WriteString(p.key())
+	if p.outcome != Exec {
+		fmt.Fprintf(&b, " (%s)", p.outcome)
+	}
+	fmt.Fprintf(&b, ": %s", p.phase)
+	for _, c := range p.containers {
+		s := c.state
+		switch {
+		case s.Waiting != nil:
+			fmt.Fprintf(&b, "; %s waiting: %s", c.spec.Name, s.Waiting.Reason)
+			if s.Waiting.Message != "" {
+				fmt.Fprintf(&b, " (%s)", s.Waiting.Message)
+			}
+		case s.Running != nil:
+			fmt.Fprintf(&b, "; %s running", c.spec.Name)
+		case s.Terminated != nil:
+			fmt.Fprintf(&b, "; %s exited %d", c.spec.Name, s.Terminated.ExitCode)
+		}
+		if c.restarts > 0 {
+			fmt.Fprintf(&b, " (%d restarts)", c.restarts)
+		}
+	}
+	return b.String()
 }

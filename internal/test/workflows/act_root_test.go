@@ -25,6 +25,7 @@ import (
 	"github.com/daedalus-dev/daedalus/internal/test/embednats"
 	"github.com/daedalus-dev/daedalus/internal/test/engine"
 	"github.com/daedalus-dev/daedalus/internal/test/kubetest"
+	"github.com/daedalus-dev/daedalus/internal/test/testnode"
 )
 
 // TestActRootAction runs the root composite action (uses: ./, the whole pipeline) under
@@ -49,9 +50,9 @@ import (
 //     rekor.sigstore.dev are the loopback Sigstore instance (attesttest) behind the same
 //     proxy. Any other host the job tries is refused and fails the test.
 //   - deploy: the kubeconfig input names a real kube-apiserver with the workload
-//     controllers (internal/test/kubetest) and the stand-in kubelet, so the worker Deployment
-//     becomes ready; KEDA and the in-cluster NATS are off (set lines), the chart points
-//     at an embedded nats-server.
+//     controllers (internal/test/kubetest) and a node that stands in for the images
+//     (internal/test/testnode), so the worker Deployment becomes ready; KEDA and the
+//     in-cluster NATS are off (set lines), the chart points at an embedded nats-server.
 //   - smoke: off. It needs KEDA and a node that runs the images; internal/test/e2e covers it.
 func TestActRootAction(t *testing.T) {
 	engine.Heavy(t)
@@ -71,8 +72,12 @@ func TestActRootAction(t *testing.T) {
 
 	ns := embednats.Run(t, embednats.Options{})
 	cl := kubetest.Start(t, kubetest.Options{Controllers: kubetest.DefaultControllers})
-	kubelet := &kubetest.Kubelet{Client: cl.Client}
-	t.Cleanup(kubelet.Start())
+	node := &testnode.Node{Client: cl.Client, Dir: t.TempDir(), Logf: t.Logf}
+	stop, err := node.Start(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
 
 	const (
 		workloadID  = "00000000-0000-0000-0000-0000000000d1"
@@ -160,7 +165,7 @@ func TestActRootAction(t *testing.T) {
 	}
 	dep, err := k.AppsV1().Deployments("daedalus").Get(ctx, "daedalus-copilot", metav1.GetOptions{})
 	if err != nil {
-		t.Fatalf("worker Deployment: %v\nkubelet:\n%s", err, kubelet.Log())
+		t.Fatalf("worker Deployment: %v\nnode:\n%s", err, node.Describe())
 	}
 	if dep.Status.ReadyReplicas < 1 {
 		t.Errorf("worker Deployment has %d ready replicas; deploy waits for readiness", dep.Status.ReadyReplicas)
