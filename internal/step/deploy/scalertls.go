@@ -146,13 +146,12 @@ func (c *Cluster) EnsureScalerTLS(ctx context.Context, s ScalerTLS, now time.Tim
 	if s.ClientSecret != s.ServerSecret {
 		leaves = append(leaves, s.ClientSecret)
 	}
-	cur := map[string]*corev1.Secret{}
-	var foreign, missing []string
-	for _, name := range append(leaves, s.CASecret()) {
+	cur := map[string]*corev1.Secret{} // the step's own Secrets that exist
+	var foreign []string
+	for _, name := range slices.Concat(leaves, []string{s.CASecret()}) {
 		sec, err := secrets.Get(ctx, name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
-			missing = append(missing, name)
 		case err != nil:
 			return nil, fmt.Errorf("reading secret %s/%s: %w", s.Namespace, name, err)
 		case !ours(sec):
