@@ -72,7 +72,7 @@ func TestGoldenRenders(t *testing.T) {
 		{name: "3-node cluster (production example)", files: []string{"values-production.yaml"}, golden: "render-cluster.yaml"},
 		{name: "agent presets (example)", files: []string{"values-agents.yaml"}, golden: "render-agents.yaml"},
 		{name: "agent presets with pre-pull", files: []string{"values-agents.yaml"}, sets: []string{"prepull.enabled=true", "prepull.tolerations[0].key=sku", "prepull.tolerations[0].operator=Exists"}, golden: "render-prepull.yaml"},
-		{name: "job mode with the push scaler", files: []string{"values-aks-test.yaml"}, sets: append(overlaySets[:len(overlaySets):len(overlaySets)], "workloadIdentity.clientId=11111111-2222-3333-4444-555555555555", "scaler.mode=push", "scaler.tls.secretName=daedalus-scaler-tls"), golden: "render-push.yaml"},
+		{name: "job mode with the push scaler", files: []string{"values-aks-test.yaml"}, sets: append(overlaySets[:len(overlaySets):len(overlaySets)], "workloadIdentity.clientId=11111111-2222-3333-4444-555555555555", "scaler.mode=push"), golden: "render-push.yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -200,7 +200,6 @@ func TestValuesRejected(t *testing.T) {
 		{name: "misspelt pre-pull key", sets: []string{"prepull.enable=true"}, want: "enable"},
 		{name: "bad pre-pull quantity", sets: []string{"prepull.enabled=true", "prepull.resources.limits.memory=lots"}, want: "memory"},
 		{name: "pre-pull of a placeholder image", files: []string{"values-aks-test.yaml"}, sets: []string{"prepull.enabled=true"}, want: "image.repository is the placeholder"},
-		{name: "push scaler without its TLS Secret", files: []string{"values-aks-test.yaml"}, sets: append(overlaySets[:len(overlaySets):len(overlaySets)], "scaler.mode=push"), want: "scaler.tls.secretName is required with scaler.mode=push"},
 		{name: "unknown scaler mode", sets: []string{"scaler.mode=webhook"}, want: "mode"},
 		{name: "unknown scaler trigger", sets: []string{"scaler.trigger=grpc"}, want: "trigger"},
 		{name: "scaler egress without a CIDR", sets: []string{"scaler.networkPolicy.egress[0].ports[0]=4222"}, want: "cidr"},

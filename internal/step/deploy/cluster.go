@@ -132,7 +132,7 @@ func (c *Cluster) patchMeta(ctx context.Context, rc rest.Interface, resource, na
 func (c *Cluster) UpsertSecret(ctx context.Context, namespace, name string, data map[string][]byte) error {
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace,
-			Labels: map[string]string{"app.kubernetes.io/managed-by": "daedalus-deploy"}},
+			Labels: map[string]string{ManagedByLabel: ManagedByDeploy}},
 		Type: corev1.SecretTypeOpaque,
 		Data: data,
 	}

@@ -258,6 +258,10 @@ func TestDeployOnAPIServer(t *testing.T) {
 				t.Errorf("summary lacks %q:\n%s", want, r.summary)
 			}
 		}
+		// Poll mode: no scaler, so no certificates.
+		if list, err := k.CoreV1().Secrets("daedalus").List(ctx, metav1.ListOptions{LabelSelector: ScalerTLSRoleLabel}); err != nil || len(list.Items) > 0 || strings.Contains(r.summary, "Scaler TLS") {
+			t.Errorf("poll mode: scaler TLS Secrets %v (err %v), summary:\n%s", list, err, r.summary)
+		}
 		out := r.out.String()
 		if !strings.Contains(out, "::add-mask::"+testToken) {
 			t.Errorf("the token was not masked")
@@ -336,11 +340,25 @@ func TestDeployOnAPIServer(t *testing.T) {
 	})
 
 	// Push mode on the real API server (KEDA's CRDs validate the TriggerAuthentication and
-	// the ScaledJob's two triggers): the scaler Deployment becomes ready with both replicas.
+	// the ScaledJob's two triggers): the scaler Deployment becomes ready with both replicas,
+	// with the certificates the step generated (TestScalerTLSOnAPIServer checks them).
 	t.Run("install in push mode", func(t *testing.T) {
-		r := runStep(ctx, t, base("push", map[string]string{InputSet: "scaler.mode=push\nscaler.tls.secretName=scaler-tls"}))
+		r := runStep(ctx, t, base("push", map[string]string{InputSet: "scaler.mode=push"}))
 		if r.err != nil {
 			t.Fatalf("deploy: %v\n%s\nnode:\n%s", r.err, r.out.String(), node.Describe())
+		}
+		for _, name := range []string{"daedalus-scaler-tls", "daedalus-scaler-client-tls", "daedalus-scaler-tls-ca"} {
+			sec, err := k.CoreV1().Secrets("push").Get(ctx, name, metav1.GetOptions{})
+			if err != nil || sec.Labels[ManagedByLabel] != ManagedByDeploy || len(sec.Data["tls.key"]) == 0 {
+				t.Errorf("secret %s: %v (err %v), want the step's certificate", name, sec.GetLabels(), err)
+				continue
+			}
+			if strings.Contains(r.out.String(), string(sec.Data["tls.key"])) {
+				t.Errorf("the log holds %s's private key", name)
+			}
+		}
+		if !strings.Contains(r.out.String(), "secret daedalus-scaler-tls: created, valid until ") || !strings.Contains(r.summary, "| Scaler TLS | secret daedalus-scaler-tls-ca: created") {
+			t.Errorf("neither the log nor the summary say the certificates were created:\n%s\n%s", r.out.String(), r.summary)
 		}
 		dep, err := k.AppsV1().Deployments("push").Get(ctx, "daedalus-scaler", metav1.GetOptions{})
 		if err != nil {
@@ -350,8 +368,20 @@ func TestDeployOnAPIServer(t *testing.T) {
 		if dep.Status.ReadyReplicas != 2 || c.Image != "example.azurecr.io/daedalus-proxy:1.0.0" || len(c.Args) != 1 || c.Args[0] != "scaler" {
 			t.Errorf("scaler: %d ready, image %s, args %v; want 2 ready replicas of the proxy image running `scaler`", dep.Status.ReadyReplicas, c.Image, c.Args)
 		}
-		if _, err := rs.Cluster.Dynamic.Resource(ScaledJobGVR.GroupVersion().WithResource("triggerauthentications")).Namespace("push").Get(ctx, "daedalus-scaler", metav1.GetOptions{}); err != nil {
-			t.Errorf("TriggerAuthentication: %v", err)
+		if v := dep.Spec.Template.Spec.Volumes[0]; v.Secret == nil || v.Secret.SecretName != "daedalus-scaler-tls" {
+			t.Errorf("scaler volume %+v, want the Secret daedalus-scaler-tls", v)
+		}
+		ta, err := rs.Cluster.Dynamic.Resource(ScaledJobGVR.GroupVersion().WithResource("triggerauthentications")).Namespace("push").Get(ctx, "daedalus-scaler", metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("TriggerAuthentication: %v", err)
+		}
+		refs, _, _ := unstructured.NestedSlice(ta.Object, "spec", "secretTargetRef")
+		var names []string
+		for _, ref := range refs {
+			names = append(names, ref.(map[string]any)["name"].(string))
+		}
+		if !slices.Equal(names, []string{"daedalus-scaler-tls", "daedalus-scaler-client-tls", "daedalus-scaler-client-tls"}) {
+			t.Errorf("TriggerAuthentication reads %v, want the scaler's CA and KEDA's client certificate", names)
 		}
 		sj, err := rs.Cluster.Dynamic.Resource(ScaledJobGVR).Namespace("push").Get(ctx, "daedalus-copilot", metav1.GetOptions{})
 		if err != nil {

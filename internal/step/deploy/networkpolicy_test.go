@@ -77,7 +77,6 @@ func TestNetworkPoliciesOnAPIServer(t *testing.T) {
 		"workerNetworkPolicy.egress[2].ports={5432}",
 		"workerNetworkPolicy.egress[3].cidr=2001:db8::/32",
 		"scaler.mode=push",
-		"scaler.tls.secretName=daedalus-scaler-tls",
 	}
 	if _, err := cl.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "daedalus"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

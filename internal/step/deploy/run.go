@@ -67,9 +67,10 @@ type Result struct {
 	ProxyImage   string
 	ProxySigner  string // verified signer identity of the proxy image, "" when not checked
 	Workers      []WorkerImage
-	KEDA         bool   // ScaledJob path
-	KEDAMode     string // KEDAAddon or KEDAHelm, "" without KEDA
-	KEDAVersion  string // installed KEDA chart version, "" when not installed here
+	KEDA         bool        // ScaledJob path
+	KEDAMode     string      // KEDAAddon or KEDAHelm, "" without KEDA
+	KEDAVersion  string      // installed KEDA chart version, "" when not installed here
+	ScalerTLS    []TLSChange // what happened to the push scaler's TLS Secrets, nil in poll mode
 }
 
 // WorkerImage is one worker and its agent image.
@@ -85,6 +86,8 @@ type Plan struct {
 	// ServiceAccount is the release's ServiceAccount and whether the chart creates it.
 	ServiceAccount       string
 	CreateServiceAccount bool
+	// ScalerTLS is what the scaler's mutual TLS needs (push mode), nil without a scaler.
+	ScalerTLS *ScalerTLS
 }
 
 // Prepare loads the chart, merges the values with the image overrides and renders it
@@ -184,6 +187,9 @@ func Prepare(cfg Config) (*Plan, error) {
 		return nil, inputErrorFor(err)
 	}
 	plan.Proxy, plan.Workers = imagesOf(rel)
+	if plan.ScalerTLS, err = scalerTLSOf(rel.Manifest, cfg.Namespace); err != nil {
+		return nil, err
+	}
 	return plan, nil
 }
 
@@ -402,6 +408,23 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		return nil, err
 	}
 
+	if plan.ScalerTLS != nil {
+		if err := r.Group("Scaler certificates", func() error {
+			now := time.Now
+			if deps.Now != nil {
+				now = deps.Now
+			}
+			changes, err := cluster.EnsureScalerTLS(ctx, *plan.ScalerTLS, now())
+			res.ScalerTLS = changes
+			for _, c := range changes {
+				r.Infof("%s", c)
+			}
+			return err
+		}); err != nil {
+			return nil, err
+		}
+	}
+
 	if err := r.Group("Release "+cfg.Release, func() error {
 		rel, err := rs.Apply(ctx, ReleaseSpec{Name: cfg.Release, Namespace: cfg.Namespace, Chart: plan.Chart, Values: plan.Values, Timeout: cfg.Timeout})
 		if err != nil {
@@ -575,6 +598,13 @@ func (res *Result) Summary() string {
 		{"Workers", strings.Join(workers, ", ")},
 		{"KEDA", keda},
 		{"Namespace", res.Namespace},
+	}
+	if len(res.ScalerTLS) > 0 {
+		var tls []string
+		for _, c := range res.ScalerTLS {
+			tls = append(tls, c.String())
+		}
+		rows = append(rows, []string{"Scaler TLS", strings.Join(tls, "<br>")})
 	}
 	return "### Daedalus deployed\n\n" + actions.Table([]string{"", ""}, rows)
 }
