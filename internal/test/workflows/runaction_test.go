@@ -145,7 +145,7 @@ func TestRootActionRunsLocally(t *testing.T) {
 }
 
 // TestRootActionLocalBranches checks the if: conditions and the mappings that pick a
-// branch: destroy skips everything after infra, image-tag skips publish and deploys the
+// branch: destroy skips everything after infra, a preview (pr<N>) reads preview.tfvars, image-tag skips publish and deploys the
 // tag from the environment's registry, smoke false skips the smoke test, and a stack
 // whose keda output is not helm leaves KEDA to the add-on.
 func TestRootActionLocalBranches(t *testing.T) {
@@ -159,6 +159,12 @@ func TestRootActionLocalBranches(t *testing.T) {
 	}
 	if !strings.Contains(destroy.log, "==> [4/7] publish: skipped (if: inputs.destroy != 'true' && inputs.image-tag == '')") {
 		t.Errorf("destroy: the log does not say publish was skipped:\n%s", destroy.log)
+	}
+
+	// Every preview reads the settings all previews share.
+	preview := runRoot(t, map[string]string{"environment": "pr42", "destroy": "true"}, "managed")
+	if files := strings.Split(preview.env["infra"]["INPUT_VAR-FILES"], "\n"); preview.err != nil || len(files) != 2 || files[0] != "deploy/environments/preview.tfvars" {
+		t.Errorf("preview pr42: err %v, infra var-files %q, want deploy/environments/preview.tfvars first\n%s", preview.err, files, preview.log)
 	}
 
 	tagged := runRoot(t, map[string]string{"image-tag": "1.2.3", "smoke": "false"}, "managed")
