@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/keyvault/armkeyvault"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armlocks"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v3"
 )
 
@@ -53,23 +54,16 @@ var ErrNotSoftDeleted = errors.New("no soft-deleted vault of that name")
 // GroupFilter is the $filter the reaper lists groups with.
 const GroupFilter = "tagName eq '" + TagAutoDestroy + "'"
 
-const (
-	locksAPIVersion    = "2020-05-01"
-	clustersAPIVersion = "2024-09-01"
-)
-
 type azureARM struct {
-	subscription string
-	groups       *armresources.ResourceGroupsClient
-	vaults       *armkeyvault.VaultsClient
-	raw          *arm.Client
-	poll         time.Duration
+	groups   *armresources.ResourceGroupsClient
+	vaults   *armkeyvault.VaultsClient
+	locks    *armlocks.ManagementLocksClient
+	clusters *armcontainerservice.ManagedClustersClient
+	poll     time.Duration
 }
 
 // NewARM returns the ARM implementation over the Azure SDK clients. poll is how often a
 // long-running operation is polled when ARM sends no Retry-After (it usually does).
-// Management locks and managed clusters are read with plain ARM requests through the same
-// pipeline, as their client modules are not available here.
 func NewARM(subscription string, cred azcore.TokenCredential, opts *arm.ClientOptions, poll time.Duration) (ARM, error) {
 	groups, err := armresources.NewResourceGroupsClient(subscription, cred, opts)
 	if err != nil {
@@ -79,11 +73,15 @@ func NewARM(subscription string, cred azcore.TokenCredential, opts *arm.ClientOp
 	if err != nil {
 		return nil, fmt.Errorf("creating the key vaults client: %w", err)
 	}
-	raw, err := arm.NewClient("github.com/daedalus-dev/daedalus/internal/step/cleanup", "v1.0.0", cred, opts)
+	locks, err := armlocks.NewManagementLocksClient(subscription, cred, opts)
 	if err != nil {
-		return nil, fmt.Errorf("creating the ARM client: %w", err)
+		return nil, fmt.Errorf("creating the management locks client: %w", err)
 	}
-	return &azureARM{subscription: subscription, groups: groups, vaults: vaults, raw: raw, poll: poll}, nil
+	clusters, err := armcontainerservice.NewManagedClustersClient(subscription, cred, opts)
+	if err != nil {
+		return nil, fmt.Errorf("creating the managed clusters client: %w", err)
+	}
+	return &azureARM{groups: groups, vaults: vaults, locks: locks, clusters: clusters, poll: poll}, nil
 }
 
 func (a *azureARM) ListGroups(ctx context.Context) ([]Group, error) {
@@ -124,90 +122,46 @@ func (a *azureARM) GetGroup(ctx context.Context, name string) (Group, bool, erro
 	return groupOf(&resp.ResourceGroup), true, nil
 }
 
-// armPage is one page of an ARM list answer.
-type armPage[T any] struct {
-	Value    []T    `json:"value"`
-	NextLink string `json:"nextLink"`
-}
-
-// list GETs every page of the ARM collection at path (below the subscription).
-func list[T any](ctx context.Context, a *azureARM, path, apiVersion string) ([]T, error) {
-	first := a.raw.Endpoint() + "/subscriptions/" + url.PathEscape(a.subscription) + path
-	pager := runtime.NewPager(runtime.PagingHandler[armPage[T]]{
-		More: func(p armPage[T]) bool { return p.NextLink != "" },
-		Fetcher: func(ctx context.Context, cur *armPage[T]) (armPage[T], error) {
-			link := first
-			if cur != nil {
-				link = cur.NextLink
-			}
-			req, err := runtime.NewRequest(ctx, http.MethodGet, link)
-			if err != nil {
-				return armPage[T]{}, err
-			}
-			if cur == nil {
-				q := req.Raw().URL.Query()
-				q.Set("api-version", apiVersion)
-				req.Raw().URL.RawQuery = q.Encode()
-			}
-			req.Raw().Header.Set("Accept", "application/json")
-			resp, err := a.raw.Pipeline().Do(req)
-			if err != nil {
-				return armPage[T]{}, err
-			}
-			if !runtime.HasStatusCode(resp, http.StatusOK) {
-				return armPage[T]{}, runtime.NewResponseError(resp)
-			}
-			var p armPage[T]
-			if err := runtime.UnmarshalAsJSON(resp, &p); err != nil {
-				return armPage[T]{}, err
-			}
-			return p, nil
-		},
-	})
-	var out []T
+func (a *azureARM) ListLocks(ctx context.Context) ([]Lock, error) {
+	var out []Lock
+	pager := a.locks.NewListAtSubscriptionLevelPager(nil)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("listing management locks: %w", err)
 		}
-		out = append(out, page.Value...)
-	}
-	return out, nil
-}
-
-func (a *azureARM) ListLocks(ctx context.Context) ([]Lock, error) {
-	type lock struct {
-		ID         string `json:"id"`
-		Name       string `json:"name"`
-		Properties struct {
-			Level string `json:"level"`
-		} `json:"properties"`
-	}
-	ls, err := list[lock](ctx, a, "/providers/Microsoft.Authorization/locks", locksAPIVersion)
-	if err != nil {
-		return nil, fmt.Errorf("listing management locks: %w", err)
-	}
-	out := make([]Lock, 0, len(ls))
-	for _, l := range ls {
-		out = append(out, Lock{ID: l.ID, Name: l.Name, Level: l.Properties.Level})
+		for _, l := range page.Value {
+			if l == nil {
+				continue
+			}
+			lock := Lock{ID: deref(l.ID), Name: deref(l.Name)}
+			if l.Properties != nil && l.Properties.Level != nil {
+				lock.Level = string(*l.Properties.Level)
+			}
+			out = append(out, lock)
+		}
 	}
 	return out, nil
 }
 
 func (a *azureARM) ListClusters(ctx context.Context) ([]Cluster, error) {
-	type cluster struct {
-		ID         string `json:"id"`
-		Properties struct {
-			NodeResourceGroup string `json:"nodeResourceGroup"`
-		} `json:"properties"`
-	}
-	cs, err := list[cluster](ctx, a, "/providers/Microsoft.ContainerService/managedClusters", clustersAPIVersion)
-	if err != nil {
-		return nil, fmt.Errorf("listing AKS clusters: %w", err)
-	}
-	out := make([]Cluster, 0, len(cs))
-	for _, c := range cs {
-		out = append(out, Cluster{ID: c.ID, NodeResourceGroup: c.Properties.NodeResourceGroup})
+	var out []Cluster
+	pager := a.clusters.NewListPager(nil)
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing AKS clusters: %w", err)
+		}
+		for _, c := range page.Value {
+			if c == nil {
+				continue
+			}
+			cluster := Cluster{ID: deref(c.ID)}
+			if c.Properties != nil {
+				cluster.NodeResourceGroup = deref(c.Properties.NodeResourceGroup)
+			}
+			out = append(out, cluster)
+		}
 	}
 	return out, nil
 }

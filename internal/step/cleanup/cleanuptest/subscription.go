@@ -1,7 +1,8 @@
 // Package cleanuptest is an in-memory Azure subscription for the reaper's tests and
-// benchmark, served through the Azure SDK's own fake servers (armresources/v3/fake and
-// armkeyvault/fake) behind the real SDK clients, so the requests, paging, long-running
-// operation polling and the retry policy are the SDK's.
+// benchmark, served through the Azure SDK's own fake servers (armresources/v3/fake,
+// armkeyvault/fake, armlocks/fake and armcontainerservice/v6/fake) behind the real SDK
+// clients, so the requests, paging, long-running operation polling and the retry policy
+// are the SDK's.
 //
 // It stands in for these documented ARM behaviours:
 //   - GET /subscriptions/{id}/resourcegroups?$filter=tagName eq '<name>' lists, page by page
@@ -12,21 +13,26 @@
 //     group's own tags or managedBy say; each Key Vault in it becomes soft-deleted;
 //   - GET and HEAD of a group answer the group or 404;
 //   - GET /subscriptions/{id}/providers/Microsoft.ContainerService/managedClusters lists the
-//     subscription's AKS clusters, paged, each with its properties.nodeResourceGroup;
+//     subscription's AKS clusters, paged (nextLink), each with its
+//     properties.nodeResourceGroup; 403 AuthorizationFailed for an identity without
+//     Microsoft.ContainerService/managedClusters/read;
 //   - Key Vault purge of a soft-deleted vault is a long-running operation; 404 when there is
 //     no soft-deleted vault of the name, 409 under purge protection;
-//   - GET /subscriptions/{id}/providers/Microsoft.Authorization/locks lists every lock, paged;
+//   - GET /subscriptions/{id}/providers/Microsoft.Authorization/locks lists every lock in the
+//     subscription (on it, its groups and their resources), paged (nextLink);
 //   - under load ARM answers 429 with Retry-After, which the SDK's retry policy honours.
 //
 // Its simplifications: a group disappears when its deletion starts (a failing deletion
-// leaves it), and a non-terminal poll carries no Retry-After (the poll interval applies).
+// leaves it), a non-terminal poll carries no Retry-After (the poll interval applies), and
+// an error answer carries its code (x-ms-error-code) but no message body, as the SDK fakes
+// send it. A listing that ends in an error leaves the SDK fake holding its spent pager, so
+// the next listing of that collection fails with "fake paged response is empty".
 // Any call the fake does not serve fails the test loudly with the SDK fake's "not
 // implemented" error or an unexpected-request error.
 package cleanuptest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -43,8 +49,12 @@ import (
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6"
+	csfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v6/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/keyvault/armkeyvault"
 	kvfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/keyvault/armkeyvault/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armlocks"
+	lockfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armlocks/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v3"
 	rgfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources/v3/fake"
 )
@@ -90,7 +100,7 @@ type cluster struct{ owner, name, nodeGroup string }
 
 // Subscription is the fake. Its zero value is not usable; call New.
 type Subscription struct {
-	// PageSize is how many groups or locks one page holds.
+	// PageSize is how many groups, locks or clusters one page holds.
 	PageSize int
 	// Latency is added to every ARM call, retries and polls included.
 	Latency time.Duration
@@ -113,8 +123,10 @@ type Subscription struct {
 	inFlight  int // deletion requests being served now
 	maxFlight int
 
-	groupsTr http.RoundTripper
-	vaultsTr http.RoundTripper
+	groupsTr   http.RoundTripper
+	vaultsTr   http.RoundTripper
+	locksTr    http.RoundTripper
+	clustersTr http.RoundTripper
 }
 
 // New returns an empty fake subscription.
@@ -129,6 +141,12 @@ func New() *Subscription {
 	s.vaultsTr = roundTripper{kvfake.NewServerFactoryTransport(&kvfake.ServerFactory{VaultsServer: kvfake.VaultsServer{
 		NewListByResourceGroupPager: s.listVaults,
 		BeginPurgeDeleted:           s.purgeVault,
+	}})}
+	s.locksTr = roundTripper{lockfake.NewServerFactoryTransport(&lockfake.ServerFactory{ManagementLocksServer: lockfake.ManagementLocksServer{
+		NewListAtSubscriptionLevelPager: s.listLocks,
+	}})}
+	s.clustersTr = roundTripper{csfake.NewServerFactoryTransport(&csfake.ServerFactory{ManagedClustersServer: csfake.ManagedClustersServer{
+		NewListPager: s.listClusters,
 	}})}
 	return s
 }
@@ -251,14 +269,10 @@ func (s *Subscription) ClientOptions() *arm.ClientOptions {
 // Credential is a credential the fake accepts.
 func Credential() azcore.TokenCredential { return &azfake.TokenCredential{} }
 
-var (
-	groupPathRE    = regexp.MustCompile(`(?i)/subscriptions/[^/]+/resourcegroups/([^/?]+)`)
-	locksPathRE    = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/providers/Microsoft\.Authorization/locks$`)
-	clustersPathRE = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/providers/Microsoft\.ContainerService/managedClusters$`)
-)
+var groupPathRE = regexp.MustCompile(`(?i)/subscriptions/[^/]+/resourcegroups/([^/?]+)`)
 
 // Do serves one ARM request: it waits Latency, answers 429 when a throttle applies, and
-// hands the request to the SDK's fake server for its client (or to the locks handler).
+// hands the request to the SDK's fake server for its client.
 func (s *Subscription) Do(req *http.Request) (*http.Response, error) {
 	s.calls.Add(1)
 	if api, _ := req.Context().Value(runtime.CtxAPINameKey{}).(string); api == "ResourceGroupsClient.BeginDelete" {
@@ -313,10 +327,10 @@ func (s *Subscription) Do(req *http.Request) (*http.Response, error) {
 		return s.groupsTr.RoundTrip(req)
 	case strings.HasPrefix(api, "VaultsClient."):
 		return s.vaultsTr.RoundTrip(req)
-	case api == "" && req.Method == http.MethodGet && locksPathRE.MatchString(req.URL.Path):
-		return s.listLocks(req)
-	case api == "" && req.Method == http.MethodGet && clustersPathRE.MatchString(req.URL.Path):
-		return s.listClusters(req)
+	case strings.HasPrefix(api, "ManagementLocksClient."):
+		return s.locksTr.RoundTrip(req)
+	case strings.HasPrefix(api, "ManagedClustersClient."):
+		return s.clustersTr.RoundTrip(req)
 	}
 	return nil, fmt.Errorf("cleanuptest: unexpected request %s %s (api %q)", req.Method, req.URL, api)
 }
@@ -361,11 +375,7 @@ func (s *Subscription) listGroups(opts *armresources.ResourceGroupsClientListOpt
 		}
 		matched = append(matched, armGroup(g))
 	}
-	if len(matched) == 0 {
-		resp.AddPage(http.StatusOK, armresources.ResourceGroupsClientListResponse{}, nil)
-	}
-	for i := 0; i < len(matched); i += s.PageSize {
-		page := matched[i:min(i+s.PageSize, len(matched))]
+	for _, page := range pages(matched, s.PageSize) {
 		resp.AddPage(http.StatusOK, armresources.ResourceGroupsClientListResponse{
 			ResourceGroupListResult: armresources.ResourceGroupListResult{Value: page},
 		}, nil)
@@ -509,85 +519,60 @@ func (s *Subscription) purgeVault(_ context.Context, name, location string, _ *a
 	return resp, errResp
 }
 
-// armItem is one resource in an ARM list answer.
-type armItem struct {
-	ID         string         `json:"id"`
-	Name       string         `json:"name"`
-	Type       string         `json:"type"`
-	Location   string         `json:"location,omitempty"`
-	Properties map[string]any `json:"properties"`
-}
-
-func (s *Subscription) listLocks(req *http.Request) (*http.Response, error) {
+func (s *Subscription) listLocks(*armlocks.ManagementLocksClientListAtSubscriptionLevelOptions) (resp azfake.PagerResponder[armlocks.ManagementLocksClientListAtSubscriptionLevelResponse]) {
 	s.mu.Lock()
-	items := make([]armItem, 0, len(s.locks))
+	defer s.mu.Unlock()
+	all := make([]*armlocks.ManagementLockObject, 0, len(s.locks))
 	for _, l := range s.locks {
-		items = append(items, armItem{ID: l.id, Name: l.name, Type: "Microsoft.Authorization/locks", Properties: map[string]any{"level": l.level}})
-	}
-	s.mu.Unlock()
-	return s.paged(req, items)
-}
-
-func (s *Subscription) listClusters(req *http.Request) (*http.Response, error) {
-	if s.DenyClusters {
-		body := `{"error":{"code":"AuthorizationFailed","message":"The client does not have authorization to perform action 'Microsoft.ContainerService/managedClusters/read'."}}`
-		return &http.Response{
-			StatusCode: http.StatusForbidden, Status: "403 Forbidden", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-			Header:  http.Header{"Content-Type": {"application/json"}, "X-Ms-Error-Code": {"AuthorizationFailed"}},
-			Body:    io.NopCloser(strings.NewReader(body)),
-			Request: req, ContentLength: int64(len(body)),
-		}, nil
-	}
-	s.mu.Lock()
-	items := make([]armItem, 0, len(s.clusters))
-	for _, c := range s.clusters {
-		items = append(items, armItem{
-			ID:   NodeGroupOf(c.owner, c.name),
-			Name: c.name, Type: "Microsoft.ContainerService/managedClusters", Location: "westeurope",
-			Properties: map[string]any{"nodeResourceGroup": c.nodeGroup, "provisioningState": "Succeeded"},
+		all = append(all, &armlocks.ManagementLockObject{
+			ID: ptr(l.id), Name: ptr(l.name), Type: ptr("Microsoft.Authorization/locks"),
+			Properties: &armlocks.ManagementLockProperties{Level: ptr(armlocks.LockLevel(l.level))},
 		})
 	}
-	s.mu.Unlock()
-	return s.paged(req, items)
+	for _, page := range pages(all, s.PageSize) {
+		resp.AddPage(http.StatusOK, armlocks.ManagementLocksClientListAtSubscriptionLevelResponse{
+			ManagementLockListResult: armlocks.ManagementLockListResult{Value: page},
+		}, nil)
+	}
+	return resp
 }
 
-// paged answers an ARM list request with the page of items its $skiptoken selects and a
-// nextLink to the rest.
-func (s *Subscription) paged(req *http.Request, items []armItem) (*http.Response, error) {
-	if v := req.URL.Query().Get("api-version"); v == "" {
-		return nil, fmt.Errorf("cleanuptest: list request without api-version: %s", req.URL)
+func (s *Subscription) listClusters(*armcontainerservice.ManagedClustersClientListOptions) (resp azfake.PagerResponder[armcontainerservice.ManagedClustersClientListResponse]) {
+	if s.DenyClusters {
+		resp.AddResponseError(http.StatusForbidden, "AuthorizationFailed")
+		return resp
 	}
-	skip := 0
-	if t := req.URL.Query().Get("$skiptoken"); t != "" {
-		n, err := strconv.Atoi(t)
-		if err != nil {
-			return nil, fmt.Errorf("cleanuptest: bad $skiptoken %q", t)
-		}
-		skip = n
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := make([]*armcontainerservice.ManagedCluster, 0, len(s.clusters))
+	for _, c := range s.clusters {
+		all = append(all, &armcontainerservice.ManagedCluster{
+			ID: ptr(NodeGroupOf(c.owner, c.name)), Name: ptr(c.name),
+			Type: ptr("Microsoft.ContainerService/managedClusters"), Location: ptr("westeurope"),
+			Properties: &armcontainerservice.ManagedClusterProperties{
+				NodeResourceGroup: ptr(c.nodeGroup), ProvisioningState: ptr("Succeeded"),
+			},
+		})
 	}
-	page := struct {
-		Value    []armItem `json:"value"`
-		NextLink string    `json:"nextLink,omitempty"`
-	}{Value: []armItem{}}
-	end := min(skip+s.PageSize, len(items))
-	page.Value = append(page.Value, items[min(skip, len(items)):end]...)
-	if end < len(items) {
-		next := *req.URL
-		q := next.Query()
-		q.Set("$skiptoken", strconv.Itoa(end))
-		next.RawQuery = q.Encode()
-		page.NextLink = next.String()
+	for _, page := range pages(all, s.PageSize) {
+		resp.AddPage(http.StatusOK, armcontainerservice.ManagedClustersClientListResponse{
+			ManagedClusterListResult: armcontainerservice.ManagedClusterListResult{Value: page},
+		}, nil)
 	}
-	body, err := json.Marshal(page)
-	if err != nil {
-		return nil, err
+	return resp
+}
+
+// pages splits items into pages of size; an empty listing is one empty page, as ARM
+// answers it.
+func pages[T any](items []T, size int) [][]T {
+	if len(items) == 0 {
+		return [][]T{{}}
 	}
-	return &http.Response{
-		StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header:  http.Header{"Content-Type": {"application/json"}},
-		Body:    io.NopCloser(strings.NewReader(string(body))),
-		Request: req, ContentLength: int64(len(body)),
-	}, nil
+	var out [][]T
+	for i := 0; i < len(items); i += size {
+		out = append(out, items[i:min(i+size, len(items))])
+	}
+	return out
 }
 
 func ptr[T any](v T) *T { return &v }
