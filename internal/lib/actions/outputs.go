@@ -20,10 +20,13 @@ func ParseOutputs(raw string) (map[string]string, error) {
 		}
 		name, delim, heredoc := strings.Cut(lines[i], "<<")
 		if k, v, ok := strings.Cut(lines[i], "="); ok && (!heredoc || len(k) < len(name)) {
+			if k == "" {
+				return nil, fmt.Errorf("GITHUB_OUTPUT line %q has no name", lines[i])
+			}
 			out[k] = v
 			continue
 		}
-		if !heredoc {
+		if !heredoc || name == "" || delim == "" {
 			return nil, fmt.Errorf("GITHUB_OUTPUT line %q is neither name=value nor name<<delimiter", lines[i])
 		}
 		start := i

@@ -11,7 +11,8 @@ func TestParseOutputs(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, map[string]string{"a": "2", "b": "x=y\nz"}) {
 		t.Errorf("ParseOutputs = %q, %v", got, err)
 	}
-	for _, bad := range []string{"just text\n", "b<<EOF\nno end\n"} {
+	// The runner refuses a line with no name or an empty delimiter too.
+	for _, bad := range []string{"just text\n", "b<<EOF\nno end\n", "=value\n", "b<<\nx\n\n"} {
 		if _, err := ParseOutputs(bad); err == nil {
 			t.Errorf("ParseOutputs(%q) accepted it", bad)
 		}

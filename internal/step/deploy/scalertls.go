@@ -212,12 +212,14 @@ func (c *Cluster) EnsureScalerTLS(ctx context.Context, s ScalerTLS, now time.Tim
 		if newCA && cur[name] != nil {
 			why = "new CA"
 		}
+		// An error from here on returns the changes already made, so the log says what
+		// was written (a renewed CA) before the failure.
 		leaf, err := ca.issue(p, now)
 		if err != nil {
-			return nil, err
+			return changes, err
 		}
 		if err := c.writeTLSSecret(ctx, s.Namespace, name, role, cur[name], leaf, ca.CertPEM); err != nil {
-			return nil, err
+			return changes, err
 		}
 		changes = append(changes, change(name, cur[name] == nil, why, leaf))
 	}

@@ -116,6 +116,8 @@ func (r *Runner) Run(ctx context.Context, path string, inputs map[string]string)
 		if id == "" {
 			id = fmt.Sprintf("step%d", i+1)
 		}
+		// Context properties are case-insensitive (the parser lowercases them), as on GitHub.
+		key := strings.ToLower(id)
 		fail := func(err error) (Result, error) {
 			return res, &StepError{ID: id, Index: i + 1, Total: total, Err: err}
 		}
@@ -125,7 +127,7 @@ func (r *Runner) Run(ctx context.Context, path string, inputs map[string]string)
 		}
 		if !run {
 			fmt.Fprintf(r.Stdout, "\n==> [%d/%d] %s: skipped (if: %s)\n", i+1, total, id, strings.TrimSpace(s.If))
-			steps[id] = map[string]any{"outputs": map[string]any{}, "outcome": "skipped", "conclusion": "skipped"}
+			steps[key] = map[string]any{"outputs": map[string]any{}, "outcome": "skipped", "conclusion": "skipped"}
 			res.Steps = append(res.Steps, StepResult{ID: id, Skipped: true})
 			continue
 		}
@@ -139,7 +141,7 @@ func (r *Runner) Run(ctx context.Context, path string, inputs map[string]string)
 		for k, v := range sr.Outputs {
 			outs[strings.ToLower(k)] = v
 		}
-		steps[id] = map[string]any{"outputs": outs, "outcome": "success", "conclusion": "success"}
+		steps[key] = map[string]any{"outputs": outs, "outcome": "success", "conclusion": "success"}
 	}
 	res.Outputs = map[string]string{}
 	for name, o := range a.Outputs {
@@ -225,7 +227,10 @@ func (r *Runner) step(ctx context.Context, c Contexts, s actionyml.Step, id, bas
 	cmd := exec.CommandContext(ctx, shell[0], append(shell[1:], base+".sh")...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = r.Stdout, r.Stdout
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	// The step runs in its own process group, and cancelling it signals the whole group,
+	// so a step's children (terraform holding a state lock) stop with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = 30 * time.Second
 	cmd.Env = append(slices.Clip(r.Env),
 		"GITHUB_WORKSPACE="+r.Workspace,

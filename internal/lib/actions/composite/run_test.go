@@ -8,8 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/daedalus-dev/daedalus/internal/lib/actions/composite"
 )
@@ -134,5 +137,54 @@ func TestRunRefusesWhatItCannotRun(t *testing.T) {
 			}
 			t.Log(err)
 		})
+	}
+}
+
+// TestCancelStopsTheStepsChildren: a cancelled run signals the step's whole process
+// group, so what the step started (terraform holding a state lock) does not outlive it.
+func TestCancelStopsTheStepsChildren(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child.pid")
+	action := `name: cancel
+runs:
+  using: composite
+  steps:
+    - id: long
+      shell: bash
+      run: |
+        sleep 300 &
+        echo $! >"` + pidFile + `"
+        wait
+`
+	if err := os.WriteFile(filepath.Join(dir, "action.yml"), []byte(action), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		r := composite.Runner{Workspace: dir, Env: []string{"PATH=" + os.Getenv("PATH")}, Stdout: &bytes.Buffer{}}
+		_, err := r.Run(ctx, filepath.Join(dir, "action.yml"), nil)
+		done <- err
+	}()
+	var pid int
+	for deadline := time.Now().Add(10 * time.Second); pid == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the step never started its child")
+		}
+		if raw, err := os.ReadFile(pidFile); err == nil && strings.HasSuffix(string(raw), "\n") {
+			pid, _ = strconv.Atoi(strings.TrimSpace(string(raw)))
+		}
+	}
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("a cancelled run reported success")
+	}
+	for deadline := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the step's child %d still runs after the run was cancelled", pid)
+		}
 	}
 }
