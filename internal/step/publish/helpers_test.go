@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/daedalus-dev/daedalus/internal/lib/actions"
 	"github.com/daedalus-dev/daedalus/internal/lib/azure/azuretest"
 	"github.com/daedalus-dev/daedalus/internal/step/publish/publishtest"
 )
@@ -209,25 +210,16 @@ func workflowEnv(t *testing.T, gh *azuretest.GitHub, ref string, event map[strin
 	return env
 }
 
-// outputs parses a GITHUB_OUTPUT file.
+// outputs parses a GITHUB_OUTPUT file as the runner does.
 func outputs(t *testing.T, file string) map[string]string {
 	t.Helper()
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]string{}
-	lines := strings.Split(string(raw), "\n")
-	for i := 0; i < len(lines); i++ {
-		k, delim, ok := strings.Cut(lines[i], "<<")
-		if !ok {
-			continue
-		}
-		var val []string
-		for i++; i < len(lines) && lines[i] != delim; i++ {
-			val = append(val, lines[i])
-		}
-		out[k] = strings.Join(val, "\n")
+	out, err := actions.ParseOutputs(string(raw))
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
