@@ -7,13 +7,15 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/daedalus-dev/daedalus/internal/test/proctest"
 	"github.com/daedalus-dev/daedalus/proxy/contract"
 	"github.com/daedalus-dev/daedalus/proxy/refagent"
 )
@@ -215,25 +217,18 @@ func TestAgentProcessGroupEndsWithTheAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid := strings.TrimSpace(string(b))
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(5 * time.Second)
-	for running(pid) {
+	for proctest.Running(pid) {
 		if time.Now().After(deadline) {
-			_ = exec.Command("kill", "-9", pid).Run()
-			t.Fatalf("the agent's background process %s still runs after the agent exited", pid)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the agent's background process %d still runs after the agent exited", pid)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// running reports whether pid is a live process (a zombie waiting to be reaped is not).
-func running(pid string) bool {
-	stat, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return false
-	}
-	_, rest, _ := strings.Cut(string(stat), ") ")
-	return !strings.HasPrefix(rest, "Z") && !strings.HasPrefix(rest, "X")
 }
 
 // The pre-pull DaemonSet's commands: noop exits at once, pause waits for SIGTERM, and

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/daedalus-dev/daedalus/internal/lib/actions/composite"
+	"github.com/daedalus-dev/daedalus/internal/test/proctest"
 )
 
 // runFixture runs testdata/fixture/action.yml with real bash and sh and returns the
@@ -181,7 +182,7 @@ runs:
 	if err := <-done; err == nil {
 		t.Fatal("a cancelled run reported success")
 	}
-	for deadline := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); proctest.Running(pid); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 			t.Fatalf("the step's child %d still runs after the run was cancelled", pid)
